@@ -1,0 +1,3 @@
+"""elmo-tasks: ELMo for text classification and sequence labelling experiments."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,28 @@
+"""ELMo (Peters et al., 2018) in plain PyTorch, reading and writing the published format.
+
+    from elmo_tasks.elmo import Elmo, batch_to_ids
+    elmo = Elmo("small", "small", num_output_representations=1)
+    out = elmo(batch_to_ids([["Hello", "world", "."]]))
+"""
+
+from .characters import batch_to_ids
+from .model import Elmo, ElmoBiLm, ElmoInputError, remove_sentence_boundaries
+from .modules import BiLm, ScalarMix
+from .options import ElmoOptions, ElmoOptionsError, load_options
+from .weights import ElmoWeightsError, load_weights, save_elmo
+
+__all__ = [
+    "BiLm",
+    "Elmo",
+    "ElmoBiLm",
+    "ElmoInputError",
+    "ElmoOptions",
+    "ElmoOptionsError",
+    "ElmoWeightsError",
+    "ScalarMix",
+    "batch_to_ids",
+    "load_options",
+    "load_weights",
+    "remove_sentence_boundaries",
+    "save_elmo",
+]

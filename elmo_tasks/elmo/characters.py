@@ -1,0 +1,93 @@
+"""Character ids in the layout the published ELMo models were trained on.
+
+Every token becomes ``MAX_CHARACTERS_PER_TOKEN`` ids: begin-of-word, its UTF-8 bytes,
+end-of-word, then padding characters. All ids are shifted by +1 so that id 0 can mean
+"no token here": a padding token is a row of zeros. The literal tokens ``<S>`` and
+``</S>`` map to the sentence-boundary characters, as in the reference implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+MAX_CHARACTERS_PER_TOKEN = 50
+
+# Character ids before the +1 shift. Bytes use 0..255; these five follow.
+BEGINNING_OF_SENTENCE_CHARACTER = 256
+END_OF_SENTENCE_CHARACTER = 257
+BEGINNING_OF_WORD_CHARACTER = 258
+END_OF_WORD_CHARACTER = 259
+PADDING_CHARACTER = 260
+
+BOS_TOKEN = "<S>"
+EOS_TOKEN = "</S>"
+
+# Number of rows of the character embedding table, including row 0 for padding tokens.
+N_CHARACTERS = 262
+
+
+def _special_token_ids(character: int, max_chars: int) -> list[int]:
+    ids = [PADDING_CHARACTER] * max_chars
+    ids[0] = BEGINNING_OF_WORD_CHARACTER
+    ids[1] = character
+    ids[2] = END_OF_WORD_CHARACTER
+    return [i + 1 for i in ids]
+
+
+def token_to_char_ids(token: str, max_chars: int = MAX_CHARACTERS_PER_TOKEN) -> list[int]:
+    """Shifted character ids of one token (length ``max_chars``).
+
+    Tokens longer than ``max_chars - 2`` UTF-8 bytes are truncated, as the reference does
+    (the cut may fall inside a multi-byte character; the bytes are used as they are).
+    """
+    if token == BOS_TOKEN:
+        return _special_token_ids(BEGINNING_OF_SENTENCE_CHARACTER, max_chars)
+    if token == EOS_TOKEN:
+        return _special_token_ids(END_OF_SENTENCE_CHARACTER, max_chars)
+    encoded = token.encode("utf-8", "ignore")[: max_chars - 2]
+    ids = [PADDING_CHARACTER] * max_chars
+    ids[0] = BEGINNING_OF_WORD_CHARACTER
+    ids[1 : len(encoded) + 1] = encoded
+    ids[len(encoded) + 1] = END_OF_WORD_CHARACTER
+    return [i + 1 for i in ids]
+
+
+def bos_char_ids(max_chars: int = MAX_CHARACTERS_PER_TOKEN) -> list[int]:
+    return _special_token_ids(BEGINNING_OF_SENTENCE_CHARACTER, max_chars)
+
+
+def eos_char_ids(max_chars: int = MAX_CHARACTERS_PER_TOKEN) -> list[int]:
+    return _special_token_ids(END_OF_SENTENCE_CHARACTER, max_chars)
+
+
+def batch_to_ids(sentences: Sequence[Sequence[str]]) -> torch.LongTensor:
+    """Character ids of a batch of tokenised sentences: (batch, max_len, 50), zero-padded.
+
+    Raises ``ValueError`` for an empty batch, an empty sentence, or a token that is not a
+    non-empty string, naming the sentence and token position.
+    """
+    if isinstance(sentences, str) or len(sentences) == 0:
+        raise ValueError("batch_to_ids needs a non-empty list of tokenised sentences (lists of strings).")
+    cache: dict[str, list[int]] = {}
+    max_len = 0
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, str):
+            raise ValueError(
+                f"sentence {i} is a string; pass tokens, e.g. sentence.split() -> {sentence.split()[:5]!r}"
+            )
+        if len(sentence) == 0:
+            raise ValueError(f"sentence {i} is empty; ELMo needs at least one token per sentence.")
+        max_len = max(max_len, len(sentence))
+    ids = torch.zeros(len(sentences), max_len, MAX_CHARACTERS_PER_TOKEN, dtype=torch.long)
+    for i, sentence in enumerate(sentences):
+        rows = []
+        for j, token in enumerate(sentence):
+            if not isinstance(token, str) or token == "":
+                raise ValueError(f"sentence {i}, token {j}: expected a non-empty string, got {token!r}")
+            if token not in cache:
+                cache[token] = token_to_char_ids(token)
+            rows.append(cache[token])
+        ids[i, : len(rows)] = torch.tensor(rows, dtype=torch.long)
+    return ids

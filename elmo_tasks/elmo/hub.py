@@ -1,0 +1,135 @@
+"""Find ELMo files: local paths, ``~`` paths, http(s) URLs and named presets.
+
+URLs are downloaded once into a cache directory (``$ELMO_TASKS_CACHE``, default
+``~/.cache/elmo_tasks``) with a progress bar. A download goes to a temporary file and is
+renamed only after its size matches ``Content-Length`` and, when the server's ETag is a
+plain MD5 (as S3 gives for the published files) or the URL ends in ``#sha256=<hex>``, its
+digest matches. A file lock keeps concurrent downloads of the same URL from colliding.
+Each cached file keeps a ``.sha256`` beside it that is re-checked when it is reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+from tqdm.auto import tqdm
+
+ELMO_BASE_URL = "https://allennlp.s3.amazonaws.com/models/elmo"
+
+
+@dataclass(frozen=True)
+class Preset:
+    directory: str
+    parameters: str
+    output_dim: int
+
+    def url(self, kind: str) -> str:
+        suffix = {"options": "options.json", "weights": "weights.hdf5"}[kind]
+        return f"{ELMO_BASE_URL}/{self.directory}/elmo_{self.directory}_{suffix}"
+
+
+PRESETS: dict[str, Preset] = {
+    "small": Preset("2x1024_128_2048cnn_1xhighway", "13.6M", 256),
+    "medium": Preset("2x2048_256_2048cnn_1xhighway", "28.0M", 512),
+    "original": Preset("2x4096_512_2048cnn_2xhighway", "93.6M", 1024),
+    "original_5.5B": Preset("2x4096_512_2048cnn_2xhighway_5.5B", "93.6M", 1024),
+}
+
+
+class DownloadError(RuntimeError):
+    """A download failed or its content did not pass the integrity checks."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ELMO_TASKS_CACHE", Path.home() / ".cache" / "elmo_tasks")).expanduser()
+
+
+def resolve(name_or_path: str | os.PathLike, kind: str) -> Path:
+    """A local path to the ``kind`` file ('options' or 'weights') named by ``name_or_path``:
+    a preset name, an http(s) URL (downloaded and cached) or a local path."""
+    text = str(name_or_path)
+    if text in PRESETS:
+        return download(PRESETS[text].url(kind))
+    if text.startswith(("http://", "https://")):
+        return download(text)
+    path = Path(text).expanduser()
+    if not path.exists():
+        presets = ", ".join(PRESETS)
+        raise FileNotFoundError(
+            f"ELMo {kind} file not found: {path} (looked for a local file; pass a path, an http(s) URL "
+            f"or a preset name: {presets})"
+        )
+    return path
+
+
+def _cache_path(url: str) -> Path:
+    plain_url = url.split("#", 1)[0]
+    digest = hashlib.sha256(plain_url.encode()).hexdigest()[:16]
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", plain_url.rsplit("/", 1)[-1]) or "download"
+    return cache_dir() / f"{digest}-{filename}"
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, progress: bool = True, timeout: float = 30.0) -> Path:
+    """Download ``url`` into the cache (once) and return the local path."""
+    target = _cache_path(url)
+    checksum_file = target.with_name(target.name + ".sha256")
+    expected_sha256 = url.split("#sha256=", 1)[1].lower() if "#sha256=" in url else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if target.exists() and checksum_file.exists():
+            recorded = checksum_file.read_text().strip()
+            if _file_sha256(target) == recorded and expected_sha256 in (None, recorded):
+                return target
+        _fetch(url.split("#", 1)[0], target, expected_sha256, progress, timeout)
+        checksum_file.write_text(_file_sha256(target) + "\n")
+    return target
+
+
+def _fetch(url: str, target: Path, expected_sha256: str | None, progress: bool, timeout: float) -> None:
+    tmp = target.with_name(target.name + ".part")
+    sha256, md5 = hashlib.sha256(), hashlib.md5()
+    received = 0
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, tmp.open("wb") as out:
+            size = response.headers.get("Content-Length")
+            size = int(size) if size is not None else None
+            etag = (response.headers.get("ETag") or "").strip('"')
+            with tqdm(total=size, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], disable=not progress) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    sha256.update(block)
+                    md5.update(block)
+                    received += len(block)
+                    bar.update(len(block))
+    except (urllib.error.URLError, OSError) as error:
+        tmp.unlink(missing_ok=True)
+        raise DownloadError(
+            f"could not download {url}: {error}. Without network access, download the file elsewhere "
+            "and pass its local path instead."
+        ) from None
+    problems = []
+    if size is not None and received != size:
+        problems.append(f"got {received} bytes, server announced {size}")
+    if re.fullmatch(r"[0-9a-f]{32}", etag) and md5.hexdigest() != etag:
+        problems.append(f"MD5 {md5.hexdigest()} does not match the server's ETag {etag}")
+    if expected_sha256 is not None and sha256.hexdigest() != expected_sha256:
+        problems.append(f"SHA-256 {sha256.hexdigest()} does not match the expected {expected_sha256}")
+    if problems:
+        tmp.unlink(missing_ok=True)
+        raise DownloadError(f"download of {url} failed its integrity check: " + "; ".join(problems))
+    tmp.replace(target)

@@ -1,0 +1,304 @@
+"""The ELMo biLM in plain PyTorch, read top to bottom.
+
+    char ids (batch, T, 50)
+      -> CharacterEncoder: char embedding -> CNN (max over positions) -> highway -> projection
+      -> token vectors (batch, T + 2, P)            (sentence boundaries <S>, </S> added)
+      -> BiLstm: n_layers of LstmLayer, both directions at once, skip connections
+      -> activations: [token layer, lstm layer 1, ..., lstm layer n], each (batch, T + 2, 2P)
+
+Parameters are kept in the TensorFlow layout of the published weights (``x @ W``, gate order
+input / candidate / forget / output, forget bias added at run time) so that saving writes
+the very bits that were loaded. Speed comes from removing work, not from approximations:
+the character CNN runs once per distinct token and only over the characters in use, input
+projections of all time steps are one matrix multiply, both directions run as one batched
+step, and padded positions are never computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .characters import PADDING_CHARACTER, bos_char_ids, eos_char_ids
+from .options import ElmoOptions
+
+# TensorFlow's BasicLSTMCell adds this to the forget gate; bilm-tf stores biases without it.
+FORGET_BIAS = 1.0
+FORWARD, BACKWARD = 0, 1
+
+
+class Highway(nn.Module):
+    """Highway layers, bilm-tf convention: ``g = sigmoid(x W_carry + b_carry)``,
+    ``x <- g * relu(x W_transform + b_transform) + (1 - g) * x``."""
+
+    def __init__(self, dim: int, n_layers: int) -> None:
+        super().__init__()
+        self.w_transform = nn.ParameterList([nn.Parameter(torch.zeros(dim, dim)) for _ in range(n_layers)])
+        self.b_transform = nn.ParameterList([nn.Parameter(torch.zeros(dim)) for _ in range(n_layers)])
+        self.w_carry = nn.ParameterList([nn.Parameter(torch.zeros(dim, dim)) for _ in range(n_layers)])
+        self.b_carry = nn.ParameterList([nn.Parameter(torch.zeros(dim)) for _ in range(n_layers)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for w_t, b_t, w_c, b_c in zip(self.w_transform, self.b_transform, self.w_carry, self.b_carry):
+            # One matmul for both halves: (N, d) @ (d, 2d).
+            both = torch.addmm(torch.cat([b_t, b_c]), x, torch.cat([w_t, w_c], dim=1))
+            transform, carry = both.chunk(2, dim=-1)
+            gate = torch.sigmoid(carry)
+            x = gate * F.relu(transform) + (1.0 - gate) * x
+        return x
+
+
+class CharacterEncoder(nn.Module):
+    """Context-independent token vectors from character ids: (N, 50) -> (N, P)."""
+
+    def __init__(self, options: ElmoOptions) -> None:
+        super().__init__()
+        self.options = options
+        # Row 0 is the all-zero embedding of padding tokens; rows 1..261 come from the file.
+        self.char_embedding = nn.Embedding(262, options.char_embedding_dim, padding_idx=0)
+        # TensorFlow layout (1, width, in, out); converted to Conv1d's (out, in, width) on use.
+        self.conv_weights = nn.ParameterList(
+            [nn.Parameter(torch.zeros(1, w, options.char_embedding_dim, n)) for w, n in options.filters]
+        )
+        self.conv_biases = nn.ParameterList([nn.Parameter(torch.zeros(n)) for _, n in options.filters])
+        self.highway = Highway(options.n_filters, options.n_highway)
+        self.w_proj = nn.Parameter(torch.zeros(options.n_filters, options.projection_dim))
+        self.b_proj = nn.Parameter(torch.zeros(options.projection_dim))
+        self.activation = torch.relu if options.activation == "relu" else torch.tanh
+        self.max_width = max(w for w, _ in options.filters)
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        char_ids = self._trim_trailing_padding(char_ids)
+        x = self.char_embedding(char_ids).transpose(1, 2)  # (N, char_dim, chars)
+        pooled = []
+        for weight, bias in zip(self.conv_weights, self.conv_biases):
+            conv = F.conv1d(x, weight[0].permute(2, 1, 0), bias)  # (N, n_filters_w, positions)
+            pooled.append(self.activation(conv.amax(dim=-1)))
+        tokens = self.highway(torch.cat(pooled, dim=-1))
+        return torch.addmm(self.b_proj, tokens, self.w_proj)
+
+    def _trim_trailing_padding(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """Drop character positions that are padding in every token, keeping enough of them
+        that each token still has the windows of padding-only characters it had before.
+
+        Exact: a window lying wholly in the padding has the same value for every token,
+        so the max over positions is unchanged as long as one such window remains.
+        """
+        width = char_ids.size(1)
+        in_use = (char_ids != PADDING_CHARACTER + 1).any(dim=0).nonzero()
+        last_used = int(in_use.max()) if in_use.numel() else 0
+        keep = min(width, last_used + self.max_width + 1)
+        return char_ids[:, :keep] if keep < width else char_ids
+
+
+class LstmLayer(nn.Module):
+    """One biLSTM layer with cell clipping, a projection and projection clipping.
+
+    Parameters are stacked over the two directions (index 0 forward, 1 backward) so one
+    ``bmm`` advances both. Per direction, with TensorFlow names:
+        gates = x W_in + h W_rec + B            (order: input, candidate, forget, output)
+        c = clip(sigmoid(f + 1) * c + sigmoid(i) * tanh(j), cell_clip)
+        h = clip((sigmoid(o) * tanh(c)) W_P, proj_clip)
+    """
+
+    def __init__(self, input_dim: int, cell_dim: int, projection_dim: int, cell_clip: float | None, proj_clip: float | None) -> None:
+        super().__init__()
+        self.cell_dim, self.projection_dim = cell_dim, projection_dim
+        self.cell_clip, self.proj_clip = cell_clip, proj_clip
+        self.w_in = nn.Parameter(torch.zeros(2, input_dim, 4 * cell_dim))
+        self.w_rec = nn.Parameter(torch.zeros(2, projection_dim, 4 * cell_dim))
+        self.bias = nn.Parameter(torch.zeros(2, 4 * cell_dim))
+        self.w_proj = nn.Parameter(torch.zeros(2, cell_dim, projection_dim))
+        forget = torch.zeros(4 * cell_dim)
+        forget[2 * cell_dim : 3 * cell_dim] = FORGET_BIAS
+        self.register_buffer("forget_bias", forget, persistent=False)
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        active_rows: Sequence[int],
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Run both directions over time-major inputs.
+
+        inputs: (2, T, B, D) with rows sorted by length (longest first) and the backward
+            direction already reversed within each sequence, so step t of both directions
+            touches the same rows ``[:active_rows[t]]``.
+        state: optional initial (h, c), each (2, B, P) / (2, B, C).
+        Returns outputs (2, T, B, P) (zero at padded steps) and the final (h, c) per row.
+        """
+        _, steps, batch, _ = inputs.shape
+        bias = self.bias + self.forget_bias  # the same float32 sum TensorFlow computes
+        # Input-to-gate products of every step at once: (2, T*B, D) @ (2, D, 4C).
+        pre_gates = torch.baddbmm(bias.unsqueeze(1), inputs.reshape(2, steps * batch, -1), self.w_in)
+        pre_gates = pre_gates.view(2, steps, batch, -1).float()
+
+        if state is None:
+            h = inputs.new_zeros(2, batch, self.projection_dim, dtype=torch.float32)
+            c = inputs.new_zeros(2, batch, self.cell_dim, dtype=torch.float32)
+        else:
+            h, c = state[0].float(), state[1].float()
+        outputs = inputs.new_zeros(2, steps, batch, self.projection_dim, dtype=torch.float32)
+        finished_h: list[torch.Tensor] = []
+        finished_c: list[torch.Tensor] = []
+        for t in range(steps):
+            n = active_rows[t]
+            if n < h.size(1):  # rows n.. ended at the previous step: keep their final state
+                finished_h.append(h[:, n:])
+                finished_c.append(c[:, n:])
+                h, c = h[:, :n], c[:, :n]
+            gates = pre_gates[:, t, :n] + torch.bmm(h.to(self.w_rec.dtype), self.w_rec)
+            i, j, f, o = gates.float().chunk(4, dim=-1)
+            c = torch.sigmoid(i) * torch.tanh(j) + torch.sigmoid(f) * c
+            if self.cell_clip:
+                c = c.clamp(-self.cell_clip, self.cell_clip)
+            h = torch.bmm((torch.sigmoid(o) * torch.tanh(c)).to(self.w_proj.dtype), self.w_proj).float()
+            if self.proj_clip:
+                h = h.clamp(-self.proj_clip, self.proj_clip)
+            outputs[:, t, :n] = h
+        finished_h.append(h)
+        finished_c.append(c)
+        final = (torch.cat(finished_h[::-1], dim=1), torch.cat(finished_c[::-1], dim=1))
+        return outputs, final
+
+
+class BiLstm(nn.Module):
+    """Stacked ``LstmLayer``s with skip connections between layers (not into the first)."""
+
+    def __init__(self, options: ElmoOptions) -> None:
+        super().__init__()
+        p, c = options.projection_dim, options.lstm_dim
+        self.layers = nn.ModuleList(
+            [LstmLayer(p, c, p, options.cell_clip, options.proj_clip) for _ in range(options.n_layers)]
+        )
+        self.use_skip_connections = options.use_skip_connections
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        states: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+        """tokens: (B, T, P); lengths: (B,) with every length >= 1.
+        states: per layer (h, c) of shape (2, B, ·) in the batch's row order, or None.
+        Returns per layer (B, T, 2P) outputs [forward | backward] and final states (row order kept).
+        """
+        batch, steps, _ = tokens.shape
+        lengths, order = torch.sort(lengths, descending=True, stable=True)
+        restore = torch.argsort(order)
+        lengths_list = lengths.tolist()
+        active_rows = [sum(1 for n in lengths_list if n > t) for t in range(steps)]
+        steps = lengths_list[0]
+        active_rows = active_rows[:steps]
+
+        # Time-major, rows sorted; the backward direction reversed within each sequence.
+        time_index = torch.arange(steps, device=tokens.device)
+        reverse = (lengths.unsqueeze(1) - 1 - time_index).where(time_index < lengths.unsqueeze(1), time_index)
+        reverse = reverse.t()  # (T, B): position read by step t of the backward direction
+        x = tokens[order, :steps].transpose(0, 1)  # (T, B, P)
+        x = torch.stack([x, x.gather(0, reverse.unsqueeze(-1).expand_as(x))])  # (2, T, B, P)
+
+        outputs, finals = [], []
+        for k, layer in enumerate(self.layers):
+            state = None if states is None else tuple(s[:, order] for s in states[k])
+            out, final = layer(x, active_rows, state)
+            if k > 0 and self.use_skip_connections:
+                out = out + x
+            x = out
+            backward = out[BACKWARD].gather(0, reverse.unsqueeze(-1).expand_as(out[BACKWARD]))
+            both = torch.cat([out[FORWARD], backward], dim=-1).transpose(0, 1)[restore]  # (B, steps, 2P)
+            if both.size(1) < tokens.size(1):
+                both = F.pad(both, (0, 0, 0, tokens.size(1) - both.size(1)))
+            outputs.append(both)
+            finals.append((final[0][:, restore], final[1][:, restore]))
+        return outputs, finals
+
+
+class BiLm(nn.Module):
+    """Character encoder + biLSTM: char ids -> the 1 + n_layers ELMo activations.
+
+    ``forward(char_ids, token_vectors=None)`` returns ``(activations, mask)`` where both
+    include the sentence-boundary positions. ``token_vectors`` may supply precomputed
+    context-independent vectors (batch, T, P) for some positions: rows where
+    ``token_vectors_mask`` is True skip the character encoder.
+    """
+
+    def __init__(self, options: ElmoOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.char_encoder = CharacterEncoder(options)
+        self.lstm = BiLstm(options)
+        max_chars = options.max_characters_per_token
+        self.register_buffer("bos_chars", torch.tensor(bos_char_ids(max_chars)), persistent=False)
+        self.register_buffer("eos_chars", torch.tensor(eos_char_ids(max_chars)), persistent=False)
+
+    def encode_tokens(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """Token vectors for (N, 50) char ids, computing each distinct token once."""
+        unique, inverse = torch.unique(char_ids, dim=0, return_inverse=True)
+        return self.char_encoder(unique)[inverse]
+
+    def forward(
+        self,
+        char_ids: torch.Tensor,
+        states: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        cached_vectors: torch.Tensor | None = None,
+        cached_mask: torch.Tensor | None = None,
+    ) -> tuple[list[torch.Tensor], torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        batch, steps, _ = char_ids.shape
+        mask = (char_ids > 0).any(dim=-1)  # (B, T)
+        lengths = mask.sum(dim=1)
+        # Sentences are left-aligned: add <S> before and </S> after each one.
+        with_boundaries = char_ids.new_zeros(batch, steps + 2, char_ids.size(-1))
+        with_boundaries[:, 1:-1] = char_ids
+        rows = torch.arange(batch, device=char_ids.device)
+        with_boundaries[:, 0] = self.bos_chars
+        with_boundaries[rows, lengths + 1] = self.eos_chars
+        full_mask = (with_boundaries > 0).any(dim=-1)
+
+        dim = self.options.projection_dim
+        tokens = torch.zeros(batch, steps + 2, dim, dtype=self.char_encoder.w_proj.dtype, device=char_ids.device)
+        to_encode = full_mask.clone()
+        if cached_vectors is not None:
+            use_cache = F.pad(cached_mask & mask, (1, 1))
+            tokens[use_cache] = cached_vectors[cached_mask & mask].to(tokens.dtype)
+            to_encode &= ~use_cache
+        tokens = tokens.index_put((to_encode,), self.encode_tokens(with_boundaries[to_encode]).to(tokens.dtype))
+
+        layer_outputs, finals = self.lstm(tokens, lengths + 2, states)
+        token_layer = torch.cat([tokens, tokens], dim=-1) * full_mask.unsqueeze(-1)
+        return [token_layer, *layer_outputs], full_mask, finals
+
+
+class ScalarMix(nn.Module):
+    """``gamma * sum_k softmax(s)_k * layer_k``, optionally layer-normalising each layer
+    with mean and variance over the unmasked positions only."""
+
+    def __init__(self, n_layers: int, do_layer_norm: bool = False, initial: Sequence[float] | None = None, trainable: bool = True) -> None:
+        super().__init__()
+        initial = [0.0] * n_layers if initial is None else list(initial)
+        if len(initial) != n_layers:
+            raise ValueError(f"scalar_mix_parameters has {len(initial)} values; the biLM has {n_layers} layers")
+        self.do_layer_norm = do_layer_norm
+        self.scalar_parameters = nn.Parameter(torch.tensor(initial, dtype=torch.float32), requires_grad=trainable)
+        self.gamma = nn.Parameter(torch.tensor([1.0]), requires_grad=trainable)
+
+    def forward(self, layers: Sequence[torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+        weights = torch.softmax(self.scalar_parameters, dim=0)
+        if self.do_layer_norm:
+            if mask is None:
+                raise ValueError("ScalarMix with do_layer_norm=True needs the mask")
+            layers = [self._layer_norm(layer, mask) for layer in layers]
+        mixed = sum(w * layer for w, layer in zip(weights, layers))
+        return self.gamma * mixed
+
+    @staticmethod
+    def _layer_norm(layer: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        broadcast = mask.unsqueeze(-1).to(layer.dtype)
+        count = broadcast.sum() * layer.size(-1)
+        masked = layer * broadcast
+        mean = masked.sum() / count
+        variance = (((masked - mean) * broadcast) ** 2).sum() / count
+        return (layer - mean) / torch.sqrt(variance + 1e-13)
