@@ -32,20 +32,21 @@ FORWARD, BACKWARD = 0, 1
 
 class Highway(nn.Module):
     """Highway layers, bilm-tf convention: ``g = sigmoid(x W_carry + b_carry)``,
-    ``x <- g * relu(x W_transform + b_transform) + (1 - g) * x``."""
+    ``x <- g * relu(x W_transform + b_transform) + (1 - g) * x``.
+
+    Each layer keeps ``[W_transform | W_carry]`` side by side, (d, 2d), so one matmul
+    computes both halves.
+    """
 
     def __init__(self, dim: int, n_layers: int) -> None:
         super().__init__()
-        self.w_transform = nn.ParameterList([nn.Parameter(torch.zeros(dim, dim)) for _ in range(n_layers)])
-        self.b_transform = nn.ParameterList([nn.Parameter(torch.zeros(dim)) for _ in range(n_layers)])
-        self.w_carry = nn.ParameterList([nn.Parameter(torch.zeros(dim, dim)) for _ in range(n_layers)])
-        self.b_carry = nn.ParameterList([nn.Parameter(torch.zeros(dim)) for _ in range(n_layers)])
+        self.dim = dim
+        self.weights = nn.ParameterList([nn.Parameter(torch.zeros(dim, 2 * dim)) for _ in range(n_layers)])
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(2 * dim)) for _ in range(n_layers)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for w_t, b_t, w_c, b_c in zip(self.w_transform, self.b_transform, self.w_carry, self.b_carry):
-            # One matmul for both halves: (N, d) @ (d, 2d).
-            both = torch.addmm(torch.cat([b_t, b_c]), x, torch.cat([w_t, w_c], dim=1))
-            transform, carry = both.chunk(2, dim=-1)
+        for weight, bias in zip(self.weights, self.biases):
+            transform, carry = torch.addmm(bias, x, weight).chunk(2, dim=-1)
             gate = torch.sigmoid(carry)
             x = gate * F.relu(transform) + (1.0 - gate) * x
         return x
@@ -234,11 +235,16 @@ class BiLm(nn.Module):
         max_chars = options.max_characters_per_token
         self.register_buffer("bos_chars", torch.tensor(bos_char_ids(max_chars)), persistent=False)
         self.register_buffer("eos_chars", torch.tensor(eos_char_ids(max_chars)), persistent=False)
+        self.token_cache = TokenCache()
 
     def encode_tokens(self, char_ids: torch.Tensor) -> torch.Tensor:
         """Token vectors for (N, 50) char ids, computing each distinct token once."""
         unique, inverse = torch.unique(char_ids, dim=0, return_inverse=True)
-        return self.char_encoder(unique)[inverse]
+        if self.token_cache.enabled(self.char_encoder):
+            vectors = self.token_cache.encode(unique, self.char_encoder)
+        else:
+            vectors = self.char_encoder(unique)
+        return vectors[inverse]
 
     def forward(
         self,
@@ -270,6 +276,44 @@ class BiLm(nn.Module):
         layer_outputs, finals = self.lstm(tokens, lengths + 2, states)
         token_layer = torch.cat([tokens, tokens], dim=-1) * full_mask.unsqueeze(-1)
         return [token_layer, *layer_outputs], full_mask, finals
+
+
+class TokenCache:
+    """Token vectors remembered across calls while the character encoder is frozen.
+
+    Used only when no gradient is needed (inference, or a frozen encoder outside training),
+    so results are the ones the encoder would compute again. The cache empties itself when
+    any encoder weight changes (data pointer or in-place version) and is bounded by
+    ``max_size`` tokens (0 turns it off); when full it is cleared and refilled.
+    """
+
+    def __init__(self, max_size: int = 100_000) -> None:
+        self.max_size = max_size
+        self._vectors: dict[bytes, torch.Tensor] = {}
+        self._fingerprint: tuple | None = None
+
+    def clear(self) -> None:
+        self._vectors.clear()
+
+    def enabled(self, encoder: nn.Module) -> bool:
+        if self.max_size <= 0 or encoder.training:
+            return False
+        return not (torch.is_grad_enabled() and any(p.requires_grad for p in encoder.parameters()))
+
+    def encode(self, unique_char_ids: torch.Tensor, encoder: nn.Module) -> torch.Tensor:
+        fingerprint = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in encoder.parameters())
+        if fingerprint != self._fingerprint:
+            self._vectors.clear()
+            self._fingerprint = fingerprint
+        keys = [row.tobytes() for row in unique_char_ids.cpu().numpy()]
+        missing = [i for i, key in enumerate(keys) if key not in self._vectors]
+        if missing:
+            if len(self._vectors) + len(missing) > self.max_size:
+                self._vectors.clear()
+            fresh = encoder(unique_char_ids[missing])
+            for i, vector in zip(missing, fresh):
+                self._vectors[keys[i]] = vector
+        return torch.stack([self._vectors[key] for key in keys])
 
 
 class ScalarMix(nn.Module):

@@ -39,11 +39,11 @@ def _tensor_map(bilm: BiLm) -> Iterator[tuple[str, torch.Tensor, slice | None]]:
         yield f"CNN/W_cnn_{i}", w, None
         yield f"CNN/b_cnn_{i}", b, None
     hw = enc.highway
-    for k in range(len(hw.w_transform)):
-        yield f"CNN_high_{k}/W_transform", hw.w_transform[k], None
-        yield f"CNN_high_{k}/b_transform", hw.b_transform[k], None
-        yield f"CNN_high_{k}/W_carry", hw.w_carry[k], None
-        yield f"CNN_high_{k}/b_carry", hw.b_carry[k], None
+    for k, (weight, bias) in enumerate(zip(hw.weights, hw.biases)):
+        yield f"CNN_high_{k}/W_transform", weight[:, : hw.dim], None
+        yield f"CNN_high_{k}/b_transform", bias[: hw.dim], None
+        yield f"CNN_high_{k}/W_carry", weight[:, hw.dim :], None
+        yield f"CNN_high_{k}/b_carry", bias[hw.dim :], None
     yield "CNN_proj/W_proj", enc.w_proj, None
     yield "CNN_proj/b_proj", enc.b_proj, None
     for layer_index, layer in enumerate(bilm.lstm.layers):
