@@ -1,0 +1,3 @@
+"""Task heads that sit on top of ELMo representations."""
+
+from .crf import ConditionalRandomField  # noqa: F401
