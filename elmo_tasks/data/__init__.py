@@ -1,1 +1,5 @@
-"""Readers and writers for task data files."""
+"""Data: readers per format (tables, SST trees, TweetEval, CoNLL, hub) and DataModules."""
+
+from .classification_datamodule import ClassificationDataModule
+
+__all__ = ["ClassificationDataModule"]

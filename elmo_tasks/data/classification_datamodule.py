@@ -1,0 +1,167 @@
+"""LightningDataModule for sentence classification: read, tokenise once, bucket, pad per batch."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from .batching import BucketBatchSampler
+from .classification import (
+    LabelledSplit,
+    cap,
+    read_hub,
+    read_sst_trees,
+    read_table,
+    read_tweeteval,
+    stratified_split,
+)
+from .tokenize import get_tokenizer
+
+log = logging.getLogger(__name__)
+
+READERS = ("table", "sst_trees", "sst3_trees", "tweeteval", "hub")
+
+
+class ClassificationDataModule(pl.LightningDataModule):
+    """Sentence classification data from local files or a hub dataset.
+
+    reader: ``table`` (csv/tsv/jsonl files), ``sst_trees`` (SST-5), ``sst3_trees`` (SST-3),
+        ``tweeteval`` (``{split}_text.txt`` + ``{split}_labels.txt`` in ``data_dir``), ``hub``.
+    train_file / validation_file / test_file: files for ``table``/trees; split names for
+        ``tweeteval`` and ``hub``. With no validation file, a seeded stratified
+        ``validation_fraction`` of train is held out.
+    Batches are ``{"tokens": list[list[str]], "label": LongTensor, "index": LongTensor}``.
+    """
+
+    kind = "classification"
+
+    def __init__(
+        self,
+        name: str,
+        reader: str = "table",
+        train_file: str | None = None,
+        validation_file: str | None = None,
+        test_file: str | None = None,
+        text_column: str = "text",
+        label_column: str = "label",
+        data_dir: str | None = None,
+        hub_name: str | None = None,
+        hub_config: str | None = None,
+        tokenizer: str = "whitespace",
+        lowercase: bool = False,
+        validation_fraction: float = 0.1,
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        min_count: int = 1,
+        max_vocab_size: int | None = None,
+        main_metric: str = "accuracy",
+        seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if reader not in READERS:
+            raise ValueError(f"task.reader must be one of {READERS}, got {reader!r}")
+        self.name, self.reader = name, reader
+        self.files = {"train": train_file, "validation": validation_file, "test": test_file}
+        self.text_column, self.label_column = text_column, label_column
+        self.data_dir, self.hub_name, self.hub_config = data_dir, hub_name, hub_config
+        self.tokenize = get_tokenizer(tokenizer)
+        self.lowercase = lowercase
+        self.validation_fraction = validation_fraction
+        self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.min_count, self.max_vocab_size = min_count, max_vocab_size
+        self.main_metric = main_metric
+        self.seed = seed
+        self.num_workers = num_workers
+        self.splits: dict[str, Any] = {}
+        self.labels: list[str] = []
+        self.vocabulary: list[str] = []
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read(self, split: str, labels: list[str] | None) -> LabelledSplit:
+        source = self.files[split]
+        if self.reader == "table":
+            return read_table(source, self.text_column, self.label_column, labels=labels)
+        if self.reader in ("sst_trees", "sst3_trees"):
+            return read_sst_trees(source, fine_grained=self.reader == "sst_trees")
+        if self.reader == "tweeteval":
+            return read_tweeteval(self.data_dir, source)
+        return read_hub(self.hub_name, self.hub_config, split=source, text_column=self.text_column,
+                        label_column=self.label_column, labels=labels)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        if self.files["train"] is None:
+            raise ValueError(f"task {self.name}: task.train_file is not set")
+        train = self._read("train", None)
+        self.labels = train.labels
+        if self.files["validation"] is None:
+            train, validation = stratified_split(train, self.validation_fraction, self.seed)
+            log.info("no validation file: held out %d of train (seed %d)", len(validation), self.seed)
+        else:
+            validation = self._read("validation", self.labels)
+        raw = {"train": cap(train, self.max_train_samples), "validation": cap(validation, self.max_eval_samples)}
+        if self.files["test"] is not None:
+            raw["test"] = cap(self._read("test", self.labels), self.max_eval_samples)
+        for split, data in raw.items():
+            self.splits[split] = self._tokenized(data)
+        self.vocabulary = self._build_vocabulary(row["tokens"] for row in self.splits["train"])
+
+    def _tokenized(self, split: LabelledSplit):
+        tokenize, lowercase = self.tokenize, self.lowercase
+
+        def add_tokens(batch: dict) -> dict:
+            texts = [t.lower() for t in batch["text"]] if lowercase else batch["text"]
+            return {"tokens": [tokenize(t) for t in texts]}
+
+        data = split.dataset.map(add_tokens, batched=True, desc=f"tokenizing {split.source}")
+        rows = data.select_columns(["tokens", "label", "line"]).to_list()
+        empty = [row["line"] for row in rows if not row["tokens"]]
+        if empty:
+            raise ValueError(f"{split.source}: lines {empty[:10]} have no tokens after tokenization")
+        return rows
+
+    def _build_vocabulary(self, sentences) -> list[str]:
+        counts = Counter(token for sentence in sentences for token in sentence)
+        words = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= self.min_count]
+        return words[: self.max_vocab_size] if self.max_vocab_size else words
+
+    def module_kwargs(self) -> dict:
+        """What the LightningModule needs to know about this data."""
+        return {"labels": self.labels}
+
+    # -- loaders ---------------------------------------------------------------------------
+    @staticmethod
+    def collate(rows: list[dict]) -> dict:
+        return {
+            "tokens": [row["tokens"] for row in rows],
+            "label": torch.tensor([row["label"] for row in rows], dtype=torch.long),
+            "index": torch.tensor([row["line"] for row in rows], dtype=torch.long),
+        }
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        data = self.splits[split]
+        lengths = [len(row["tokens"]) for row in data]
+        sampler = BucketBatchSampler(lengths, self.batch_size if shuffle else self.eval_batch_size, shuffle, self.seed)
+        return DataLoader(data, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        if "test" not in self.splits:
+            raise ValueError(f"task {self.name} has no test_file")
+        return self._loader("test", shuffle=False)

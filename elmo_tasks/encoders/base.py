@@ -1,0 +1,35 @@
+"""The one interface every token encoder follows: tokens in, (batch, len, dim) + mask out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+Tokens = Sequence[Sequence[str]]
+
+
+class TokenEncoder(nn.Module):
+    """Base class: ``forward(tokens) -> (vectors (batch, max_len, output_dim), mask (batch, max_len))``.
+
+    ``tokens`` is a batch of tokenised sentences (lists of strings). Encoders build their
+    own tensors on the device of their parameters, so data code never depends on them.
+    Every encoder takes ``vocabulary`` (the training tokens, most frequent first) even if it
+    has no use for it, so configs can swap encoders freely.
+    """
+
+    output_dim: int
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.parameters():
+            return tensor.device
+        for tensor in self.buffers():
+            return tensor.device
+        return torch.device("cpu")
+
+    @staticmethod
+    def lengths_mask(tokens: Tokens, device: torch.device) -> torch.Tensor:
+        lengths = torch.tensor([len(sentence) for sentence in tokens], device=device)
+        return torch.arange(int(lengths.max()), device=device).unsqueeze(0) < lengths.unsqueeze(1)

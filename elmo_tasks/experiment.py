@@ -1,0 +1,109 @@
+"""One experiment from a composed config: data -> encoder -> task -> trainer -> results.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from .tasks import ClassificationTask
+
+log = logging.getLogger(__name__)
+
+
+def _output_dir(cfg: DictConfig) -> Path:
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(cfg.trainer.default_root_dir)
+
+
+def _overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _split_metrics(results: list[dict[str, float]], split: str) -> dict[str, float]:
+    metrics = {}
+    for key, value in (results[0] if results else {}).items():
+        name = key.split("/", 1)[1] if key.startswith(f"{split}/") else None
+        if name and name != "loss":
+            metrics[name] = float(value)
+    return metrics
+
+
+# Which LightningModule trains which kind of data module (``datamodule.kind``).
+TASK_MODULES: dict[str, type[pl.LightningModule]] = {"classification": ClassificationTask}
+
+
+def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
+    """The data module (set up) and the LightningModule of ``cfg``."""
+    datamodule = hydra.utils.instantiate(cfg.task)
+    datamodule.setup("fit")
+    encoder = hydra.utils.instantiate(cfg.encoder)(vocabulary=datamodule.vocabulary)
+    head = hydra.utils.instantiate(cfg.head)
+    optimizer = hydra.utils.instantiate(cfg.optim.optimizer)
+    scheduler = hydra.utils.instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None
+    module_class = TASK_MODULES[datamodule.kind]
+    model = module_class(
+        encoder, head, optimizer, scheduler=scheduler, main_metric=cfg.task.main_metric, **datamodule.module_kwargs()
+    )
+    return datamodule, model
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Train, validate and test the best checkpoint; write results.json; return the main
+    validation metric (what sweepers optimise)."""
+    start = time.perf_counter()
+    output_dir = _output_dir(cfg)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule, model = build(cfg)
+
+    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    if not loggers:
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    has_best = trainer.checkpoint_callback is not None and bool(trainer.checkpoint_callback.best_model_path)
+    ckpt = "best" if has_best else None
+    val = _split_metrics(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False), "val")
+    test = {}
+    if cfg.get("test") and datamodule.files.get("test") is not None:
+        test = _split_metrics(trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False), "test")
+
+    if hasattr(model, "write_predictions") and test:
+        model.write_predictions(output_dir, datamodule)
+
+    main_metric = cfg.task.main_metric
+    results: dict[str, Any] = {
+        "task": cfg.task.name,
+        "encoder": cfg.encoder._target_.rsplit(".", 1)[-1],
+        "head": cfg.head._target_.rsplit(".", 1)[-1],
+        "seed": cfg.seed,
+        "val": val,
+        "test": test,
+        "main_metric": main_metric,
+        "params": {
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "total": sum(p.numel() for p in model.parameters()),
+        },
+        "wall_time_s": round(time.perf_counter() - start, 3),
+        "train_tokens_per_s": round(model.train_tokens / model.train_seconds, 1) if model.train_seconds else None,
+        "config_overrides": _overrides(),
+        "best_checkpoint": trainer.checkpoint_callback.best_model_path if has_best else None,
+    }
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
+    log.info("results: %s", output_dir / "results.json")
+    value = val.get(main_metric)
+    return None if value is None or math.isnan(value) else value

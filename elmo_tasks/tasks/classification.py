@@ -1,0 +1,120 @@
+"""Sentence classification: encoder -> pooling head -> cross-entropy, with torchmetrics."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassRecall
+
+from ..encoders import TokenEncoder
+
+
+def metric_label(label: str) -> str:
+    """A label as it appears in a metric name: ``very negative`` -> ``very_negative``."""
+    return re.sub(r"[^0-9A-Za-z]+", "_", str(label)).strip("_") or "blank"
+
+
+def classification_metrics(labels: Sequence[str]) -> MetricCollection:
+    """accuracy (micro: the fraction right), macro_f1, macro_recall (TweetEval's official
+    metric) and one ``f1_<label>`` per class."""
+    n = len(labels)
+    metrics: dict[str, nn.Module] = {
+        "accuracy": MulticlassAccuracy(n, average="micro"),
+        "macro_f1": MulticlassF1Score(n, average="macro"),
+        "macro_recall": MulticlassRecall(n, average="macro"),
+    }
+    return MetricCollection(metrics)
+
+
+class ClassificationTask(pl.LightningModule):
+    """encoder (tokens -> vectors + mask) -> head (-> logits); logs ``{split}/{metric}``."""
+
+    def __init__(
+        self,
+        encoder: TokenEncoder,
+        head: Callable[..., nn.Module],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., object] | None = None,
+        main_metric: str = "accuracy",
+        labels: Sequence[str] = (),
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head(input_dim=encoder.output_dim, num_classes=len(labels))
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.labels = list(labels)
+        self.main_metric = main_metric
+        self.loss = nn.CrossEntropyLoss()
+        # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
+        self.metrics = nn.ModuleDict({f"{split}_": classification_metrics(labels) for split in ("train", "val", "test")})
+        self.per_class_f1 = nn.ModuleDict({f"{split}_": MulticlassF1Score(len(labels), average=None) for split in ("val", "test")})
+        self.train_tokens = 0
+        self.train_seconds = 0.0
+        self._batch_start = 0.0
+
+    def forward(self, tokens: Sequence[Sequence[str]]) -> torch.Tensor:
+        vectors, mask = self.encoder(tokens)
+        return self.head(vectors, mask)
+
+    def _step(self, batch: dict, split: str) -> torch.Tensor:
+        logits = self(batch["tokens"])
+        loss = self.loss(logits, batch["label"])
+        preds = logits.argmax(dim=-1)
+        self.metrics[f"{split}_"].update(preds, batch["label"])
+        if f"{split}_" in self.per_class_f1:
+            self.per_class_f1[f"{split}_"].update(preds, batch["label"])
+        size = len(batch["tokens"])
+        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split == "train", batch_size=size)
+        return loss
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        self._batch_start = time.perf_counter()
+
+    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
+        self.train_seconds += time.perf_counter() - self._batch_start
+        self.train_tokens += sum(len(t) for t in batch["tokens"])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _log_epoch(self, split: str) -> None:
+        values = self.metrics[f"{split}_"].compute()
+        self.log_dict({f"{split}/{k}": v for k, v in values.items()}, prog_bar=split != "train")
+        self.metrics[f"{split}_"].reset()
+        if f"{split}_" in self.per_class_f1:
+            per_class = self.per_class_f1[f"{split}_"].compute()
+            self.log_dict({f"{split}/f1_{metric_label(label)}": per_class[i] for i, label in enumerate(self.labels)})
+            self.per_class_f1[f"{split}_"].reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def configure_optimizers(self):
+        parameters = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(parameters)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    @torch.no_grad()
+    def predict_proba(self, tokens: Sequence[Sequence[str]]) -> torch.Tensor:
+        return torch.softmax(self(tokens), dim=-1)
