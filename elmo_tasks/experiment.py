@@ -20,12 +20,6 @@ from .tasks import ClassificationTask
 log = logging.getLogger(__name__)
 
 
-def _output_dir(cfg: DictConfig) -> Path:
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return Path(cfg.trainer.default_root_dir)
-
-
 def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
@@ -62,7 +56,7 @@ def run(cfg: DictConfig) -> float | None:
     """Train, validate and test the best checkpoint; write results.json; return the main
     validation metric (what sweepers optimise)."""
     start = time.perf_counter()
-    output_dir = _output_dir(cfg)
+    output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
