@@ -1,0 +1,122 @@
+"""Encoders and pooling heads: shapes, masks and hand-computed pooling."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import torch
+
+from elmo_tasks.data.batching import BucketBatchSampler
+from elmo_tasks.elmo import batch_to_ids
+from elmo_tasks.encoders import ConcatEncoder, ElmoCharEncoder, ElmoEncoder, WordEmbeddingEncoder
+from elmo_tasks.heads import (
+    AttentionPoolingClassifier,
+    FirstLastPoolingClassifier,
+    MaxMeanPoolingClassifier,
+    MaxPoolingClassifier,
+    MeanPoolingClassifier,
+)
+
+SENTENCES = [["a", "good", "film"], ["bad"], ["not", "good", "at", "all", "."]]
+
+
+def test_word_embedding_shapes_mask_and_unknown_words():
+    encoder = WordEmbeddingEncoder(vocabulary=["good", "film", "a"], dim=6)
+    vectors, mask = encoder(SENTENCES)
+    assert vectors.shape == (3, 5, 6)
+    assert mask.tolist() == [[True] * 3 + [False] * 2, [True] + [False] * 4, [True] * 5]
+    unknown = encoder.embedding.weight[1]
+    assert torch.equal(vectors[1, 0], unknown)  # "bad" is not in the vocabulary
+    assert torch.equal(vectors[0, 1], vectors[2, 1])  # "good" twice, same vector
+    assert torch.count_nonzero(vectors[1, 1:]) == 0  # padding row is zero
+
+
+def test_word_embedding_reads_glove_and_word2vec_files(tmp_path):
+    glove = tmp_path / "glove.txt"
+    glove.write_text("good 1 2 3\nfilm 4 5 6\nunused 7 8 9\n")
+    word2vec = tmp_path / "w2v.txt"
+    word2vec.write_text("2 3\ngood 1 2 3\nfilm 4 5 6\n")
+    for path in (glove, word2vec):
+        encoder = WordEmbeddingEncoder(vocabulary=["good", "film", "rare"], dim=50, pretrained_file=str(path))
+        assert encoder.output_dim == 3
+        vectors, _ = encoder([["good", "film"]])
+        assert vectors[0].tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_word_embedding_file_with_a_short_line_names_it(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("good 1 2 3\nfilm 4 5\n")
+    with pytest.raises(ValueError, match=r"bad.txt, line 2: expected 3 numbers"):
+        WordEmbeddingEncoder(vocabulary=["good"], pretrained_file=str(bad))
+
+
+def test_elmo_encoders_and_concat(fixture_options_file, fixture_weight_file):
+    elmo = ElmoEncoder(str(fixture_options_file), str(fixture_weight_file), dropout=0.0)
+    vectors, mask = elmo(SENTENCES)
+    assert vectors.shape == (3, 5, 32) and mask.sum().item() == 9
+    char = ElmoCharEncoder(str(fixture_options_file), str(fixture_weight_file), dropout=0.0)
+    char_vectors, char_mask = char(SENTENCES)
+    assert char_vectors.shape == (3, 5, 16) and torch.equal(mask, char_mask)
+    # Layer 0 of ELMo is the char encoder's vector, repeated for both directions.
+    layer0 = elmo.elmo.bilm(batch_to_ids(SENTENCES))["activations"][0]
+    assert torch.allclose(layer0[0, 1:4, :16], char_vectors[0, :3], atol=1e-6)
+    # Caching the vocabulary's token vectors changes nothing.
+    cached = ElmoEncoder(str(fixture_options_file), str(fixture_weight_file), dropout=0.0,
+                         cache_vocabulary=True, vocabulary=["good", "film", "a"])
+    assert torch.allclose(cached(SENTENCES)[0], vectors, atol=1e-6)
+    both = ConcatEncoder([partial(WordEmbeddingEncoder, dim=4), partial(ElmoEncoder, str(fixture_options_file), str(fixture_weight_file), dropout=0.0)],
+                         vocabulary=["good"])
+    concat_vectors, concat_mask = both(SENTENCES)
+    assert concat_vectors.shape == (3, 5, 36) and torch.equal(concat_mask, mask)
+    assert torch.allclose(concat_vectors[..., 4:], vectors, atol=1e-6)
+
+
+def _inputs():
+    x = torch.tensor([[[1.0, -2.0], [3.0, 0.0], [100.0, 100.0]], [[-1.0, 5.0], [-100.0, -100.0], [-100.0, -100.0]]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    return x, mask
+
+
+def test_pooling_by_hand():
+    x, mask = _inputs()
+    assert MaxPoolingClassifier(2, 2).pool(x, mask).tolist() == [[3.0, 0.0], [-1.0, 5.0]]
+    assert MeanPoolingClassifier(2, 2).pool(x, mask).tolist() == [[2.0, -1.0], [-1.0, 5.0]]
+    assert MaxMeanPoolingClassifier(2, 2).pool(x, mask).tolist() == [[3.0, 0.0, 2.0, -1.0], [-1.0, 5.0, -1.0, 5.0]]
+    assert FirstLastPoolingClassifier(2, 2).pool(x, mask).tolist() == [[1.0, -2.0, 3.0, 0.0], [-1.0, 5.0, -1.0, 5.0]]
+
+
+def test_attention_pooling_ignores_padding():
+    x, mask = _inputs()
+    head = AttentionPoolingClassifier(2, 2)
+    pooled = head.pool(x, mask)
+    assert torch.allclose(pooled[1], x[1, 0])  # one real position gets all the weight
+    scores = head.query(x[0, :2]).squeeze(-1).softmax(0)
+    assert torch.allclose(pooled[0], (scores.unsqueeze(-1) * x[0, :2]).sum(0), atol=1e-6)
+
+
+@pytest.mark.parametrize("contextualizer", ["none", "bilstm", "transformer"])
+def test_heads_give_logits_independent_of_padding(contextualizer):
+    torch.manual_seed(0)
+    head = MaxPoolingClassifier(4, 3, contextualizer=contextualizer, contextualizer_dim=8, hidden_dims=[5]).eval()
+    x = torch.randn(1, 3, 4)
+    padded = torch.cat([x, torch.randn(1, 2, 4) * 50], dim=1)
+    alone = head(x, torch.ones(1, 3, dtype=torch.bool))
+    with_padding = head(padded, torch.tensor([[True] * 3 + [False] * 2]))
+    assert alone.shape == (1, 3)
+    assert torch.allclose(alone, with_padding, atol=1e-5)
+
+
+def test_bucket_sampler_covers_every_index_once_and_is_seeded():
+    lengths = [5, 1, 9, 3, 3, 7, 2, 8, 4, 6] * 7
+    sampler = BucketBatchSampler(lengths, batch_size=8, shuffle=True, seed=3, pool_batches=2)
+    first = list(sampler)
+    assert sorted(i for batch in first for i in batch) == list(range(len(lengths)))
+    assert len(first) == len(sampler)
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+    evaluation = list(BucketBatchSampler(lengths, batch_size=8, shuffle=False))
+    flat = [lengths[i] for batch in evaluation for i in batch]
+    assert flat == sorted(flat)
