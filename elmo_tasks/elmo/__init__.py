@@ -5,6 +5,7 @@
     out = elmo(batch_to_ids([["Hello", "world", "."]]))
 """
 
+from .batching import batches_by_tokens, embed_sentences
 from .characters import batch_to_ids
 from .model import Elmo, ElmoBiLm, ElmoInputError, remove_sentence_boundaries
 from .modules import BiLm, ScalarMix
@@ -21,6 +22,8 @@ __all__ = [
     "ElmoWeightsError",
     "ScalarMix",
     "batch_to_ids",
+    "batches_by_tokens",
+    "embed_sentences",
     "load_options",
     "load_weights",
     "remove_sentence_boundaries",

@@ -11,6 +11,7 @@ Each cached file keeps a ``.sha256`` beside it that is re-checked when it is reu
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import urllib.error
@@ -116,7 +117,7 @@ def _fetch(url: str, target: Path, expected_sha256: str | None, progress: bool, 
                     md5.update(block)
                     received += len(block)
                     bar.update(len(block))
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         tmp.unlink(missing_ok=True)
         raise DownloadError(
             f"could not download {url}: {error}. Without network access, download the file elsewhere "

@@ -253,6 +253,7 @@ class BiLm(nn.Module):
         cached_vectors: torch.Tensor | None = None,
         cached_mask: torch.Tensor | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        char_ids = char_ids.long()
         batch, steps, _ = char_ids.shape
         mask = (char_ids > 0).any(dim=-1)  # (B, T)
         lengths = mask.sum(dim=1)
