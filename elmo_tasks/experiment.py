@@ -15,7 +15,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .tasks import ClassificationTask
+from .tasks import ClassificationTask, TaggingTask
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,10 @@ def _split_metrics(results: list[dict[str, float]], split: str) -> dict[str, flo
 
 
 # Which LightningModule trains which kind of data module (``datamodule.kind``).
-TASK_MODULES: dict[str, type[pl.LightningModule]] = {"classification": ClassificationTask}
+TASK_MODULES: dict[str, type[pl.LightningModule]] = {
+    "classification": ClassificationTask,
+    "tagging": TaggingTask,
+}
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
@@ -42,6 +45,8 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
     datamodule = hydra.utils.instantiate(cfg.task)
     datamodule.setup("fit")
     encoder = hydra.utils.instantiate(cfg.encoder)(vocabulary=datamodule.vocabulary)
+    if getattr(encoder, "wants_sentences", False):
+        encoder.prepare_cache(datamodule.sentences())
     head = hydra.utils.instantiate(cfg.head)
     optimizer = hydra.utils.instantiate(cfg.optim.optimizer)
     scheduler = hydra.utils.instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None

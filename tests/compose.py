@@ -16,4 +16,7 @@ def compose_config(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
     """``conf/config.yaml`` with ``overrides``; the run folder is ``output_dir``."""
     register_resolvers(PROJECT_ROOT)
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=[f"paths.output_dir={output_dir}", *overrides])
+        return compose(
+            "config",
+            overrides=[f"paths.output_dir={output_dir}", f"paths.log_dir={output_dir}/logs", *overrides],
+        )

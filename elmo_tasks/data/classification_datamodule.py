@@ -136,6 +136,10 @@ class ClassificationDataModule(pl.LightningDataModule):
         words = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= self.min_count]
         return words[: self.max_vocab_size] if self.max_vocab_size else words
 
+    def sentences(self) -> dict[str, list[list[str]]]:
+        """The tokenised sentences of every split (for encoders that cache per sentence)."""
+        return {split: [row["tokens"] for row in rows] for split, rows in self.splits.items()}
+
     def module_kwargs(self) -> dict:
         """What the LightningModule needs to know about this data."""
         return {"labels": self.labels}

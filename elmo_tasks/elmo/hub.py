@@ -77,7 +77,8 @@ def _cache_path(url: str) -> Path:
     return cache_dir() / f"{digest}-{filename}"
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -94,10 +95,10 @@ def download(url: str, progress: bool = True, timeout: float = 30.0) -> Path:
     with FileLock(str(target) + ".lock"):
         if target.exists() and checksum_file.exists():
             recorded = checksum_file.read_text().strip()
-            if _file_sha256(target) == recorded and expected_sha256 in (None, recorded):
+            if file_sha256(target) == recorded and expected_sha256 in (None, recorded):
                 return target
         _fetch(url.split("#", 1)[0], target, expected_sha256, progress, timeout)
-        checksum_file.write_text(_file_sha256(target) + "\n")
+        checksum_file.write_text(file_sha256(target) + "\n")
     return target
 
 

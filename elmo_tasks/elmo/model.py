@@ -68,9 +68,10 @@ class ElmoBiLm(nn.Module):
         vocab_to_cache: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        options = load_options(resolve(options_file, "options"))
-        self.bilm = BiLm(options)
-        load_weights(self.bilm, resolve(weight_file, "weights"))
+        self.options_path = resolve(options_file, "options")
+        self.weights_path = resolve(weight_file, "weights")
+        self.bilm = BiLm(load_options(self.options_path))
+        load_weights(self.bilm, self.weights_path)
         self.requires_grad = requires_grad
         for parameter in self.bilm.parameters():
             parameter.requires_grad_(requires_grad)
@@ -87,6 +88,7 @@ class ElmoBiLm(nn.Module):
         nn.Module.__init__(self)
         self.bilm, self.requires_grad, self.stateful = bilm, requires_grad, stateful
         self._states, self.vocab = None, None
+        self.options_path = self.weights_path = None
         return self
 
     @property
@@ -244,10 +246,16 @@ class Elmo(nn.Module):
         if word_ids is not None:
             word_ids = word_ids.reshape(-1, word_ids.size(-1))
         output = self._elmo_lstm(char_ids, word_ids)
-        layers, mask = output["activations"], output["mask"]
+        return self.mix(output["activations"], output["mask"], leading)
+
+    def mix(self, layers: list[torch.Tensor], mask: torch.Tensor, leading: tuple[int, ...] | None = None) -> dict:
+        """Scalar mixes, boundary removal and dropout over biLM ``layers`` (each (batch,
+        T + 2, dim), sentence boundaries included) — the part of ``forward`` after the biLM,
+        also used on activations read from a cache."""
+        leading = tuple(leading) if leading is not None else (mask.size(0),)
         representations = []
-        for mix in self.scalar_mixes:
-            mixed = mix(layers, mask)
+        for scalar_mix in self.scalar_mixes:
+            mixed = scalar_mix(layers, mask)
             if self._keep_sentence_boundaries:
                 out, out_mask = mixed, mask
             else:

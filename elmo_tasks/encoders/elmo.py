@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
+from ..cache import ActivationCache, ensure_cache, weights_checksum
 from ..elmo import Elmo, batch_to_ids
 from ..elmo.model import ElmoBiLm
 from .base import TokenEncoder, Tokens
@@ -16,8 +18,11 @@ class ElmoEncoder(TokenEncoder):
 
     options_file / weight_file: local path, URL or preset name (``small``, ``medium``,
     ``original``, ``original_5.5B``). ``requires_grad=True`` fine-tunes the biLM.
-    ``cache_vocabulary``: precompute the token vectors of the training vocabulary
-    (frozen biLM only; exact, it only skips repeated character-CNN work).
+    cache_vocabulary: precompute the token vectors of the training vocabulary (frozen biLM
+        only; exact, it only skips repeated character-CNN work).
+    cache_dir: with a frozen biLM, compute the activations of every sentence of the data
+        once into an hdf5 cache there (shared by all runs with the same weights and data)
+        and train the scalar mix on them; ``cache_dtype`` float16 halves the file.
     """
 
     def __init__(
@@ -29,6 +34,8 @@ class ElmoEncoder(TokenEncoder):
         do_layer_norm: bool = False,
         scalar_mix_parameters: Sequence[float] | None = None,
         cache_vocabulary: bool = False,
+        cache_dir: str | None = None,
+        cache_dtype: str = "float32",
         vocabulary: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
@@ -44,12 +51,50 @@ class ElmoEncoder(TokenEncoder):
             vocab_to_cache=vocab_to_cache,
         )
         self.output_dim = self.elmo.get_output_dim()
+        self.cache_dir = cache_dir if cache_dir and not requires_grad else None
+        self.cache_dtype = cache_dtype
+        self.caches: list[ActivationCache] = []
+
+    @property
+    def wants_sentences(self) -> bool:
+        """True when the experiment should hand over its sentences for caching."""
+        return self.cache_dir is not None
+
+    def prepare_cache(self, sentences_by_split: dict[str, Sequence[Sequence[str]]]) -> None:
+        """Build or open one activation cache per split."""
+        bilm = self.elmo.bilm
+        manifest = {
+            "options_sha256": weights_checksum(bilm.options_path),
+            "weights_sha256": weights_checksum(bilm.weights_path),
+        }
+        self.caches = [
+            ensure_cache(bilm, manifest, sentences, self.cache_dir, "all", self.cache_dtype)
+            for sentences in sentences_by_split.values()
+        ]
+
+    def _cached_layers(self, tokens: Tokens) -> tuple[list[torch.Tensor], torch.Tensor] | None:
+        arrays = []
+        for sentence in tokens:
+            cache = next((c for c in self.caches if sentence in c), None)
+            if cache is None:
+                return None
+            arrays.append(cache.get(sentence))
+        steps = max(a.shape[1] for a in arrays)
+        layers = torch.zeros(arrays[0].shape[0], len(arrays), steps, arrays[0].shape[2])
+        for row, array in enumerate(arrays):
+            layers[:, row, : array.shape[1]] = torch.from_numpy(array.astype(np.float32))
+        mask = torch.arange(steps).unsqueeze(0) < torch.tensor([a.shape[1] for a in arrays]).unsqueeze(1)
+        return [layer.to(self.device) for layer in layers], mask.to(self.device)
 
     def forward(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor]:
-        char_ids = batch_to_ids(tokens).to(self.device)
-        bilm = self.elmo.bilm
-        word_ids = bilm.word_ids_for(tokens).to(self.device) if bilm.vocab is not None else None
-        output = self.elmo(char_ids, word_ids)
+        cached = self._cached_layers(tokens) if self.caches else None
+        if cached is not None:
+            output = self.elmo.mix(*cached)
+        else:
+            char_ids = batch_to_ids(tokens).to(self.device)
+            bilm = self.elmo.bilm
+            word_ids = bilm.word_ids_for(tokens).to(self.device) if bilm.vocab is not None else None
+            output = self.elmo(char_ids, word_ids)
         return output["elmo_representations"][0], output["mask"]
 
 

@@ -1,0 +1,186 @@
+"""An hdf5 cache of ELMo activations, so a frozen biLM runs once per data set, not per epoch.
+
+A cache file holds one dataset per distinct sentence, named by the SHA-1 of its tokens (a
+stable sentence id), shaped (layers, n_tokens + 2, dim) with the sentence boundaries kept,
+so a trainable scalar mix (with or without layer norm) sees exactly what the biLM gives.
+Its attributes are a manifest: the SHA-256 of options.json and weights.hdf5, the layer
+selection, dtype and sentence count.
+
+The file name is derived from the manifest and the sentences, so changed weights or a
+changed tokenizer (different tokens) simply name another file. Files are written under a
+temporary name and renamed when complete; a ``.sha256`` beside each file is checked when
+it is opened, so a partial or corrupted cache is detected and rebuilt, never used. A file
+lock lets concurrent sweep jobs share one build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from filelock import FileLock
+
+from .elmo.batching import batches_by_tokens
+from .elmo.characters import batch_to_ids
+from .elmo.hub import file_sha256
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT_VERSION = 1
+LAYER_CHOICES = ("all", "top", "average")
+DTYPES = {"float32": np.float32, "float16": np.float16}
+INDEX = "sentence_ids"
+
+
+class CacheError(RuntimeError):
+    """A cache file is incomplete, corrupted or was made for other weights."""
+
+
+def sentence_id(tokens: Sequence[str]) -> str:
+    """Stable id of a tokenised sentence: SHA-1 of its tokens joined by U+001F."""
+    return hashlib.sha1("\x1f".join(tokens).encode("utf-8")).hexdigest()
+
+
+_checksums: dict[tuple[str, int, int], str] = {}
+
+
+def weights_checksum(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, remembered per (path, size, mtime) within the process."""
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _checksums:
+        _checksums[key] = file_sha256(Path(path))
+    return _checksums[key]
+
+
+def select_layers(activations: list[torch.Tensor], layers: str) -> torch.Tensor:
+    """(n_layers, ...) stack of all layers, the top one, or their average."""
+    stacked = torch.stack(activations)
+    if layers == "all":
+        return stacked
+    if layers == "top":
+        return stacked[-1:]
+    if layers == "average":
+        return stacked.mean(dim=0, keepdim=True)
+    raise ValueError(f"layers must be one of {LAYER_CHOICES}, got {layers!r}")
+
+
+def write_activations(
+    bilm: torch.nn.Module,
+    sentences: Iterable[Sequence[str]],
+    path: str | os.PathLike,
+    manifest: dict,
+    layers: str = "all",
+    dtype: str = "float32",
+    max_tokens: int = 4096,
+    progress: bool = True,
+    write_index: bool = False,
+) -> Path:
+    """Run ``bilm`` (an ``ElmoBiLm``) over the distinct ``sentences`` and write them to ``path``
+    atomically. ``write_index`` adds ``sentence_ids``: the id of input sentence k at row k.
+    Returns ``path``."""
+    from tqdm.auto import tqdm
+
+    sentences = list(sentences)
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    unique = {sentence_id(s): list(s) for s in sentences}
+    ids, todo = list(unique), list(unique.values())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    device = next(bilm.parameters()).device
+    batches = batches_by_tokens([len(s) for s in todo], max_tokens)
+    with h5py.File(tmp, "w") as handle, torch.inference_mode():
+        for batch in tqdm(batches, desc=f"caching ELMo activations -> {path.name}", disable=not progress, leave=False):
+            out = bilm(batch_to_ids([todo[i] for i in batch]).to(device))
+            chosen = select_layers(out["activations"], layers)
+            for row, index in enumerate(batch):
+                n = len(todo[index]) + 2
+                array = chosen[:, row, :n].cpu().numpy().astype(DTYPES[dtype])
+                handle.create_dataset(ids[index], data=array, fletcher32=True)
+        if write_index:
+            handle.create_dataset(INDEX, data=[sentence_id(s) for s in sentences], dtype=h5py.string_dtype())
+        handle.attrs.update({**manifest, "layers": layers, "dtype": dtype, "n_sentences": len(ids),
+                             "format_version": CACHE_FORMAT_VERSION})
+    tmp.replace(path)
+    path.with_name(path.name + ".sha256").write_text(file_sha256(path) + "\n")
+    return path
+
+
+class ActivationCache:
+    """Read side of a cache file; ``ActivationCache(path)`` raises ``CacheError`` unless the
+    file is complete and intact."""
+
+    def __init__(self, path: str | os.PathLike, expected: dict | None = None) -> None:
+        self.path = Path(path)
+        checksum = self.path.with_name(self.path.name + ".sha256")
+        if not self.path.is_file() or not checksum.is_file():
+            raise CacheError(f"{self.path}: no complete cache file (missing file or checksum)")
+        if file_sha256(self.path) != checksum.read_text().strip():
+            raise CacheError(f"{self.path}: contents do not match their checksum (corrupted or partial)")
+        try:
+            self.handle = h5py.File(self.path, "r")
+        except OSError as error:
+            raise CacheError(f"{self.path}: not a readable hdf5 file ({error})") from None
+        attrs = dict(self.handle.attrs)
+        n_stored = len(self.handle) - (INDEX in self.handle)
+        if attrs.get("format_version") != CACHE_FORMAT_VERSION or attrs.get("n_sentences") != n_stored:
+            raise CacheError(f"{self.path}: incomplete or from another version of this package")
+        for key, value in (expected or {}).items():
+            if attrs.get(key) != value:
+                raise CacheError(f"{self.path}: made with {key}={attrs.get(key)!r}, expected {value!r}")
+        self.manifest = attrs
+
+    def __contains__(self, tokens: Sequence[str]) -> bool:
+        return sentence_id(tokens) in self.handle
+
+    def get(self, tokens: Sequence[str]) -> np.ndarray:
+        """(layers, n_tokens + 2, dim) activations of one sentence."""
+        return self.handle[sentence_id(tokens)][...]
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def cache_path(cache_dir: str | os.PathLike, manifest: dict, sentences: Iterable[Sequence[str]], layers: str, dtype: str) -> Path:
+    """Where the cache of these sentences under this manifest lives."""
+    digest = hashlib.sha256()
+    for key in sorted(manifest):
+        digest.update(f"{key}={manifest[key]}\n".encode())
+    digest.update(f"layers={layers}\ndtype={dtype}\nversion={CACHE_FORMAT_VERSION}\n".encode())
+    for sid in sorted({sentence_id(s) for s in sentences}):
+        digest.update(sid.encode())
+    return Path(cache_dir).expanduser() / f"elmo-{digest.hexdigest()[:24]}.h5"
+
+
+def ensure_cache(
+    bilm: torch.nn.Module,
+    manifest: dict,
+    sentences: Sequence[Sequence[str]],
+    cache_dir: str | os.PathLike,
+    layers: str = "all",
+    dtype: str = "float32",
+) -> ActivationCache:
+    """Open the cache of ``sentences``, building (or rebuilding a broken one) under a file lock."""
+    path = cache_path(cache_dir, manifest, sentences, layers, dtype)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            try:
+                cache = ActivationCache(path, expected=manifest)
+                log.info("ELMo activation cache hit: %s", path)
+                return cache
+            except CacheError as error:
+                log.warning("rebuilding ELMo activation cache: %s", error)
+                path.unlink(missing_ok=True)
+        log.info("building ELMo activation cache %s (%d sentences)", path, len(sentences))
+        write_activations(bilm, sentences, path, manifest, layers, dtype)
+        return ActivationCache(path, expected=manifest)
