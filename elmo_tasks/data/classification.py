@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import json
 import math
 import os
@@ -344,6 +345,11 @@ def _build(
             "line": [lines[index] for _, index in chosen],
         }
 
+    # A fingerprint from the inputs themselves: letting ``datasets`` hash the closure (and the
+    # lists it holds) with dill costs about a second per file.
+    digest = hashlib.sha256(f"{raw._fingerprint}|{text_column}|{label_names}".encode())
+    for array in (label_ids, keep, np.asarray(lines, dtype=np.int64)):
+        digest.update(np.ascontiguousarray(array).tobytes())
     dataset = raw.map(
         convert,
         batched=True,
@@ -351,6 +357,7 @@ def _build(
         remove_columns=raw.column_names,
         features=_features(label_names),
         desc=f"Preparing {Path(source).name}",
+        new_fingerprint=digest.hexdigest()[:32],
     )
     return LabelledSplit(dataset, label_names, source)
 
