@@ -15,6 +15,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from .sweeps import check_not_ddp_multirun
 from .tasks import ClassificationTask, TaggingTask
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
 def run(cfg: DictConfig) -> float | None:
     """Train, validate and test the best checkpoint; write results.json; return the main
     validation metric (what sweepers optimise)."""
+    check_not_ddp_multirun(cfg)
     start = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -9,3 +9,4 @@ from .pooling import (  # noqa: F401
     MeanPoolingClassifier,
     PoolingClassifier,
 )
+from .taggers import CrfTagger, SoftmaxTagger, Tagger  # noqa: F401

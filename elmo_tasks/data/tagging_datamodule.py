@@ -1,0 +1,408 @@
+"""LightningDataModule for sequence tagging (NER): CoNLL column files or a hub dataset.
+
+Tags are converted once, when read, from the train file's scheme (IOB1, BIO or BIOES, found
+with ``detect_scheme``) to the scheme the model learns (``scheme``: BIO or BIOES);
+:meth:`TaggingDataModule.output_sentences` converts predictions back, so a predictions file
+can be scored against the original gold with ``conlleval``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import datasets
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from ..tags import check_scheme, detect_scheme, from_bio, split_tag, to_bio, to_bioes
+from .batching import BucketBatchSampler
+from .classification import HubUnavailableError, _check_hub_reachable, _hub_offline
+from .conll import Sentence, read_conll
+
+log = logging.getLogger(__name__)
+
+PAD_TAG = -100
+"""Tag id of padded positions (``ignore_index`` of the cross-entropy; masked out by the CRF)."""
+
+LONG_SENTENCES = ("split", "error")
+_PREFIXES = {"IOB1": "BI", "BIO": "BI", "BIOES": "BIES"}
+
+
+@dataclass
+class TaggedSplit:
+    """The sentences of one split and where they came from.
+
+    ``unit`` is ``line`` for files (``Sentence.line`` is the line of the first token, the
+    next token is on the next line) and ``row`` for hub data (``Sentence.line`` is the row).
+    """
+
+    sentences: list[Sentence]
+    source: str
+    unit: str = "line"
+
+    def where(self, sentence: Sentence, position: int) -> str:
+        """``file, line N`` of token ``position`` of ``sentence`` (``source, row N`` for hub data)."""
+        number = sentence.line + position if self.unit == "line" else sentence.line
+        return f"{self.source}, {self.unit} {number}"
+
+
+# --------------------------------------------------------------------------- hub
+
+
+def sentences_from_hub_dataset(
+    raw: datasets.Dataset, source: str, token_column: str = "tokens", tag_column: str = "ner_tags"
+) -> TaggedSplit:
+    """Sentences of a hub dataset with a token list column and a tag list column (ClassLabel ids or
+    strings); ``line`` is the 0-based row. Rows without tokens are skipped with a warning."""
+    missing = [c for c in (token_column, tag_column) if c not in raw.column_names]
+    if missing:
+        raise ValueError(f"{source}: no column {', '.join(map(repr, missing))}; available: {raw.column_names}")
+    feature = getattr(raw.features[tag_column], "feature", None)
+    names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+    sentences, empty = [], []
+    for row, (tokens, tags) in enumerate(zip(raw[token_column], raw[tag_column])):
+        if not tokens:
+            empty.append(row)
+            continue
+        if names is not None:
+            bad = [t for t in tags if not 0 <= t < len(names)]
+            if bad:
+                raise ValueError(f"{source}, row {row}: tag id {bad[0]} is not one of 0..{len(names) - 1}")
+            tags = [names[t] for t in tags]
+        try:
+            sentences.append(Sentence(list(tokens), list(tags), row))
+        except ValueError as error:
+            raise ValueError(f"{source}, row {row}: {len(tokens)} tokens but {len(tags)} tags") from error
+    if empty:
+        warnings.warn(f"{source}: skipped {len(empty)} row(s) without tokens: {empty[:50]}", UserWarning, stacklevel=2)
+    if not sentences:
+        raise ValueError(f"{source}: no sentences")
+    return TaggedSplit(sentences, source, unit="row")
+
+
+def read_hub_tagging(name: str, config: str | None, split: str) -> TaggedSplit:
+    """``split`` of hub dataset ``name`` (``config``) with ``tokens``/``ner_tags`` columns.
+
+    Offline or unreachable and not cached: :class:`HubUnavailableError` at once.
+    """
+    source = f"{name}" + (f"/{config}" if config else "") + f" [{split}]"
+    try:
+        _check_hub_reachable(source)
+        raw = datasets.load_dataset(name, config, split=split)
+    except (ConnectionError, FileNotFoundError) as error:
+        if isinstance(error, FileNotFoundError) and not _hub_offline():
+            raise
+        raise HubUnavailableError(
+            f"cannot load hub dataset {source}: offline or unreachable, and not in the local cache "
+            f"({type(error).__name__}). Use local CoNLL files instead: task=conll2003, or "
+            "task=token_classification task.train_file=PATH"
+        ) from error
+    return sentences_from_hub_dataset(raw, source)
+
+
+# --------------------------------------------------------------------------- tags and chunks
+
+
+def tag_set(types: Iterable[str], scheme: str) -> list[str]:
+    """``O`` then every prefix of ``scheme`` for each entity type, types sorted: the tags a model
+    can emit, whether or not the training data happens to use each of them."""
+    prefixes = _PREFIXES[check_scheme(scheme)]
+    return ["O"] + [f"{prefix}-{type_}" for type_ in sorted(set(types)) for prefix in prefixes]
+
+
+def _renormalised(tags: list[str], scheme: str) -> list[str]:
+    """A chunk's tags made well-formed again (an entity cut in two becomes two entities); a no-op
+    for a chunk that was cut between entities."""
+    bio = to_bio(tags, scheme)
+    return bio if scheme == "BIO" else to_bioes(bio)
+
+
+def chunk_sentence(
+    tags: Sequence[str], max_length: int, scheme: str, where: str = "sentence"
+) -> list[tuple[int, list[str]]]:
+    """Cut a sentence's (BIO or BIOES) tags into ``(offset, tags)`` chunks of at most ``max_length``.
+
+    Each cut is at the last entity boundary that fits, so no entity is split and every chunk is
+    well-formed as it is; only an entity longer than ``max_length`` is cut, with a warning, and
+    its chunks are renormalised (``I-X`` at the start of a chunk becomes ``B-X``). ``where``
+    names the sentence in that warning.
+    """
+    continuation = ("I-",) if scheme == "BIO" else ("I-", "E-")
+    chunks, start = [], 0
+    while start < len(tags):
+        end = min(start + max_length, len(tags))
+        if end < len(tags):
+            cut = next((c for c in range(end, start, -1) if not tags[c].startswith(continuation)), None)
+            if cut is None:
+                message = f"{where}: an entity longer than max_length={max_length} is cut at token {end}"
+                warnings.warn(message, UserWarning, stacklevel=2)
+            else:
+                end = cut
+        chunks.append((start, _renormalised(list(tags[start:end]), scheme)))
+        start = end
+    return chunks
+
+
+# --------------------------------------------------------------------------- data module
+
+
+class TaggingDataModule(pl.LightningDataModule):
+    """Token tagging data from CoNLL column files or a hub dataset.
+
+    train_file / validation_file / test_file: CoNLL files (``token_column``/``tag_column`` pick
+        the columns); with ``hub_name`` set, split names of that dataset (``tokens``/``ner_tags``
+        columns). With no validation file, a seeded ``validation_fraction`` of train is held out.
+    scheme: what the model learns, BIO or BIOES. The input scheme (IOB1, BIO or BIOES) is
+        detected from the train file; the tag set is ``O`` plus every prefix of ``scheme`` for each
+        entity type of the train file, and an unknown type elsewhere is a ValueError.
+    max_length: sentences longer than this are cut into chunks that the model sees as separate
+        sentences (``long_sentences: split``; cuts fall between entities, see ``chunk_sentence``)
+        and are joined again in :meth:`output_sentences`; or rejected (``long_sentences: error``).
+    Batches are ``{"tokens": list[list[str]], "tags": LongTensor (B, T), padded with -100,
+    "index": LongTensor}``; ``index`` is the row's position in its split.
+    """
+
+    kind = "tagging"
+
+    def __init__(
+        self,
+        name: str,
+        train_file: str | None = None,
+        validation_file: str | None = None,
+        test_file: str | None = None,
+        token_column: int = 0,
+        tag_column: int = -1,
+        scheme: str = "BIO",
+        hub_name: str | None = None,
+        hub_config: str | None = None,
+        validation_fraction: float = 0.1,
+        max_train_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        max_length: int | None = None,
+        long_sentences: str = "split",
+        min_count: int = 1,
+        max_vocab_size: int | None = None,
+        main_metric: str = "f1",
+        seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.scheme = check_scheme(scheme)
+        if self.scheme not in ("BIO", "BIOES"):
+            raise ValueError(f"task.scheme must be BIO or BIOES (the scheme the model learns), got {scheme!r}")
+        if long_sentences not in LONG_SENTENCES:
+            raise ValueError(f"task.long_sentences must be one of {LONG_SENTENCES}, got {long_sentences!r}")
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"task.max_length must be None or >= 1, got {max_length}")
+        if not 0.0 < validation_fraction < 1.0:
+            raise ValueError(f"task.validation_fraction must be strictly between 0 and 1, got {validation_fraction}")
+        for key, value in (("max_train_samples", max_train_samples), ("max_eval_samples", max_eval_samples)):
+            if value is not None and value < 0:
+                raise ValueError(f"task.{key} must be None or >= 0, got {value}")
+        self.name = name
+        self.files = {"train": train_file, "validation": validation_file, "test": test_file}
+        self.token_column, self.tag_column = token_column, tag_column
+        self.hub_name, self.hub_config = hub_name, hub_config
+        self.validation_fraction = validation_fraction
+        self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.max_length, self.long_sentences = max_length, long_sentences
+        self.min_count, self.max_vocab_size = min_count, max_vocab_size
+        self.main_metric = main_metric
+        self.seed = seed
+        self.num_workers = num_workers
+        self.input_scheme: str | None = None
+        self.labels: list[str] = []
+        self.vocabulary: list[str] = []
+        self.tagged: dict[str, TaggedSplit] = {}
+        self.splits: dict[str, list[dict]] = {}
+        self._types: set[str] = set()
+        self._train_source = ""
+
+    # -- reading ---------------------------------------------------------------------------
+    def _read(self, split: str) -> TaggedSplit:
+        source = self.files[split]
+        if self.hub_name:
+            return read_hub_tagging(self.hub_name, self.hub_config, source)
+        sentences = read_conll(source, self.token_column, self.tag_column)
+        return TaggedSplit(sentences, str(source))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        if self.files["train"] is None:
+            raise ValueError(f"task {self.name}: task.train_file is not set")
+        train = self._read("train")
+        self._learn_tags(train)
+        if self.files["validation"] is None:
+            train, validation = self._hold_out(train)
+            log.info("no validation file: held out %d of train (seed %d)", len(validation.sentences), self.seed)
+        else:
+            validation = self._read("validation")
+        raw = {"train": _cap(train, self.max_train_samples), "validation": _cap(validation, self.max_eval_samples)}
+        if self.files["test"] is not None:
+            raw["test"] = _cap(self._read("test"), self.max_eval_samples)
+        for split, data in raw.items():
+            self.tagged[split] = data
+            self.splits[split] = self._rows(data)
+        self.vocabulary = self._build_vocabulary(row["tokens"] for row in self.splits["train"])
+        log.info("%s: %s tags in, %s tags learned: %s", self.name, self.input_scheme, self.scheme, self.labels)
+
+    def _learn_tags(self, train: TaggedSplit) -> None:
+        """Input scheme and tag set from the train file; malformed tags named by file and line."""
+        for sentence in train.sentences:
+            for position, tag in enumerate(sentence.tags):
+                self._types.add(_tag_type(tag, train, sentence, position))
+        self._types.discard("")
+        self.input_scheme = detect_scheme(sentence.tags for sentence in train.sentences)
+        self.labels = tag_set(self._types, self.scheme)
+        self._train_source = train.source
+
+    def _hold_out(self, train: TaggedSplit) -> tuple[TaggedSplit, TaggedSplit]:
+        """A seeded ``validation_fraction`` of the train sentences (at least one, never all of them);
+        both parts keep file order."""
+        count = len(train.sentences)
+        if count < 2:
+            raise ValueError(f"{train.source}: {count} sentence is too few to hold out a validation set")
+        size = min(count - 1, max(1, round(count * self.validation_fraction)))
+        held = np.zeros(count, dtype=bool)
+        held[np.random.default_rng(self.seed).permutation(count)[:size]] = True
+        describe = f"{train.source} (held out {self.validation_fraction}, seed {self.seed})"
+        return (
+            TaggedSplit([s for s, h in zip(train.sentences, held) if not h], f"{describe}: train", train.unit),
+            TaggedSplit([s for s, h in zip(train.sentences, held) if h], f"{describe}: validation", train.unit),
+        )
+
+    def _internal_tags(self, sentence: Sentence, split: TaggedSplit) -> list[str]:
+        """``sentence``'s tags in the model's scheme; ValueError naming file, line and tag when one
+        is malformed, not of the input scheme, or of an entity type the train file lacks."""
+        allowed = _PREFIXES[self.input_scheme]
+        for position, tag in enumerate(sentence.tags):
+            type_ = _tag_type(tag, split, sentence, position)
+            if tag != "O" and tag[0] not in allowed:
+                raise ValueError(
+                    f"{split.where(sentence, position)}: tag {tag!r} is not valid in the {self.input_scheme} "
+                    f"scheme of {self._train_source}"
+                )
+            if type_ and type_ not in self._types:
+                raise ValueError(
+                    f"{split.where(sentence, position)}: unknown tag {tag!r}: entity type {type_!r} does not occur "
+                    f"in {self._train_source} (types: {', '.join(sorted(self._types)) or 'none'})"
+                )
+        bio = to_bio(sentence.tags, self.input_scheme)
+        return bio if self.scheme == "BIO" else to_bioes(bio)
+
+    def _rows(self, split: TaggedSplit) -> list[dict]:
+        """One row per sentence, or per chunk of a sentence longer than ``max_length``."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        rows: list[dict] = []
+        for number, sentence in enumerate(split.sentences):
+            tags = self._internal_tags(sentence, split)
+            if self.max_length is None or len(tags) <= self.max_length:
+                chunks = [(0, tags)]
+            elif self.long_sentences == "error":
+                raise ValueError(
+                    f"{split.where(sentence, 0)}: sentence of {len(tags)} tokens is longer than "
+                    f"task.max_length={self.max_length}; raise it or set task.long_sentences=split"
+                )
+            else:
+                chunks = chunk_sentence(tags, self.max_length, self.scheme, split.where(sentence, 0))
+            for offset, chunk in chunks:
+                rows.append({
+                    "tokens": sentence.tokens[offset : offset + len(chunk)],
+                    "tags": [index[tag] for tag in chunk],
+                    "index": len(rows),
+                    "sentence": number,
+                    "offset": offset,
+                })
+        return rows
+
+    def _build_vocabulary(self, sentences) -> list[str]:
+        counts = Counter(token for sentence in sentences for token in sentence)
+        words = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= self.min_count]
+        return words[: self.max_vocab_size] if self.max_vocab_size else words
+
+    def sentences(self) -> dict[str, list[list[str]]]:
+        """The token lists the model sees, per split (for encoders that cache per sentence)."""
+        return {split: [row["tokens"] for row in rows] for split, rows in self.splits.items()}
+
+    def module_kwargs(self) -> dict:
+        """What the LightningModule needs to know about this data."""
+        return {"labels": self.labels, "scheme": self.scheme}
+
+    # -- predictions -------------------------------------------------------------------------
+    def output_sentences(
+        self, split: str, predicted: Mapping[int, Sequence[str]]
+    ) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+        """Tokens, gold tags (as in the file) and predicted tags (in the file's scheme), one entry
+        per sentence of ``split``; ``predicted`` maps row ``index`` to tags in the model's scheme,
+        and the chunks of a long sentence are joined back."""
+        joined: dict[int, list[str]] = {}
+        for row in self.splits[split]:
+            if row["index"] not in predicted:
+                raise ValueError(f"{split}: no prediction for row {row['index']}")
+            tags = list(predicted[row["index"]])
+            if len(tags) != len(row["tokens"]):
+                count = len(row["tokens"])
+                raise ValueError(f"{split}, row {row['index']}: {len(tags)} predicted tags for {count} tokens")
+            joined.setdefault(row["sentence"], []).extend(tags)
+        sentences = self.tagged[split].sentences
+        pred = []
+        for number in range(len(sentences)):
+            bio = joined[number] if self.scheme == "BIO" else to_bio(joined[number], "BIOES")
+            pred.append(from_bio(bio, self.input_scheme))
+        return [s.tokens for s in sentences], [s.tags for s in sentences], pred
+
+    # -- loaders ---------------------------------------------------------------------------
+    @staticmethod
+    def collate(rows: list[dict]) -> dict:
+        tags = torch.full((len(rows), max(len(row["tags"]) for row in rows)), PAD_TAG, dtype=torch.long)
+        for i, row in enumerate(rows):
+            tags[i, : len(row["tags"])] = torch.tensor(row["tags"], dtype=torch.long)
+        return {
+            "tokens": [row["tokens"] for row in rows],
+            "tags": tags,
+            "index": torch.tensor([row["index"] for row in rows], dtype=torch.long),
+        }
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        data = self.splits[split]
+        lengths = [len(row["tokens"]) for row in data]
+        sampler = BucketBatchSampler(lengths, self.batch_size if shuffle else self.eval_batch_size, shuffle, self.seed)
+        return DataLoader(data, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        if "test" not in self.splits:
+            raise ValueError(f"task {self.name} has no test_file")
+        return self._loader("test", shuffle=False)
+
+
+def _tag_type(tag: str, split: TaggedSplit, sentence: Sentence, position: int) -> str:
+    """The entity type of ``tag`` (``""`` for ``O``); ValueError naming file and line if malformed."""
+    try:
+        return split_tag(tag)[1]
+    except ValueError:
+        pass
+    return split_tag(tag, split.where(sentence, position))[1]  # raises, naming the place
+
+
+def _cap(split: TaggedSplit, max_samples: int | None) -> TaggedSplit:
+    """The first ``max_samples`` sentences of ``split`` (all of them when None or larger)."""
+    if max_samples is None or max_samples >= len(split.sentences):
+        return split
+    return TaggedSplit(split.sentences[:max_samples], f"{split.source} (first {max_samples})", split.unit)

@@ -1,0 +1,140 @@
+"""Sequence taggers: (optional contextualizer) -> dropout -> per-token linear scores -> softmax or CRF.
+
+Both take the encoder's ``vectors (B, T, D)`` and ``mask (B, T)``: ``loss(vectors, mask, tags)``
+trains (``tags (B, T)``, padded with -100) and ``decode(vectors, mask)`` gives one tag index per
+unpadded token. The task builds them with ``head(input_dim=..., num_tags=..., labels=..., scheme=...)``
+so that a head can turn the labels into BIO/BIOES constraints (``elmo_tasks.tags.crf_constraints``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..tags import crf_constraints
+from .contextualizers import build_contextualizer
+from .crf import ConditionalRandomField
+
+PAD_TAG = -100
+
+
+def _num_tags(num_tags: int | None, labels: Sequence[str] | None) -> int:
+    if labels is not None and num_tags is not None and num_tags != len(labels):
+        raise ValueError(f"head: num_tags={num_tags} but {len(labels)} labels were given")
+    count = num_tags if num_tags is not None else len(labels) if labels is not None else 0
+    if count < 1:
+        raise ValueError("head: give num_tags or labels (the task passes both)")
+    return count
+
+
+def _constrained_crf(
+    num_tags: int, labels: Sequence[str] | None, scheme: str, constraints: bool
+) -> ConditionalRandomField:
+    """A CRF that forbids the transitions ``scheme`` does not allow (none forbidden if not ``constraints``)."""
+    if not constraints:
+        return ConditionalRandomField(num_tags)
+    if labels is None:
+        raise ValueError("head.constraints=true needs the tag labels (the task passes them)")
+    return ConditionalRandomField(num_tags, **crf_constraints(labels, scheme))
+
+
+class Tagger(nn.Module):
+    """Base: ``forward(vectors, mask) -> emissions (B, T, num_tags)``, one score per token and tag.
+
+    contextualizer: none | bilstm | transformer (``contextualizer_dim`` per direction for bilstm).
+    constraints: decode (and for the CRF, train) only sequences that are well-formed in
+        ``scheme``; None means the head's default (CRF: on when labels are given; softmax: off).
+    """
+
+    default_constraints = False
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_tags: int | None = None,
+        labels: Sequence[str] | None = None,
+        scheme: str = "BIO",
+        contextualizer: str | None = None,
+        contextualizer_dim: int = 200,
+        dropout: float = 0.5,
+        constraints: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_tags = _num_tags(num_tags, labels)
+        self.labels = list(labels) if labels is not None else None
+        self.scheme = scheme
+        default = self.default_constraints and labels is not None
+        self.constraints = default if constraints is None else bool(constraints)
+        self.contextualizer = build_contextualizer(contextualizer, input_dim, contextualizer_dim, dropout)
+        dim = self.contextualizer.output_dim if self.contextualizer is not None else input_dim
+        self.dropout = nn.Dropout(dropout)
+        self.projection = nn.Linear(dim, self.num_tags)
+
+    def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.contextualizer is not None:
+            vectors = self.contextualizer(vectors, mask.bool())
+        return self.projection(self.dropout(vectors))
+
+    def loss(self, vectors: torch.Tensor, mask: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+        raise NotImplementedError
+
+
+class SoftmaxTagger(Tagger):
+    """Independent per-token predictions; loss is the token cross-entropy (mean over tokens).
+
+    Decoding is the argmax of each token, or with ``constraints`` the most probable sequence
+    that is well-formed in ``scheme`` (Viterbi over the log-probabilities; nothing is learned).
+    """
+
+    def __init__(self, input_dim: int, num_tags: int | None = None, **kwargs) -> None:
+        super().__init__(input_dim, num_tags, **kwargs)
+        self.decoder: ConditionalRandomField | None = None
+        if self.constraints:
+            self.decoder = _constrained_crf(self.num_tags, self.labels, self.scheme, True)
+            for parameter in self.decoder.parameters():
+                parameter.requires_grad_(False).zero_()
+
+    def loss(self, vectors: torch.Tensor, mask: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
+        logits = self(vectors, mask)
+        targets = tags.masked_fill(~mask.bool(), PAD_TAG)
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_TAG)
+
+    @torch.no_grad()
+    def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+        logits = self(vectors, mask)
+        if self.decoder is not None:
+            return self.decoder.viterbi_decode(torch.log_softmax(logits, dim=-1), mask.bool())
+        best = logits.argmax(dim=-1).tolist()
+        return [row[:length] for row, length in zip(best, mask.sum(dim=1).tolist())]
+
+
+class CrfTagger(Tagger):
+    """Linear emissions + a linear-chain CRF (the ELMo NER tagger with ``contextualizer: bilstm``).
+
+    Loss: the negative log-likelihood of the gold sequences, averaged (``reduction: mean``) or
+    summed over the batch. Decoding: Viterbi. Constraints are on by default: ill-formed
+    transitions (``O`` -> ``I-PER`` in BIO) get no probability, in training and in decoding.
+    """
+
+    default_constraints = True
+
+    def __init__(self, input_dim: int, num_tags: int | None = None, reduction: str = "mean", **kwargs) -> None:
+        super().__init__(input_dim, num_tags, **kwargs)
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"head.reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
+        self.crf = _constrained_crf(self.num_tags, self.labels, self.scheme, self.constraints)
+
+    def loss(self, vectors: torch.Tensor, mask: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
+        log_likelihood = self.crf.log_likelihood(self(vectors, mask), tags, mask.bool())
+        return -(log_likelihood.mean() if self.reduction == "mean" else log_likelihood.sum())
+
+    @torch.no_grad()
+    def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+        return self.crf.viterbi_decode(self(vectors, mask), mask.bool())

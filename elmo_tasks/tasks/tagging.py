@@ -1,0 +1,165 @@
+"""Sequence tagging (NER): encoder -> tagger head (softmax or CRF) -> conlleval entity scores."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from ..data.conll import write_conll
+from ..encoders import TokenEncoder
+from ..metrics import conll_scores
+from ..tags import check_scheme, split_tag, to_bio
+from .classification import metric_label
+
+SCORES = ("f1", "precision", "recall", "token_accuracy")
+PREDICTIONS_FILE = "predictions_test.conll"
+
+
+class TaggingTask(pl.LightningModule):
+    """encoder (tokens -> one vector per token) -> head (-> tag indices); logs ``{split}/{metric}``.
+
+    Validation and test decode every sentence, gather the tag strings over the epoch and log
+    ``f1``, ``precision``, ``recall``, ``token_accuracy`` and ``f1_<TYPE>`` from ``conll_scores``.
+    Scores are computed on BIO tags (BIOES output is converted first), so token accuracy is
+    comparable between schemes; entity scores do not depend on the conversion.
+    """
+
+    def __init__(
+        self,
+        encoder: TokenEncoder,
+        head: Callable[..., nn.Module],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., object] | None = None,
+        main_metric: str = "f1",
+        labels: Sequence[str] = (),
+        scheme: str = "BIO",
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.labels = list(labels)
+        self.scheme = check_scheme(scheme)
+        self.head = head(
+            input_dim=encoder.output_dim, num_tags=len(self.labels), labels=self.labels, scheme=self.scheme
+        )
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.main_metric = main_metric
+        self.types = sorted({split_tag(label)[1] for label in self.labels} - {""})
+        # Row index -> (gold, predicted) tag strings, per evaluated split, for the current epoch.
+        self._outputs: dict[str, dict[int, tuple[list[str], list[str]]]] = {"val": {}, "test": {}}
+        self.train_tokens = 0
+        self.train_seconds = 0.0
+        self._batch_start = 0.0
+
+    def encode(self, tokens: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's vectors and mask, checked to hold exactly one vector per token."""
+        vectors, mask = self.encoder(tokens)
+        longest = max(len(sentence) for sentence in tokens)
+        if vectors.size(1) != longest:
+            raise RuntimeError(
+                f"{type(self.encoder).__name__} returned {vectors.size(1)} positions for sentences of up to "
+                f"{longest} tokens; a tagger needs exactly one vector per token"
+            )
+        return vectors, mask.bool()
+
+    @torch.no_grad()
+    def predict(self, tokens: Sequence[Sequence[str]]) -> list[list[str]]:
+        """Tags of each sentence, in the model's scheme (``self.scheme``)."""
+        vectors, mask = self.encode(tokens)
+        return [[self.labels[i] for i in path] for path in self.head.decode(vectors, mask)]
+
+    def _step(self, batch: dict, split: str) -> torch.Tensor:
+        vectors, mask = self.encode(batch["tokens"])
+        tags = batch["tags"]
+        if tags.shape != mask.shape:
+            raise RuntimeError(f"batch tags are {tuple(tags.shape)} but the encoder mask is {tuple(mask.shape)}")
+        loss = self.head.loss(vectors, mask, tags)
+        size = len(batch["tokens"])
+        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split == "train", batch_size=size)
+        if split != "train":
+            paths = self.head.decode(vectors, mask)
+            for index, path, gold in zip(batch["index"].tolist(), paths, tags.tolist()):
+                gold_tags = [self.labels[i] for i in gold[: len(path)]]
+                self._outputs[split][index] = (gold_tags, [self.labels[i] for i in path])
+        return loss
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        self._batch_start = time.perf_counter()
+
+    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
+        self.train_seconds += time.perf_counter() - self._batch_start
+        self.train_tokens += sum(len(t) for t in batch["tokens"])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _gathered(self, split: str) -> dict[int, tuple[list[str], list[str]]]:
+        """This epoch's outputs of ``split`` from every process (row indices are global)."""
+        local, self._outputs[split] = self._outputs[split], {}
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return local
+        parts: list[dict | None] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, local)
+        return {index: pair for part in parts for index, pair in (part or {}).items()}
+
+    def _bio(self, tags: list[str]) -> list[str]:
+        return tags if self.scheme == "BIO" else to_bio(tags, self.scheme)
+
+    def _log_epoch(self, split: str) -> None:
+        outputs = self._gathered(split)
+        if not outputs:
+            return
+        rows = [outputs[index] for index in sorted(outputs)]
+        scores = conll_scores([self._bio(gold) for gold, _ in rows], [self._bio(pred) for _, pred in rows])
+        self.log(f"{split}/f1", scores["f1"], prog_bar=True)
+        values = {f"{split}/{name}": scores[name] for name in SCORES if name != "f1"}
+        per_type = scores["per_type"]
+        values.update({f"{split}/f1_{metric_label(t)}": per_type.get(t, {}).get("f1", 0.0) for t in self.types})
+        self.log_dict(values)
+
+    def on_validation_epoch_start(self) -> None:
+        self._outputs["val"] = {}
+
+    def on_test_epoch_start(self) -> None:
+        self._outputs["test"] = {}
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def configure_optimizers(self):
+        parameters = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(parameters)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def write_predictions(self, output_dir: str | Path, datamodule: pl.LightningDataModule) -> Path:
+        """Tag the test split with the current weights and write ``token gold pred`` lines, tags in
+        the input file's scheme, to ``output_dir/predictions_test.conll`` (read by ``conlleval``)."""
+        was_training = self.training
+        self.eval()
+        predicted: dict[int, list[str]] = {}
+        try:
+            for batch in datamodule.test_dataloader():
+                for index, tags in zip(batch["index"].tolist(), self.predict(batch["tokens"])):
+                    predicted[index] = tags
+        finally:
+            self.train(was_training)
+        tokens, gold, pred = datamodule.output_sentences("test", predicted)
+        path = Path(output_dir) / PREDICTIONS_FILE
+        write_conll(path, tokens, gold, pred)
+        return path
