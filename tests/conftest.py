@@ -56,22 +56,9 @@ class ElmoFiles:
     options: ElmoOptions
 
 
-ELMO_TESTS_DIR = Path(__file__).resolve().parent / "elmo"
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread_for_elmo_tests(request):
-    """The ELMo tests run tiny models, for which one intra-op thread is fastest. More threads
-    can make them a hundred times slower when other jobs keep the cores busy."""
-    if ELMO_TESTS_DIR not in Path(str(request.node.path)).resolve().parents:
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+# The tests run tiny models, for which one intra-op thread is fastest; more threads can make
+# them many times slower when other jobs keep the cores busy (as on a shared CI machine).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

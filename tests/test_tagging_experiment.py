@@ -25,15 +25,6 @@ ENTITIES = {"paris": "LOC", "john": "PER", "acme": "ORG"}
 OTHERS = ["the", "a", "runs", "blue", "of"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is fastest, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _iob1(tokens: list[str]) -> list[str]:
     """Every entity is one token; in IOB1 it starts with B- only right after an entity of its type."""
     tags, previous = [], ""
