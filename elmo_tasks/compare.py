@@ -1,0 +1,272 @@
+"""Compare runs: `python -m elmo_tasks.compare PATH... [--out DIR] [--metric NAME]`.
+
+Finds every results.json under the PATHs, groups the runs by the config overrides that differ
+between them (all but ``seed``, so the seeds of one setting form a group), and writes
+``comparison.md`` (mean ± sample std of each test metric per group, the best mean of each
+column in bold) and ``comparison.png`` (a bar chart of one metric with std error bars).
+Run folders with a ``.hydra/config.yaml`` but no results.json are listed as incomplete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+RESULTS_FILE = "results.json"
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+# Overrides that say where or with which seed a run ran, not what it ran.
+IGNORED_KEYS = ("seed",)
+IGNORED_PREFIXES = ("hydra", "paths")
+IGNORED_SUFFIXES = ("output_dir", "log_dir", ".dir")
+MISSING = "(default)"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished run: its folder, results.json and the overrides that identify it."""
+
+    path: Path
+    results: dict[str, Any]
+    overrides: dict[str, str]
+
+
+@dataclass
+class Group:
+    """Runs that share the values of every differing override; ``label`` names those values."""
+
+    label: str
+    runs: list[Run] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The mean and sample standard deviation (0 for one run) of one metric in one group."""
+
+    mean: float
+    std: float
+    n: int
+
+
+@dataclass
+class Collection:
+    """What the PATHs hold: finished runs and folders of runs without results."""
+
+    runs: list[Run]
+    incomplete: list[tuple[Path, str]]
+
+
+def _natural_key(text: str) -> list[Any]:
+    """Sort key that puts run folder 2 before 10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
+    """``key=value`` overrides as a dict, without ``+``/``++`` prefixes and without the keys
+    that only say where or with which seed a run ran."""
+    parsed: dict[str, str] = {}
+    for override in overrides:
+        key, _, value = str(override).partition("=")
+        key = key.lstrip("+").strip()
+        if key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES) or key.endswith(IGNORED_SUFFIXES):
+            continue
+        parsed[key] = value.strip()
+    return parsed
+
+
+def _read_run(path: Path) -> Run:
+    results = json.loads((path / RESULTS_FILE).read_text())
+    if not isinstance(results, dict):
+        raise ValueError("results.json does not hold an object")
+    return Run(path, results, parse_overrides(results.get("config_overrides") or []))
+
+
+def collect(paths: Sequence[Path]) -> Collection:
+    """Every run folder below ``paths`` (each at most once): finished runs, and the folders with
+    a Hydra config but no readable results.json."""
+    run_dirs: set[Path] = set()
+    for root in paths:
+        run_dirs.update(p.parent.resolve() for p in root.rglob(RESULTS_FILE))
+        run_dirs.update(p.parent.parent.resolve() for p in root.rglob(HYDRA_CONFIG.name) if p.parent.name == ".hydra")
+    runs, incomplete = [], []
+    for path in sorted(run_dirs, key=lambda p: _natural_key(str(p))):
+        if not (path / RESULTS_FILE).is_file():
+            incomplete.append((path, "no results.json (failed or still running)"))
+            continue
+        try:
+            runs.append(_read_run(path))
+        except (OSError, ValueError) as error:
+            incomplete.append((path, f"unreadable results.json ({error})"))
+    return Collection(runs, incomplete)
+
+
+def group_runs(runs: Sequence[Run]) -> list[Group]:
+    """Groups of runs keyed by the overrides whose values differ between runs (a key missing in
+    a run counts as ``(default)``), in natural order of their labels."""
+    keys: list[str] = []
+    for run in runs:
+        keys += [key for key in run.overrides if key not in keys]
+    differing = [key for key in keys if len({run.overrides.get(key, MISSING) for run in runs}) > 1]
+    groups: dict[str, Group] = {}
+    for run in runs:
+        label = ", ".join(f"{key}={run.overrides.get(key, MISSING)}" for key in differing) or "all runs"
+        groups.setdefault(label, Group(label)).runs.append(run)
+    return sorted(groups.values(), key=lambda group: _natural_key(group.label))
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    """Mean and sample std (n - 1 in the denominator; 0 for a single value)."""
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return Summary(statistics.fmean(values), std, len(values))
+
+
+def metric_names(runs: Sequence[Run], split: str) -> list[str]:
+    """The metrics of ``split`` over all runs: the main metric first, then in order of appearance."""
+    names: list[str] = []
+    for run in runs:
+        names += [name for name in run.results.get(split) or {} if name not in names]
+    main = main_metric(runs)
+    return sorted(names, key=lambda name: name != main)
+
+
+def main_metric(runs: Sequence[Run]) -> str | None:
+    """The most common ``main_metric`` of the runs."""
+    counts = Counter(run.results.get("main_metric") for run in runs if run.results.get("main_metric"))
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def split_with_metrics(runs: Sequence[Run]) -> str:
+    """``test`` when any run has test metrics, else ``val``."""
+    return "test" if any(run.results.get("test") for run in runs) else "val"
+
+
+def group_summary(group: Group, split: str, metric: str) -> Summary | None:
+    """The summary of ``metric`` over the runs of ``group`` that report it as a number."""
+    values = [(run.results.get(split) or {}).get(metric) for run in group.runs]
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return summarize(numbers) if numbers else None
+
+
+def markdown_table(groups: Sequence[Group], split: str, metrics: Sequence[str]) -> str:
+    """One row per group: n runs and ``mean ± std`` per metric, the best mean of a column in bold."""
+    summaries = {(g.label, m): group_summary(g, split, m) for g in groups for m in metrics}
+    best = {
+        m: max((s.mean for (_, name), s in summaries.items() if name == m and s is not None), default=None)
+        for m in metrics
+    }
+    lines = [
+        "| " + " | ".join(["group", "n", *metrics]) + " |",
+        "|" + "|".join(["---", "---:", *["---:"] * len(metrics)]) + "|",
+    ]
+    for group in groups:
+        cells = [group.label.replace("|", "\\|"), str(len(group.runs))]
+        for metric in metrics:
+            summary = summaries[(group.label, metric)]
+            if summary is None:
+                cells.append("–")
+                continue
+            text = f"{summary.mean:.4f} ± {summary.std:.4f}"
+            cells.append(f"**{text}**" if summary.mean == best[metric] else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(collection: Collection, groups: Sequence[Group], split: str, metrics: Sequence[str]) -> str:
+    """comparison.md: a caption, the table and the footnote of incomplete runs."""
+    seeds = sorted({str(run.results.get("seed")) for run in collection.runs}, key=_natural_key)
+    plural = "s" if len(groups) != 1 else ""
+    caption = (
+        f"{'Test' if split == 'test' else 'Validation'} metrics of {len(collection.runs)} runs in "
+        f"{len(groups)} group{plural}: mean ± sample std over the runs of a group (seeds {', '.join(seeds)}); "
+        "the best mean of each column in bold."
+    )
+    text = f"# Comparison\n\n{caption}\n\n{markdown_table(groups, split, metrics)}\n"
+    if collection.incomplete:
+        text += f"\nIncomplete runs ({len(collection.incomplete)}), not in the table:\n\n"
+        text += "".join(f"- `{path}`: {reason}\n" for path, reason in collection.incomplete)
+    return text
+
+
+def _short_label(label: str) -> str:
+    """A group label for the chart: one override per line, long floats to 4 significant digits."""
+    def shorten(match: re.Match[str]) -> str:
+        return f"{float(match.group()):.4g}"
+
+    return re.sub(r"\d+\.\d{5,}(?:e-?\d+)?", shorten, label).replace(", ", "\n")
+
+
+def plot(groups: Sequence[Group], split: str, metric: str, path: Path) -> None:
+    """A horizontal bar per group: mean of ``metric`` with the sample std as error bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [
+        (f"{_short_label(g.label)} (n={s.n})", s) for g in groups if (s := group_summary(g, split, metric)) is not None
+    ]
+    lines = sum(label.count("\n") + 1 for label, _ in shown)
+    width = max(len(line) for label, _ in shown for line in label.split("\n"))
+    figure, axes = plt.subplots(figsize=(5.0 + 0.07 * width, 1.2 + 0.3 * lines + 0.2 * len(shown)))
+    positions = list(range(len(shown)))
+    axes.barh(positions, [s.mean for _, s in shown], xerr=[s.std for _, s in shown], capsize=4, color="tab:blue")
+    axes.set_yticks(positions, [label for label, _ in shown])
+    axes.invert_yaxis()
+    axes.set_xlabel(f"{split} {metric} (mean ± sample std)")
+    axes.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m elmo_tasks.compare",
+        description="Tables and a bar chart of mean ± std per group of runs (results.json).",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folders searched for results.json")
+    parser.add_argument("--out", type=Path, help="where comparison.md/.png go (default: the first PATH)")
+    parser.add_argument("--metric", help="metric of the bar chart (default: the runs' main metric)")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"compare: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write comparison.md and comparison.png, print the table; 2 when there is nothing to compare."""
+    args = _parser().parse_args(argv)
+    missing = [str(p) for p in args.paths if not p.is_dir()]
+    if missing:
+        return _fail(f"not a folder: {', '.join(missing)}")
+    collection = collect(args.paths)
+    if not collection.runs:
+        where = ", ".join(str(p) for p in args.paths)
+        extra = f" ({len(collection.incomplete)} incomplete run folders)" if collection.incomplete else ""
+        return _fail(f"no runs with {RESULTS_FILE} found under {where}{extra}")
+    split = split_with_metrics(collection.runs)
+    metrics = metric_names(collection.runs, split)
+    chart_metric = args.metric or main_metric(collection.runs) or (metrics[0] if metrics else None)
+    if chart_metric not in metrics:
+        return _fail(f"metric {chart_metric!r} not in the {split} metrics of the runs: {', '.join(metrics)}")
+    groups = group_runs(collection.runs)
+    out = args.out or args.paths[0]
+    out.mkdir(parents=True, exist_ok=True)
+    text = report(collection, groups, split, metrics)
+    (out / "comparison.md").write_text(text)
+    plot(groups, split, chart_metric, out / "comparison.png")
+    print(text, end="")
+    print(f"wrote {out / 'comparison.md'} and {out / 'comparison.png'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The comparison report (python -m elmo_tasks.compare) on hand-written run folders and on a
+tiny real multirun."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from elmo_tasks.compare import main, parse_overrides
+from tests.test_sweeps import PROJECT_ROOT, tiny_multirun
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write_run(folder: Path, seed: int, overrides: list[str], test: dict[str, float], main_metric: str = "accuracy",
+              val: dict[str, float] | None = None) -> None:
+    """A run folder as train.py leaves it: .hydra/config.yaml and results.json."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(f"seed: {seed}\n")
+    results = {
+        "task": "sst2", "encoder": "WordEmbeddingEncoder", "head": "MaxPoolingClassifier", "seed": seed,
+        "val": val if val is not None else dict(test), "test": test, "main_metric": main_metric,
+        "params": {"trainable": 10, "total": 10}, "wall_time_s": 1.0, "train_tokens_per_s": 100.0,
+        "config_overrides": [*overrides, f"seed={seed}"], "best_checkpoint": None,
+    }
+    (folder / "results.json").write_text(json.dumps(results))
+
+
+@pytest.fixture()
+def sweep(tmp_path: Path) -> Path:
+    """Experiment a: 3 seeds; b: 2 seeds; c: 1 seed without macro_f1; one run that never finished."""
+    root = tmp_path / "sweep"
+    common = ["trainer.max_epochs=1", f"hydra.sweep.dir={root}", f"paths.data_dir={tmp_path}"]
+    runs = [
+        ("a", 1, 0.80, 0.70), ("a", 2, 0.84, 0.70), ("a", 3, 0.82, 0.76),
+        ("b", 1, 0.90, 0.60), ("b", 2, 0.86, 0.64),
+    ]
+    for index, (name, seed, accuracy, macro_f1) in enumerate(runs):
+        write_run(root / str(index), seed, [f"experiment={name}", *common],
+                  {"accuracy": accuracy, "macro_f1": macro_f1})
+    write_run(root / "5", 1, ["experiment=c", *common], {"accuracy": 0.5})
+    (root / "6" / ".hydra").mkdir(parents=True)
+    (root / "6" / ".hydra" / "config.yaml").write_text("seed: 2\n")
+    return root
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """Markdown table rows by their first cell."""
+    rows = [line.strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+def test_groups_means_stds_and_best_marking(sweep, capsys):
+    assert main([str(sweep)]) == 0
+    printed = capsys.readouterr().out
+    written = (sweep / "comparison.md").read_text()
+    assert printed == written
+    rows = table_rows(written)
+    assert rows["group"] == ["n", "accuracy", "macro_f1"]
+    # a: accuracy 0.80/0.84/0.82 -> 0.82 ± 0.02; macro_f1 0.70/0.70/0.76 -> 0.72 ± sqrt(0.0012)
+    assert rows["experiment=a"] == ["3", "0.8200 ± 0.0200", "**0.7200 ± 0.0346**"]
+    # b: accuracy 0.90/0.86 -> 0.88 ± sqrt(0.0008); macro_f1 0.60/0.64 -> 0.62 ± sqrt(0.0008)
+    assert rows["experiment=b"] == ["2", "**0.8800 ± 0.0283**", "0.6200 ± 0.0283"]
+    # c: one run (std 0), no macro_f1
+    assert rows["experiment=c"] == ["1", "0.5000 ± 0.0000", "–"]
+    assert list(rows) == ["group", "experiment=a", "experiment=b", "experiment=c"]
+    assert (sweep / "comparison.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_incomplete_runs_are_listed_not_fatal(sweep, capsys):
+    assert main([str(sweep)]) == 0
+    text = capsys.readouterr().out
+    assert "Incomplete runs (1)" in text
+    assert f"`{(sweep / '6').resolve()}`: no results.json" in text
+    assert "Test metrics of 6 runs in 3 groups" in text
+
+
+def test_unreadable_results_count_as_incomplete(sweep, capsys):
+    (sweep / "0" / "results.json").write_text('{"task": ')
+    assert main([str(sweep)]) == 0
+    text = capsys.readouterr().out
+    assert "Incomplete runs (2)" in text and "unreadable results.json" in text
+    assert table_rows(text)["experiment=a"][0] == "2"
+
+
+def test_out_folder_metric_and_several_paths(sweep, tmp_path, capsys):
+    other = tmp_path / "other"
+    write_run(other / "0", 1, ["experiment=d", "trainer.max_epochs=1"], {"accuracy": 0.7, "macro_f1": 0.9})
+    out = tmp_path / "report"
+    assert main([str(sweep), str(other), str(sweep / "0"), "--out", str(out), "--metric", "macro_f1"]) == 0
+    rows = table_rows((out / "comparison.md").read_text())
+    assert rows["experiment=a"][0] == "3"  # sweep/0 is not counted twice
+    assert rows["experiment=d"] == ["1", "0.7000 ± 0.0000", "**0.9000 ± 0.0000**"]
+    assert (out / "comparison.png").read_bytes().startswith(PNG_MAGIC)
+    assert not (sweep / "comparison.md").exists()
+
+
+def test_keys_missing_in_some_runs_and_seed_only_sweeps(tmp_path, capsys):
+    write_run(tmp_path / "0", 1, ["head=max"], {"accuracy": 0.6})
+    write_run(tmp_path / "1", 1, [], {"accuracy": 0.7})
+    write_run(tmp_path / "2", 2, [], {"accuracy": 0.8})
+    assert main([str(tmp_path)]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert rows["head=(default)"] == ["2", "**0.7500 ± 0.0707**"]
+    assert rows["head=max"] == ["1", "0.6000 ± 0.0000"]
+
+
+def test_validation_metrics_when_no_run_was_tested(tmp_path, capsys):
+    write_run(tmp_path / "0", 1, [], {}, val={"accuracy": 0.5})
+    assert main([str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "Validation metrics of 1 runs in 1 group" in text
+    assert table_rows(text)["all runs"] == ["1", "**0.5000 ± 0.0000**"]
+
+
+def test_parse_overrides_drops_seed_hydra_and_path_keys():
+    overrides = ["seed=3", "hydra.sweep.dir=/x", "hydra/launcher=joblib", "paths.log_dir=/y", "+trainer.foo=1",
+                 "head=max", "task.max_train_samples=100", "++optim.optimizer.lr=0.1", "output_dir=/z"]
+    assert parse_overrides(overrides) == {
+        "trainer.foo": "1", "head": "max", "task.max_train_samples": "100", "optim.optimizer.lr": "0.1",
+    }
+
+
+def test_no_runs_exits_with_code_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 2
+    assert "no runs with results.json found" in capsys.readouterr().err
+    (tmp_path / "only_incomplete" / "0" / ".hydra").mkdir(parents=True)
+    (tmp_path / "only_incomplete" / "0" / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    assert main([str(tmp_path / "only_incomplete")]) == 2
+    assert "1 incomplete run folders" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("comparison.md"))
+
+
+def test_unknown_chart_metric_exits_with_code_2(sweep, capsys):
+    assert main([str(sweep), "--metric", "bleu"]) == 2
+    assert "'bleu' not in the test metrics" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_of_a_real_multirun(tmp_path_factory, data_dir, tmp_path):
+    sweep = tiny_multirun(tmp_path_factory, data_dir)
+    completed = subprocess.run(
+        [sys.executable, "-m", "elmo_tasks.compare", str(sweep), "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    rows = table_rows(completed.stdout)
+    assert rows["group"][:2] == ["n", "accuracy"]
+    assert rows["all runs"][0] == "2"
+    assert "seeds 1, 2" in completed.stdout
+    assert (tmp_path / "comparison.md").read_text() == completed.stdout
+    assert (tmp_path / "comparison.png").read_bytes().startswith(PNG_MAGIC)
