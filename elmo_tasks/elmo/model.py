@@ -75,6 +75,8 @@ class ElmoBiLm(nn.Module):
         self.requires_grad = requires_grad
         for parameter in self.bilm.parameters():
             parameter.requires_grad_(requires_grad)
+        if not requires_grad:
+            self.bilm.eval()
         self.stateful = stateful
         self._states: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self.vocab: dict[str, int] | None = None
@@ -88,6 +90,7 @@ class ElmoBiLm(nn.Module):
         nn.Module.__init__(self)
         self.bilm, self.requires_grad, self.stateful = bilm, requires_grad, stateful
         self._states, self.vocab = None, None
+        self.train(bilm.training)
         self.options_path = self.weights_path = None
         return self
 

@@ -187,7 +187,7 @@ class BiLstm(nn.Module):
         states: per layer (h, c) of shape (2, B, ·) in the batch's row order, or None.
         Returns per layer (B, T, 2P) outputs [forward | backward] and final states (row order kept).
         """
-        batch, steps, _ = tokens.shape
+        steps = tokens.size(1)
         lengths, order = torch.sort(lengths, descending=True, stable=True)
         restore = torch.argsort(order)
         lengths_list = lengths.tolist()
@@ -221,10 +221,11 @@ class BiLstm(nn.Module):
 class BiLm(nn.Module):
     """Character encoder + biLSTM: char ids -> the 1 + n_layers ELMo activations.
 
-    ``forward(char_ids, token_vectors=None)`` returns ``(activations, mask)`` where both
-    include the sentence-boundary positions. ``token_vectors`` may supply precomputed
-    context-independent vectors (batch, T, P) for some positions: rows where
-    ``token_vectors_mask`` is True skip the character encoder.
+    ``forward(char_ids, states=None, cached_vectors=None, cached_mask=None)`` returns
+    ``(activations, mask, final_states)``; activations and mask include the sentence-boundary
+    positions it adds. ``states`` are initial LSTM states per layer (stateful use);
+    ``cached_vectors`` (batch, T, P) are precomputed token vectors used where
+    ``cached_mask`` is True instead of running the character encoder.
     """
 
     def __init__(self, options: ElmoOptions) -> None:

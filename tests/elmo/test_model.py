@@ -400,3 +400,30 @@ def test_int32_char_ids_are_accepted(tiny_pair):
     got = bilm(ids.to(torch.int32))["activations"]
     for a, b in zip(expected, got):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_frozen_bilm_starts_in_eval_mode_and_reuses_token_vectors(tiny_elmo_files):
+    bilm = ElmoBiLm(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
+    assert not bilm.bilm.training
+    encoded = []
+    original = bilm.bilm.char_encoder.forward
+    bilm.bilm.char_encoder.forward = lambda ids: encoded.append(ids.shape[0]) or original(ids)
+    first = bilm(batch_to_ids([["a", "b", "a"]]))["activations"]
+    second = bilm(batch_to_ids([["b", "a", "c"]]))["activations"]
+    # <S>, </S>, a, b once; then only c is new.
+    assert encoded == [4, 1]
+    fresh = ElmoBiLm(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
+    fresh.bilm.token_cache.max_size = 0
+    for got, want in zip(second, fresh(batch_to_ids([["b", "a", "c"]]))["activations"]):
+        assert torch.allclose(got, want, atol=1e-6)
+    assert len(first) == 3
+
+
+def test_token_vector_cache_empties_when_weights_change(tiny_elmo_files):
+    bilm = ElmoBiLm(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
+    ids = batch_to_ids([["a", "b"]])
+    before = bilm(ids)["activations"][0]
+    with torch.no_grad():
+        bilm.bilm.char_encoder.b_proj.add_(1.0)
+    after = bilm(ids)["activations"][0]
+    assert torch.allclose(after[0, :4] - before[0, :4], torch.ones_like(after[0, :4]), atol=1e-5)
