@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 
-from .batching import BucketBatchSampler
+from .base import BucketedDataModule
 from .classification import (
     LabelledSplit,
     cap,
@@ -27,7 +23,7 @@ log = logging.getLogger(__name__)
 READERS = ("table", "sst_trees", "sst3_trees", "tweeteval", "hub")
 
 
-class ClassificationDataModule(pl.LightningDataModule):
+class ClassificationDataModule(BucketedDataModule):
     """Sentence classification data from local files or a hub dataset.
 
     reader: ``table`` (csv/tsv/jsonl files), ``sst_trees`` (SST-5), ``sst3_trees`` (SST-3),
@@ -65,10 +61,10 @@ class ClassificationDataModule(pl.LightningDataModule):
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(name, batch_size, eval_batch_size, min_count, max_vocab_size, seed, num_workers)
         if reader not in READERS:
             raise ValueError(f"task.reader must be one of {READERS}, got {reader!r}")
-        self.name, self.reader = name, reader
+        self.reader = reader
         self.files = {"train": train_file, "validation": validation_file, "test": test_file}
         self.text_column, self.label_column = text_column, label_column
         self.data_dir, self.hub_name, self.hub_config = data_dir, hub_name, hub_config
@@ -76,15 +72,8 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.lowercase = lowercase
         self.validation_fraction = validation_fraction
         self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.min_count, self.max_vocab_size = min_count, max_vocab_size
         self.main_metric = main_metric
-        self.seed = seed
-        self.num_workers = num_workers
-        self.splits: dict[str, Any] = {}
         self.labels: list[str] = []
-        self.vocabulary: list[str] = []
 
     # -- reading ---------------------------------------------------------------------------
     def _read(self, split: str, labels: list[str] | None) -> LabelledSplit:
@@ -115,7 +104,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             raw["test"] = cap(self._read("test", self.labels), self.max_eval_samples)
         for split, data in raw.items():
             self.splits[split] = self._tokenized(data)
-        self.vocabulary = self._build_vocabulary(row["tokens"] for row in self.splits["train"])
+        self.vocabulary = self.build_vocabulary(row["tokens"] for row in self.splits["train"])
 
     def _tokenized(self, split: LabelledSplit):
         tokenize, lowercase = self.tokenize, self.lowercase
@@ -131,15 +120,6 @@ class ClassificationDataModule(pl.LightningDataModule):
             raise ValueError(f"{split.source}: lines {empty[:10]} have no tokens after tokenization")
         return rows
 
-    def _build_vocabulary(self, sentences) -> list[str]:
-        counts = Counter(token for sentence in sentences for token in sentence)
-        words = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= self.min_count]
-        return words[: self.max_vocab_size] if self.max_vocab_size else words
-
-    def sentences(self) -> dict[str, list[list[str]]]:
-        """The tokenised sentences of every split (for encoders that cache per sentence)."""
-        return {split: [row["tokens"] for row in rows] for split, rows in self.splits.items()}
-
     def module_kwargs(self) -> dict:
         """What the LightningModule needs to know about this data."""
         return {"labels": self.labels}
@@ -152,20 +132,3 @@ class ClassificationDataModule(pl.LightningDataModule):
             "label": torch.tensor([row["label"] for row in rows], dtype=torch.long),
             "index": torch.tensor([row["line"] for row in rows], dtype=torch.long),
         }
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        data = self.splits[split]
-        lengths = [len(row["tokens"]) for row in data]
-        sampler = BucketBatchSampler(lengths, self.batch_size if shuffle else self.eval_batch_size, shuffle, self.seed)
-        return DataLoader(data, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        if "test" not in self.splits:
-            raise ValueError(f"task {self.name} has no test_file")
-        return self._loader("test", shuffle=False)

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import datasets
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 
 from ..tags import check_scheme, detect_scheme, from_bio, split_tag, to_bio, to_bioes
-from .batching import BucketBatchSampler
+from .base import BucketedDataModule
 from .classification import HubUnavailableError, _check_hub_reachable, _hub_offline
 from .conll import Sentence, read_conll
 
@@ -152,7 +149,7 @@ def chunk_sentence(
 # --------------------------------------------------------------------------- data module
 
 
-class TaggingDataModule(pl.LightningDataModule):
+class TaggingDataModule(BucketedDataModule):
     """Token tagging data from CoNLL column files or a hub dataset.
 
     train_file / validation_file / test_file: CoNLL files (``token_column``/``tag_column`` pick
@@ -194,7 +191,7 @@ class TaggingDataModule(pl.LightningDataModule):
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(name, batch_size, eval_batch_size, min_count, max_vocab_size, seed, num_workers)
         self.scheme = check_scheme(scheme)
         if self.scheme not in ("BIO", "BIOES"):
             raise ValueError(f"task.scheme must be BIO or BIOES (the scheme the model learns), got {scheme!r}")
@@ -207,24 +204,16 @@ class TaggingDataModule(pl.LightningDataModule):
         for key, value in (("max_train_samples", max_train_samples), ("max_eval_samples", max_eval_samples)):
             if value is not None and value < 0:
                 raise ValueError(f"task.{key} must be None or >= 0, got {value}")
-        self.name = name
         self.files = {"train": train_file, "validation": validation_file, "test": test_file}
         self.token_column, self.tag_column = token_column, tag_column
         self.hub_name, self.hub_config = hub_name, hub_config
         self.validation_fraction = validation_fraction
         self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
         self.max_length, self.long_sentences = max_length, long_sentences
-        self.min_count, self.max_vocab_size = min_count, max_vocab_size
         self.main_metric = main_metric
-        self.seed = seed
-        self.num_workers = num_workers
         self.input_scheme: str | None = None
         self.labels: list[str] = []
-        self.vocabulary: list[str] = []
         self.tagged: dict[str, TaggedSplit] = {}
-        self.splits: dict[str, list[dict]] = {}
         self._types: set[str] = set()
         self._train_source = ""
 
@@ -254,7 +243,7 @@ class TaggingDataModule(pl.LightningDataModule):
         for split, data in raw.items():
             self.tagged[split] = data
             self.splits[split] = self._rows(data)
-        self.vocabulary = self._build_vocabulary(row["tokens"] for row in self.splits["train"])
+        self.vocabulary = self.build_vocabulary(row["tokens"] for row in self.splits["train"])
         log.info("%s: %s tags in, %s tags learned: %s", self.name, self.input_scheme, self.scheme, self.labels)
 
     def _learn_tags(self, train: TaggedSplit) -> None:
@@ -326,15 +315,6 @@ class TaggingDataModule(pl.LightningDataModule):
                 })
         return rows
 
-    def _build_vocabulary(self, sentences) -> list[str]:
-        counts = Counter(token for sentence in sentences for token in sentence)
-        words = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= self.min_count]
-        return words[: self.max_vocab_size] if self.max_vocab_size else words
-
-    def sentences(self) -> dict[str, list[list[str]]]:
-        """The token lists the model sees, per split (for encoders that cache per sentence)."""
-        return {split: [row["tokens"] for row in rows] for split, rows in self.splits.items()}
-
     def module_kwargs(self) -> dict:
         """What the LightningModule needs to know about this data."""
         return {"labels": self.labels, "scheme": self.scheme}
@@ -373,23 +353,6 @@ class TaggingDataModule(pl.LightningDataModule):
             "tags": tags,
             "index": torch.tensor([row["index"] for row in rows], dtype=torch.long),
         }
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        data = self.splits[split]
-        lengths = [len(row["tokens"]) for row in data]
-        sampler = BucketBatchSampler(lengths, self.batch_size if shuffle else self.eval_batch_size, shuffle, self.seed)
-        return DataLoader(data, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        if "test" not in self.splits:
-            raise ValueError(f"task {self.name} has no test_file")
-        return self._loader("test", shuffle=False)
 
 
 def _tag_type(tag: str, split: TaggedSplit, sentence: Sentence, position: int) -> str:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassRecall
 
 from ..encoders import TokenEncoder
+from .base import EncoderHeadTask
 
 
 def metric_label(label: str) -> str:
@@ -32,7 +31,7 @@ def classification_metrics(labels: Sequence[str]) -> MetricCollection:
     return MetricCollection(metrics)
 
 
-class ClassificationTask(pl.LightningModule):
+class ClassificationTask(EncoderHeadTask):
     """encoder (tokens -> vectors + mask) -> head (-> logits); logs ``{split}/{metric}``."""
 
     def __init__(
@@ -44,19 +43,13 @@ class ClassificationTask(pl.LightningModule):
         main_metric: str = "accuracy",
         labels: Sequence[str] = (),
     ) -> None:
-        super().__init__()
-        self.encoder = encoder
+        super().__init__(encoder, optimizer, scheduler, main_metric)
         self.head = head(input_dim=encoder.output_dim, num_classes=len(labels))
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.labels = list(labels)
-        self.main_metric = main_metric
         self.loss = nn.CrossEntropyLoss()
         # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
         self.metrics = nn.ModuleDict({f"{split}_": classification_metrics(labels) for split in ("train", "val", "test")})
         self.per_class_f1 = nn.ModuleDict({f"{split}_": MulticlassF1Score(len(labels), average=None) for split in ("val", "test")})
-        self.train_tokens = 0
-        self.train_seconds = 0.0
-        self._batch_start = 0.0
 
     def forward(self, tokens: Sequence[Sequence[str]]) -> torch.Tensor:
         vectors, mask = self.encoder(tokens)
@@ -72,22 +65,6 @@ class ClassificationTask(pl.LightningModule):
         size = len(batch["tokens"])
         self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split == "train", batch_size=size)
         return loss
-
-    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
-        self._batch_start = time.perf_counter()
-
-    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
-        self.train_seconds += time.perf_counter() - self._batch_start
-        self.train_tokens += sum(len(t) for t in batch["tokens"])
-
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._step(batch, "test")
 
     def _log_epoch(self, split: str) -> None:
         values = self.metrics[f"{split}_"].compute()
@@ -106,14 +83,6 @@ class ClassificationTask(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
-
-    def configure_optimizers(self):
-        parameters = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(parameters)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     @torch.no_grad()
     def predict_proba(self, tokens: Sequence[Sequence[str]]) -> torch.Tensor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,13 +13,14 @@ from ..data.conll import write_conll
 from ..encoders import TokenEncoder
 from ..metrics import conll_scores
 from ..tags import check_scheme, split_tag, to_bio
+from .base import EncoderHeadTask
 from .classification import metric_label
 
 SCORES = ("f1", "precision", "recall", "token_accuracy")
 PREDICTIONS_FILE = "predictions_test.conll"
 
 
-class TaggingTask(pl.LightningModule):
+class TaggingTask(EncoderHeadTask):
     """encoder (tokens -> one vector per token) -> head (-> tag indices); logs ``{split}/{metric}``.
 
     Validation and test decode every sentence, gather the tag strings over the epoch and log
@@ -39,21 +39,15 @@ class TaggingTask(pl.LightningModule):
         labels: Sequence[str] = (),
         scheme: str = "BIO",
     ) -> None:
-        super().__init__()
-        self.encoder = encoder
+        super().__init__(encoder, optimizer, scheduler, main_metric)
         self.labels = list(labels)
         self.scheme = check_scheme(scheme)
         self.head = head(
             input_dim=encoder.output_dim, num_tags=len(self.labels), labels=self.labels, scheme=self.scheme
         )
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.main_metric = main_metric
         self.types = sorted({split_tag(label)[1] for label in self.labels} - {""})
         # Row index -> (gold, predicted) tag strings, per evaluated split, for the current epoch.
         self._outputs: dict[str, dict[int, tuple[list[str], list[str]]]] = {"val": {}, "test": {}}
-        self.train_tokens = 0
-        self.train_seconds = 0.0
-        self._batch_start = 0.0
 
     def encode(self, tokens: Sequence[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's vectors and mask, checked to hold exactly one vector per token."""
@@ -86,22 +80,6 @@ class TaggingTask(pl.LightningModule):
                 gold_tags = [self.labels[i] for i in gold[: len(path)]]
                 self._outputs[split][index] = (gold_tags, [self.labels[i] for i in path])
         return loss
-
-    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
-        self._batch_start = time.perf_counter()
-
-    def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
-        self.train_seconds += time.perf_counter() - self._batch_start
-        self.train_tokens += sum(len(t) for t in batch["tokens"])
-
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._step(batch, "test")
 
     def _gathered(self, split: str) -> dict[int, tuple[list[str], list[str]]]:
         """This epoch's outputs of ``split`` from every process (row indices are global)."""
@@ -138,14 +116,6 @@ class TaggingTask(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
-
-    def configure_optimizers(self):
-        parameters = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(parameters)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def write_predictions(self, output_dir: str | Path, datamodule: pl.LightningDataModule) -> Path:
         """Tag the test split with the current weights and write ``token gold pred`` lines, tags in
