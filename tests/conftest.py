@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-import pytest
-import torch
+# Nothing in the suite may wait on the network: HF datasets and hub calls fail at once offline.
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-if TYPE_CHECKING:
-    from elmo_tasks.elmo import ElmoOptions
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-# elmo_tasks.elmo is imported inside the helpers so that tests of other packages still
-# collect while the ELMo package is being changed.
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from elmo_tasks.elmo import ElmoOptions  # noqa: E402
+from elmo_tasks.elmo.random_weights import write_random_elmo  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
@@ -32,8 +33,6 @@ ELMO_FIXTURE_FILES = (
 
 def tiny_options(**overrides) -> ElmoOptions:
     """A biLM small enough to build in milliseconds; keyword arguments override fields."""
-    from elmo_tasks.elmo import ElmoOptions
-
     fields = dict(
         char_embedding_dim=4,
         filters=[(1, 4), (2, 8), (3, 8)],
@@ -98,8 +97,6 @@ def fixture_sentences(elmo_fixture_dir: Path) -> list[list[str]]:
 @pytest.fixture()
 def tiny_elmo_files(tmp_path: Path) -> ElmoFiles:
     """options.json + weights.hdf5 of a seeded random tiny biLM, written to ``tmp_path``."""
-    from elmo_tasks.elmo.random_weights import write_random_elmo
-
     options = tiny_options()
     options_file, weight_file = write_random_elmo(tmp_path / "tiny_elmo", options, seed=0)
     return ElmoFiles(options_file, weight_file, options)
