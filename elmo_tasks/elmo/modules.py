@@ -283,10 +283,12 @@ class BiLm(nn.Module):
 class TokenCache:
     """Token vectors remembered across calls while the character encoder is frozen.
 
-    Used only when no gradient is needed (inference, or a frozen encoder outside training),
-    so results are the ones the encoder would compute again. The cache empties itself when
-    any encoder weight changes (data pointer or in-place version) and is bounded by
-    ``max_size`` tokens (0 turns it off); when full it is cleared and refilled.
+    Used only for a frozen encoder (no parameter requires grad) in eval mode, so results
+    are the ones the encoder would compute again; a trainable encoder never uses it (some
+    optimisers, such as fused Adam, update weights without bumping their version). The cache
+    empties itself when any encoder weight is replaced or changed in place (data pointer or
+    version), and is bounded by ``max_size`` tokens (0 turns it off); when full it is
+    cleared and refilled.
     """
 
     def __init__(self, max_size: int = 100_000) -> None:
@@ -300,7 +302,7 @@ class TokenCache:
     def enabled(self, encoder: nn.Module) -> bool:
         if self.max_size <= 0 or encoder.training:
             return False
-        return not (torch.is_grad_enabled() and any(p.requires_grad for p in encoder.parameters()))
+        return not any(p.requires_grad for p in encoder.parameters())
 
     def encode(self, unique_char_ids: torch.Tensor, encoder: nn.Module) -> torch.Tensor:
         fingerprint = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in encoder.parameters())

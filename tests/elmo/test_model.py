@@ -427,3 +427,21 @@ def test_token_vector_cache_empties_when_weights_change(tiny_elmo_files):
         bilm.bilm.char_encoder.b_proj.add_(1.0)
     after = bilm(ids)["activations"][0]
     assert torch.allclose(after[0, :4] - before[0, :4], torch.ones_like(after[0, :4]), atol=1e-5)
+
+
+def test_trainable_encoder_never_uses_the_token_cache(tiny_elmo_files):
+    bilm = ElmoBiLm(tiny_elmo_files.options_file, tiny_elmo_files.weight_file, requires_grad=True)
+    bilm.eval()
+    ids = batch_to_ids([["a", "b"]])
+    with torch.no_grad():
+        bilm(ids)
+    # An optimiser that writes weights without bumping their version (fused Adam does).
+    with torch.no_grad():
+        bilm.bilm.char_encoder.b_proj.data.add_(1.0)
+    with torch.no_grad():
+        after = bilm(ids)["activations"][0]
+    fresh = ElmoBiLm(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
+    with torch.no_grad():
+        fresh.bilm.char_encoder.b_proj.add_(1.0)
+    assert torch.allclose(after, fresh(ids)["activations"][0], atol=1e-6)
+    assert len(bilm.bilm.token_cache._vectors) == 0
