@@ -1,0 +1,74 @@
+"""Export a pretrained biLM in the published ELMo format, from a module or a checkpoint.
+
+    python -m elmo_tasks.pretrain_export outputs/runs/<run>/checkpoints/last.ckpt my_elmo/
+
+writes ``my_elmo/options.json`` + ``my_elmo/weights.hdf5`` (loadable by ``ElmoBiLm`` /
+``Elmo`` / AllenNLP, ``n_characters`` 262 as for inference), ``vocab.txt`` (the output
+vocabulary, one token per line) and ``pretrain_info.json`` (corpus, steps, perplexity).
+The softmax is not exported: ELMo users only need the biLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from .data.lm import write_vocabulary
+from .elmo.weights import save_elmo
+from .tasks.language_model import BiLmPretrainer
+
+log = logging.getLogger(__name__)
+
+
+def export_pretrained(module: BiLmPretrainer, export_dir: str | Path, info: dict[str, Any] | None = None) -> Path:
+    """Write the four export files of ``module`` into ``export_dir``; returns the folder."""
+    export_dir = Path(export_dir).expanduser()
+    export_dir.mkdir(parents=True, exist_ok=True)
+    save_elmo(module.bilm, export_dir / "options.json", export_dir / "weights.hdf5")
+    write_vocabulary(module.vocabulary, export_dir / "vocab.txt")
+    val = module.last_val
+    details = {
+        "train_files": module.corpus.get("train_files", []),
+        "validation_files": module.corpus.get("validation_files", []),
+        "vocab_size": len(module.vocabulary),
+        "softmax": module.hparams.get("softmax"),
+        "val_ppl": val.get("val/ppl"),
+        "val_ppl_forward": val.get("val/ppl_forward"),
+        "val_ppl_backward": val.get("val/ppl_backward"),
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **(info or {}),
+    }
+    (export_dir / "pretrain_info.json").write_text(json.dumps(details, indent=2) + "\n", encoding="utf-8")
+    log.info("exported the biLM to %s", export_dir)
+    return export_dir
+
+
+def export_checkpoint(checkpoint: str | Path, export_dir: str | Path) -> Path:
+    """Export the biLM saved in a pretraining checkpoint."""
+    module = BiLmPretrainer.from_checkpoint(checkpoint)
+    info = {"steps": module.global_step_at_save, "checkpoint": str(Path(checkpoint).resolve())}
+    return export_pretrained(module, export_dir, info)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m elmo_tasks.pretrain_export",
+        description="Write options.json, weights.hdf5, vocab.txt and pretrain_info.json of a pretraining checkpoint.",
+    )
+    parser.add_argument("checkpoint", help="a .ckpt written by python -m elmo_tasks.pretrain")
+    parser.add_argument("export_dir", help="folder to write the files into (created if needed)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        export_dir = export_checkpoint(args.checkpoint, args.export_dir)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    print(f"options_file={export_dir / 'options.json'} weight_file={export_dir / 'weights.hdf5'}")
+
+
+if __name__ == "__main__":
+    main()
