@@ -1,4 +1,4 @@
-"""Compare runs: `python -m elmo_tasks.compare PATH... [--out DIR] [--metric NAME]`.
+"""Compare runs: `python -m elmo_tasks.compare PATH... [--out DIR] [--metric NAME] [--group-by folder]`.
 
 Finds every results.json under the PATHs, groups the runs by the config overrides that differ
 between them (all but ``seed``, so the seeds of one setting form a group), and writes
@@ -106,9 +106,13 @@ def collect(paths: Sequence[Path]) -> Collection:
     return Collection(runs, incomplete)
 
 
-def group_runs(runs: Sequence[Run]) -> list[Group]:
+def group_runs(runs: Sequence[Run], roots: Sequence[Path] | None = None) -> list[Group]:
     """Groups of runs keyed by the overrides whose values differ between runs (a key missing in
-    a run counts as ``(default)``), in natural order of their labels."""
+    a run counts as ``(default)``), in natural order of their labels. With ``roots``, runs are
+    grouped by the folder right below the root that holds them instead (e.g. one sweep folder
+    per setting: ``out/elmo/0``, ``out/elmo/1``, ``out/random/0``...)."""
+    if roots is not None:
+        return _group_by_folder(runs, roots)
     keys: list[str] = []
     for run in runs:
         keys += [key for key in run.overrides if key not in keys]
@@ -225,6 +229,16 @@ def plot(groups: Sequence[Group], split: str, metric: str, path: Path) -> None:
     plt.close(figure)
 
 
+def _group_by_folder(runs: Sequence[Run], roots: Sequence[Path]) -> list[Group]:
+    groups: dict[str, Group] = {}
+    resolved = [root.resolve() for root in roots]
+    for run in runs:
+        root = next((r for r in resolved if r in run.path.parents), None)
+        label = run.path.relative_to(root).parts[0] if root is not None else run.path.name
+        groups.setdefault(label, Group(label)).runs.append(run)
+    return sorted(groups.values(), key=lambda group: _natural_key(group.label))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m elmo_tasks.compare",
@@ -233,6 +247,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folders searched for results.json")
     parser.add_argument("--out", type=Path, help="where comparison.md/.png go (default: the first PATH)")
     parser.add_argument("--metric", help="metric of the bar chart (default: the runs' main metric)")
+    parser.add_argument(
+        "--group-by",
+        choices=("overrides", "folder"),
+        default="overrides",
+        help="group runs by the overrides that differ (default), or by the folder below PATH that holds them",
+    )
     return parser
 
 
@@ -257,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chart_metric = args.metric or main_metric(collection.runs) or (metrics[0] if metrics else None)
     if chart_metric not in metrics:
         return _fail(f"metric {chart_metric!r} not in the {split} metrics of the runs: {', '.join(metrics)}")
-    groups = group_runs(collection.runs)
+    groups = group_runs(collection.runs, args.paths if args.group_by == "folder" else None)
     out = args.out or args.paths[0]
     out.mkdir(parents=True, exist_ok=True)
     text = report(collection, groups, split, metrics)

@@ -109,6 +109,17 @@ def test_keys_missing_in_some_runs_and_seed_only_sweeps(tmp_path, capsys):
     assert rows["head=max"] == ["1", "0.6000 ± 0.0000"]
 
 
+def test_group_by_folder_names_groups_after_the_sweep_folders(tmp_path, capsys):
+    # Settings whose overrides differ in many keys read best by their sweep folder's name.
+    write_run(tmp_path / "elmo" / "0", 1, ["encoder.options_file=/x/options.json", "head.dropout=0.5"], {"accuracy": 0.9})
+    write_run(tmp_path / "elmo" / "1", 2, ["encoder.options_file=/x/options.json", "head.dropout=0.5"], {"accuracy": 0.7})
+    write_run(tmp_path / "random" / "0", 1, ["encoder.dim=128"], {"accuracy": 0.6})
+    assert main([str(tmp_path), "--group-by", "folder"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert rows["elmo"] == ["2", "**0.8000 ± 0.1414**"]
+    assert rows["random"] == ["1", "0.6000 ± 0.0000"]
+
+
 def test_validation_metrics_when_no_run_was_tested(tmp_path, capsys):
     write_run(tmp_path / "0", 1, [], {}, val={"accuracy": 0.5})
     assert main([str(tmp_path)]) == 0

@@ -1,0 +1,108 @@
+"""biLM pretraining throughput: training tokens/s and the fraction of this CPU's matmul peak.
+
+    python bench/pretrain_throughput.py [--models tiny mini] [--steps 20] [--threads 2]
+
+Each model preset of conf/pretrain/model/ trains on real WikiText-2 batches
+(``$ELMO_TASKS_DATA/wikitext2/train.txt.gz``, 64 streams x 20 steps, both directions,
+the preset's softmax) with Adam. The FLOPs of one training step (forward + backward) are
+counted by ``torch.utils.flop_counter.FlopCounterMode``; the peak is the best of five
+2048x2048 fp32 matmuls with the same number of threads. The table shows the median step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from elmo_tasks.data.lm import LmDataModule, build_vocabulary
+from elmo_tasks.pretrain import build_pretrainer, compose_pretrain_config
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def batches(train_file: Path, vocabulary: list[str], count: int) -> list[dict]:
+    datamodule = LmDataModule(train_files=[str(train_file)], validation_files=None, vocabulary=vocabulary, batch_size=64, unroll_steps=20)
+    datamodule.setup("fit")
+    out = []
+    for batch in datamodule.train_dataloader():
+        out.append(batch)
+        if len(out) == count:
+            return out
+    raise SystemExit(f"{train_file} gave only {len(out)} batches")
+
+
+def measure(model_name: str, train_file: Path, vocabulary: list[str], steps: int) -> dict[str, float]:
+    cfg = compose_pretrain_config("/tmp/pretrain_throughput", [f"model={model_name}"])
+    model = build_pretrainer(cfg, vocabulary, corpus={})
+    optimizer = model.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    model.train()
+    data = batches(train_file, vocabulary, steps + 2)
+
+    def step(batch: dict) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        model._step(batch, "train").backward()
+        optimizer.step()
+
+    step(data[0])
+    with FlopCounterMode(display=False) as counter:
+        step(data[1])
+    flops = counter.get_total_flops()
+    times = []
+    for batch in data[2:]:
+        start = time.perf_counter()
+        step(batch)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    tokens = int(data[1]["mask"].sum())
+    return {
+        "params": sum(p.numel() for p in model.bilm.parameters()),
+        "tokens_per_s": tokens / seconds,
+        "gflop_per_token": flops / tokens / 1e9,
+        "gflops": flops / seconds / 1e9,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["tiny", "mini"])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    data_dir = Path(os.environ.get("ELMO_TASKS_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    train_file = data_dir / "wikitext2" / "train.txt.gz"
+    if not train_file.is_file():
+        sys.exit(f"WikiText-2 not found at {train_file}; set ELMO_TASKS_DATA")
+    vocabulary = build_vocabulary([train_file], 1, None, "whitespace", False)
+    peak = matmul_gflops()
+    print(f"threads: {args.threads}, vocabulary: {len(vocabulary)} words, fp32 matmul peak: {peak:.1f} GFLOP/s\n")
+    print("| model | biLM params | train tokens/s | GFLOP/token | GFLOP/s | of matmul peak |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in args.models:
+        r = measure(name, train_file, vocabulary, args.steps)
+        print(
+            f"| {name} | {r['params'] / 1e6:.2f}M | {r['tokens_per_s']:,.0f} | {r['gflop_per_token']:.4f} "
+            f"| {r['gflops']:.1f} | {r['gflops'] / peak:.0%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
