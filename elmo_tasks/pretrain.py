@@ -99,6 +99,7 @@ def run(cfg: DictConfig) -> float | None:
     data = cfg.data
     train_files = resolve_files(_plain(data.train_files), "data.train_files")
     validation_files = resolve_files(_plain(data.get("validation_files")), "data.validation_files")
+    test_files = resolve_files(_plain(data.get("test_files")), "data.test_files")
     vocabulary = load_or_build_vocabulary(cfg, train_files)
     write_vocabulary(vocabulary, output_dir / "vocab.txt")
     log.info("vocabulary: %d words (%s)", len(vocabulary), output_dir / "vocab.txt")
@@ -116,8 +117,13 @@ def run(cfg: DictConfig) -> float | None:
         shuffle=data.shuffle,
         shuffle_buffer=data.shuffle_buffer,
         seed=cfg.seed,
+        test_files=[str(f) for f in test_files] or None,
     )
-    corpus = {"train_files": [str(f.resolve()) for f in train_files], "validation_files": [str(f.resolve()) for f in validation_files]}
+    corpus = {
+        "train_files": [str(f.resolve()) for f in train_files],
+        "validation_files": [str(f.resolve()) for f in validation_files],
+        "test_files": [str(f.resolve()) for f in test_files],
+    }
     model = build_pretrainer(cfg, vocabulary, corpus)
 
     callback_cfgs = OmegaConf.to_container(cfg.get("callbacks") or {}, resolve=True)
@@ -129,6 +135,8 @@ def run(cfg: DictConfig) -> float | None:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     if validation_files and model.last_val_step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)  # perplexity of the final weights
+    if test_files:
+        trainer.test(model, datamodule=datamodule, verbose=False)  # held-out perplexity, once, at the end
 
     last_checkpoint = None
     if trainer.checkpoint_callback is not None:

@@ -39,6 +39,10 @@ def export_pretrained(module: BiLmPretrainer, export_dir: str | Path, info: dict
         "val_ppl": val.get("val/ppl"),
         "val_ppl_forward": val.get("val/ppl_forward"),
         "val_ppl_backward": val.get("val/ppl_backward"),
+        "test_files": module.corpus.get("test_files", []),
+        "test_ppl": module.last_test.get("test/ppl"),
+        "test_ppl_forward": module.last_test.get("test/ppl_forward"),
+        "test_ppl_backward": module.last_test.get("test/ppl_backward"),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **(info or {}),
     }

@@ -61,6 +61,7 @@ def _config(tmp_path: Path, corpus: dict[str, Path], out: str, *overrides: str):
             "model=tiny",
             f"data.train_files={corpus['train']}",
             f"data.validation_files={corpus['valid']}",
+            "data.test_files=null",
             "data.batch_size=8",
             "data.unroll_steps=10",
             "trainer.enable_progress_bar=false",
@@ -272,7 +273,9 @@ def _metric_series(metrics_csv: Path, key: str) -> list[float]:
 
 
 def test_perplexity_falls_and_the_export_loads_with_identical_activations(tmp_path, corpus):
-    cfg = _config(tmp_path, corpus, "run", "trainer.max_steps=45")
+    # The held-out "test" file is the validation file, so both perplexities of the final
+    # weights must agree.
+    cfg = _config(tmp_path, corpus, "run", "trainer.max_steps=45", f"data.test_files={corpus['valid']}")
     val_ppl = run(cfg)
 
     out = tmp_path / "run"
@@ -286,6 +289,7 @@ def test_perplexity_falls_and_the_export_loads_with_identical_activations(tmp_pa
     export = out / "export"
     info = json.loads((export / "pretrain_info.json").read_text())
     assert info["steps"] == 45 and info["val_ppl"] == pytest.approx(val_ppl)
+    assert info["test_ppl"] == pytest.approx(val_ppl, rel=1e-5) and info["test_files"] == [str(corpus["valid"])]
     assert info["train_files"] == [str(corpus["train"])] and info["train_tokens_per_s"] > 0
     assert json.loads((export / "options.json").read_text())["char_cnn"]["n_characters"] == 262
     assert load_options(export / "options.json").extra["n_tokens_vocab"] == vocab_size
@@ -362,7 +366,7 @@ def test_hydra_entry_point_trains_and_exports(tmp_path, corpus):
     command = [
         sys.executable, "-m", "elmo_tasks.pretrain", "model=tiny", "trainer.max_steps=5",
         f"data.train_files={corpus['train']}", f"data.validation_files={corpus['valid']}",
-        "data.batch_size=4", "data.unroll_steps=5", "trainer.enable_progress_bar=false",
+        "data.test_files=null", "data.batch_size=4", "data.unroll_steps=5", "trainer.enable_progress_bar=false",
         f"hydra.run.dir={run_dir}", f"paths.log_dir={tmp_path / 'logs'}",
     ]
     result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)

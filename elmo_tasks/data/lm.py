@@ -398,10 +398,10 @@ def _distributed() -> tuple[int, int]:
 
 
 class LmDataModule(pl.LightningDataModule):
-    """Training and validation streams for ``BiLmPretrainer``.
+    """Training, validation and test streams for ``BiLmPretrainer``.
 
-    train_files / validation_files: a path, a glob, or a list (``validation_files`` may be
-    None). ``vocabulary``: the output vocabulary (see ``build_vocabulary``).
+    train_files / validation_files / test_files: a path, a glob, or a list (the last two
+    may be None). ``vocabulary``: the output vocabulary (see ``build_vocabulary``).
     """
 
     def __init__(
@@ -419,12 +419,14 @@ class LmDataModule(pl.LightningDataModule):
         shuffle_buffer: int = 0,
         seed: int = 0,
         max_chars: int = MAX_CHARACTERS_PER_TOKEN,
+        test_files: str | Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.train_files = resolve_files(train_files, "data.train_files")
         if not self.train_files:
             raise ValueError("data.train_files is empty")
         self.validation_files = resolve_files(validation_files, "data.validation_files")
+        self.test_files = resolve_files(test_files, "data.test_files")
         self.vocabulary = Vocabulary(vocabulary)
         self.batch_size, self.unroll_steps = batch_size, unroll_steps
         self.tokenizer, self.lowercase = tokenizer, lowercase
@@ -463,4 +465,9 @@ class LmDataModule(pl.LightningDataModule):
         if not self.validation_files:
             return []
         return self._loader(self._dataset(self.validation_files, train=False))
+
+    def test_dataloader(self) -> DataLoader | list:
+        if not self.test_files:
+            return []
+        return self._loader(self._dataset(self.test_files, train=False))
 

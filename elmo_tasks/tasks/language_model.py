@@ -224,8 +224,9 @@ class BiLmPretrainer(pl.LightningModule):
         self.dropout = nn.Dropout(dropout)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.corpus = dict(corpus or {})
-        self.nll = nn.ModuleDict({f"{s}_{d}": MeanMetric() for s in ("train", "val") for d in ("forward", "backward")})
+        self.nll = nn.ModuleDict({f"{s}_{d}": MeanMetric() for s in ("train", "val", "test") for d in ("forward", "backward")})
         self.last_val: dict[str, float] = {}
+        self.last_test: dict[str, float] = {}  # perplexities of the held-out test files
         self.last_val_step = -1  # global step of ``last_val``
         self._states: dict[tuple[str, int], LstmStates] = {}
         self._epoch_batches = 0  # training batches done in the current epoch
@@ -286,6 +287,9 @@ class BiLmPretrainer(pl.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._step(batch, "val")
 
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._step(batch, "test")
+
     def on_train_epoch_start(self) -> None:
         # A new epoch starts new text streams. (Lightning skips this hook when it resumes
         # mid-epoch, so restored states and data position are kept then.)
@@ -325,6 +329,12 @@ class BiLmPretrainer(pl.LightningModule):
         if values and not self.trainer.sanity_checking:
             self.last_val, self.last_val_step = values, self.global_step
         self._batch_start = time.perf_counter()  # validation time is not training time
+
+    def on_test_epoch_start(self) -> None:
+        self._states = {k: v for k, v in self._states.items() if k[0] != "test"}
+
+    def on_test_epoch_end(self) -> None:
+        self.last_test = self._log_perplexities("test")
 
     def _log_perplexities(self, split: str) -> dict[str, float]:
         forward, backward = self.nll[f"{split}_forward"], self.nll[f"{split}_backward"]
