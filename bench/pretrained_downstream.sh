@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Downstream effect of a biLM pretrained here: ELMo vs same-corpus word2vec vs random
-# embeddings, same heads, 3 seeds, on SST-2, tweet_sentiment and CoNLL-2003.
+# embeddings, same heads, 3 seeds, on SST-2, tweet_sentiment, SST-5 and CoNLL-2003.
 #
 #   bench/pretrained_downstream.sh EXPORT_DIR WORD2VEC_FILE [OUT_DIR]
 #
 # EXPORT_DIR holds options.json + weights.hdf5 (python -m elmo_tasks.pretrain);
 # WORD2VEC_FILE comes from python -m elmo_tasks.pretrain_word2vec on the same corpus, with
 # word2vec.dim equal to the biLM's output dim. Training sets are capped (SST2_TRAIN,
-# TWEET_TRAIN, CONLL_TRAIN; EPOCHS_CLS, EPOCHS_NER) so the 27 runs fit a CPU afternoon;
-# validation and test sets are complete. Writes OUT_DIR/<task>/comparison.{md,png}.
+# TWEET_TRAIN, CONLL_TRAIN; EPOCHS_CLS, EPOCHS_NER) so the 36 runs fit a CPU afternoon;
+# SST-5 trains on all of its 8,544 sentences; validation and test sets are complete.
+# TASKS and SEEDS choose a subset, e.g. TASKS="sst2 sst5" SEEDS=1. Writes OUT_DIR/<task>/comparison.{md,png}.
 set -euo pipefail
 
 export_dir=${1:?usage: $0 EXPORT_DIR WORD2VEC_FILE [OUT_DIR]}
@@ -27,10 +28,11 @@ sweep() {  # task name, encoder name, overrides...
   python train.py -m "${common[@]}" "hydra.sweep.dir=$out/$task/$name" "$@"
 }
 
-for task in sst2 tweet conll2003; do
+for task in ${TASKS:-sst2 tweet sst5 conll2003}; do
   case $task in
     sst2) cap="task.max_train_samples=${SST2_TRAIN:-20000}" epochs="trainer.max_epochs=${EPOCHS_CLS:-3}" ;;
     tweet) cap="task.max_train_samples=${TWEET_TRAIN:-10000}" epochs="trainer.max_epochs=${EPOCHS_CLS:-3}" ;;
+    sst5) cap="task.max_train_samples=null" epochs="trainer.max_epochs=${EPOCHS_CLS:-3}" ;;
     conll2003) cap="task.max_train_samples=${CONLL_TRAIN:-5000}" epochs="trainer.max_epochs=${EPOCHS_NER:-5}" ;;
   esac
   if [ "$task" = conll2003 ]; then head=(); else head=(head.contextualizer=bilstm head.contextualizer_dim=128); fi
