@@ -11,6 +11,11 @@ changed tokenizer (different tokens) simply name another file. Files are written
 temporary name and renamed when complete; a ``.sha256`` beside each file is checked when
 it is opened, so a partial or corrupted cache is detected and rebuilt, never used. A file
 lock lets concurrent sweep jobs share one build.
+
+Reads go through a process-wide in-memory LRU (``ELMO_TASKS_CACHE_MEMORY_MB``, default 2048;
+0 turns it off), keyed by the file's checksum and the sentence id: after the first epoch a
+run reads no hdf5 at all, and the runs of a sweep that Hydra's basic launcher executes in
+one process share it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -115,6 +121,37 @@ def write_activations(
     return path
 
 
+class MemoryCache:
+    """A least-recently-used store of arrays with a byte budget."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self.bytes = 0
+        self._arrays: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> np.ndarray | None:
+        array = self._arrays.get(key)
+        if array is not None:
+            self._arrays.move_to_end(key)
+        return array
+
+    def put(self, key: tuple[str, str], array: np.ndarray) -> None:
+        if array.nbytes > self.budget_bytes or key in self._arrays:
+            return
+        self._arrays[key] = array
+        self.bytes += array.nbytes
+        while self.bytes > self.budget_bytes:
+            _, evicted = self._arrays.popitem(last=False)
+            self.bytes -= evicted.nbytes
+
+    def clear(self) -> None:
+        self._arrays.clear()
+        self.bytes = 0
+
+
+MEMORY = MemoryCache(int(float(os.environ.get("ELMO_TASKS_CACHE_MEMORY_MB", "2048")) * 2**20))
+
+
 class ActivationCache:
     """Read side of a cache file; ``ActivationCache(path)`` raises ``CacheError`` unless the
     file is complete and intact."""
@@ -124,7 +161,8 @@ class ActivationCache:
         checksum = self.path.with_name(self.path.name + ".sha256")
         if not self.path.is_file() or not checksum.is_file():
             raise CacheError(f"{self.path}: no complete cache file (missing file or checksum)")
-        if file_sha256(self.path) != checksum.read_text().strip():
+        self.sha256 = checksum.read_text().strip()
+        if file_sha256(self.path) != self.sha256:
             raise CacheError(f"{self.path}: contents do not match their checksum (corrupted or partial)")
         try:
             self.handle = h5py.File(self.path, "r")
@@ -140,11 +178,25 @@ class ActivationCache:
         self.manifest = attrs
 
     def __contains__(self, tokens: Sequence[str]) -> bool:
-        return sentence_id(tokens) in self.handle
+        return self.lookup(tokens) is not None
 
     def get(self, tokens: Sequence[str]) -> np.ndarray:
-        """(layers, n_tokens + 2, dim) activations of one sentence."""
-        return self.handle[sentence_id(tokens)][...]
+        """(layers, n_tokens + 2, dim) activations of one sentence; KeyError if not cached."""
+        array = self.lookup(tokens)
+        if array is None:
+            raise KeyError(f"{self.path}: no activations for {' '.join(tokens)[:80]!r}")
+        return array
+
+    def lookup(self, tokens: Sequence[str]) -> np.ndarray | None:
+        """The activations of one sentence, or None when this file does not hold it."""
+        sid = sentence_id(tokens)
+        key = (self.sha256, sid)
+        array = MEMORY.get(key)
+        if array is None and sid in self.handle:
+            array = self.handle[sid][...]
+            array.setflags(write=False)  # shared by every reader of the memory cache
+            MEMORY.put(key, array)
+        return array
 
     def close(self) -> None:
         self.handle.close()

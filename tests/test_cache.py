@@ -56,6 +56,27 @@ def test_cached_values_equal_the_biLM(bilm, tmp_path):
             np.testing.assert_allclose(stored[layer], out["activations"][layer][row, : len(sentence) + 2].numpy(), atol=1e-6)
 
 
+def test_memory_layer_serves_repeated_reads_and_keeps_its_budget(bilm, tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "MEMORY", cache_module.MemoryCache(budget_bytes=10**9))
+    cache = ensure_cache(bilm, _manifest(bilm), SENTENCES, tmp_path)
+    first = cache.get(SENTENCES[0])
+    cache.handle.close()  # a second read must not touch the hdf5 file
+    again = ActivationCache.__new__(ActivationCache)
+    again.path, again.sha256, again.handle = cache.path, cache.sha256, {}
+    assert again.get(SENTENCES[0]) is first and not first.flags.writeable
+    assert again.lookup(["never", "cached"]) is None
+    with pytest.raises(KeyError, match="never cached"):
+        again.get(["never", "cached"])
+
+    small = cache_module.MemoryCache(budget_bytes=2 * first.nbytes)
+    for name in "abc":
+        small.put(("file", name), first.copy())
+    assert small.get(("file", "a")) is None  # the least recently used went first
+    assert small.get(("file", "b")) is not None and small.bytes == 2 * first.nbytes
+    small.put(("file", "d"), first.copy())
+    assert small.get(("file", "c")) is None and small.get(("file", "b")) is not None
+
+
 def test_second_call_is_a_hit_and_changes_invalidate(bilm, tmp_path, monkeypatch):
     builds = _count_builds(monkeypatch)
     first = ensure_cache(bilm, _manifest(bilm), SENTENCES, tmp_path)

@@ -16,8 +16,9 @@ from .base import TokenEncoder, Tokens
 class ElmoEncoder(TokenEncoder):
     """A learned scalar mix of the 3 biLM layers (Peters et al., 2018), then dropout.
 
-    options_file / weight_file: local path, URL or preset name (``small``, ``medium``,
-    ``original``, ``original_5.5B``). ``requires_grad=True`` fine-tunes the biLM.
+    options_file / weight_file: local path, URL or preset name (``mini``, shipped with the
+    package, or ``small``, ``medium``, ``original``, ``original_5.5B``). ``requires_grad=True``
+    fine-tunes the biLM.
     cache_vocabulary: precompute the token vectors of the training vocabulary (frozen biLM
         only; exact, it only skips repeated character-CNN work).
     cache_dir: with a frozen biLM, compute the activations of every sentence of the data
@@ -75,10 +76,10 @@ class ElmoEncoder(TokenEncoder):
     def _cached_layers(self, tokens: Tokens) -> tuple[list[torch.Tensor], torch.Tensor] | None:
         arrays = []
         for sentence in tokens:
-            cache = next((c for c in self.caches if sentence in c), None)
-            if cache is None:
+            array = next((a for c in self.caches if (a := c.lookup(sentence)) is not None), None)
+            if array is None:
                 return None
-            arrays.append(cache.get(sentence))
+            arrays.append(array)
         steps = max(a.shape[1] for a in arrays)
         layers = torch.zeros(arrays[0].shape[0], len(arrays), steps, arrays[0].shape[2])
         for row, array in enumerate(arrays):
