@@ -33,12 +33,13 @@ def check_overrides(argv: Sequence[str], conf_dir: str | Path, config_name: str 
         return None
     overrides = [arg for arg in argv if not _is_hydra_setting(arg)]
     try:
-        _compose(conf_dir, config_name, overrides)
-        return None
+        composed = _compose(conf_dir, config_name, overrides)
     except (ConfigCompositionException, MissingConfigException):
         pass
     except Exception:  # noqa: BLE001 - not a naming problem; the real Hydra call reports it
         return None
+    else:
+        return check_added_keys(overrides, composed, Path(conf_dir))
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException:
@@ -75,6 +76,77 @@ def explain(overrides: Sequence[Override], conf_dir: Path, config_name: str = "c
         if problem:
             problems.append(problem)
     return problems
+
+
+def check_added_keys(overrides: Sequence[str], config: Any, conf_dir: Path | None = None) -> str | None:
+    """Help text for ``+`` / ``++`` overrides that add an argument the object being built does
+    not take (``+trainer.max_epoch=3`` would reach ``Trainer(max_epoch=3)``), else None.
+
+    Only keys directly under a node with a ``_target_`` are checked, against the signature of
+    that class or function (which is imported); targets that take ``**kwargs`` accept anything.
+    """
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException:
+        return None
+    container = None
+    problems = []
+    for override in parsed:
+        if not (override.is_add() or override.is_force_add()) or override.is_sweep_override():
+            continue
+        parts = override.key_or_group.split(".")
+        if len(parts) < 2 or (conf_dir is not None and _is_group(conf_dir, override.key_or_group)):
+            continue
+        if container is None:
+            container = OmegaConf.to_container(config, resolve=False)
+        parent = _walk(container, parts[:-1])
+        target = parent.get("_target_") if isinstance(parent, dict) else None
+        if not isinstance(target, str) or "${" in target:
+            continue
+        accepted = _arguments(target)
+        if accepted is None or parts[-1] in accepted:
+            continue
+        problems.append(_added_key_problem(override, parts, target, accepted, parent))
+    return "\n".join(problems) if problems else None
+
+
+def _walk(node: Any, parts: Sequence[str]) -> Any:
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _arguments(target: str) -> list[str] | None:
+    """The keyword arguments ``target`` takes, or None when it takes any (or cannot be inspected)."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    try:
+        signature = inspect.signature(get_object(target))
+    except Exception:  # noqa: BLE001 - not importable or no signature: let the real run report it
+        return None
+    params = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
+
+
+def _added_key_problem(override: Override, parts: list[str], target: str, accepted: list[str], parent: dict) -> str:
+    name, where = parts[-1], ".".join(parts[:-1])
+    problem = f"{override.input_line}: {target} (built from {where}) takes no argument '{name}'"
+    nearest = _nearest(name, accepted)
+    if nearest is None:
+        shown = ", ".join(accepted[:20]) + (", ..." if len(accepted) > 20 else "")
+        return f"{problem}; it takes: {shown}"
+    value = override.input_line.split("=", 1)[1]
+    plus = "" if nearest in parent else "+"
+    return f"{problem}; did you mean {plus}{where}.{nearest}={value}?"
 
 
 def group_options(conf_dir: str | Path, group: str) -> list[str]:

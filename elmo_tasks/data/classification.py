@@ -24,7 +24,6 @@ import json
 import math
 import os
 import re
-import socket
 import urllib.parse
 import urllib.request
 import warnings
@@ -35,6 +34,8 @@ from typing import Any
 
 import datasets
 import numpy as np
+
+from ..errors import DATA_ENV, HubUnavailableError, data_env_value, reachable, train_command
 
 PathLike = str | os.PathLike[str]
 
@@ -59,10 +60,6 @@ class LabelledSplit:
 
     def __len__(self) -> int:
         return len(self.dataset)
-
-
-class HubUnavailableError(ConnectionError):
-    """A hub dataset cannot be reached (offline mode or no connection) and is not cached."""
 
 
 # --------------------------------------------------------------------------- tables
@@ -612,35 +609,54 @@ def _hub_offline() -> bool:
     return bool(datasets.config.HF_HUB_OFFLINE) or any(flag.upper() in {"1", "ON", "YES", "TRUE"} for flag in flags)
 
 
-def _check_hub_reachable(source: str) -> None:
-    """Raise HubUnavailableError before ``load_dataset`` would wait on retries that cannot succeed."""
+def _check_hub_reachable(source: str, tagging: bool = False) -> None:
+    """Raise HubUnavailableError before ``load_dataset`` would wait on retries that cannot succeed:
+    a TCP probe of ``$HF_ENDPOINT`` (default huggingface.co) that gives up after a few seconds."""
     if _hub_offline():
         if not datasets.config.HF_HUB_OFFLINE:
             reason = (
                 "HF_HUB_OFFLINE/HF_DATASETS_OFFLINE was set after `datasets` was imported, so `datasets` would "
                 "still go online; set it before starting Python to load a cached copy"
             )
-            raise HubUnavailableError(_hub_message(source, reason))
+            raise HubUnavailableError(_hub_message(source, reason, tagging))
         return  # ``datasets`` itself is offline: it loads from the cache or fails at once
     endpoint = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    if urllib.request.getproxies().get(endpoint.scheme):
-        return  # a proxy is in the way: let ``datasets`` try
     host = endpoint.hostname or "huggingface.co"
+    if urllib.request.getproxies().get(endpoint.scheme) and not urllib.request.proxy_bypass(host):
+        return  # a proxy is in the way: let ``datasets`` try
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        socket.create_connection((host, port), timeout=_HUB_PROBE_TIMEOUT_S).close()
-    except OSError as error:
-        reason = f"{host} is not reachable ({error}); with HF_HUB_OFFLINE=1 a copy in the local cache would be used"
-        raise HubUnavailableError(_hub_message(source, reason)) from error
+    problem = reachable(host, port, _HUB_PROBE_TIMEOUT_S)
+    if problem:
+        reason = (
+            f"this machine is offline or the hub is unreachable: {problem}; with HF_HUB_OFFLINE=1 a copy in "
+            "the local cache would be used"
+        )
+        raise HubUnavailableError(_hub_message(source, reason, tagging))
 
 
-def _hub_message(source: str, reason: str) -> str:
-    data = os.environ.get("ELMO_TASKS_DATA", "/work/shared/data")
+def _hub_message(source: str, reason: str, tagging: bool = False) -> str:
+    """Why ``source`` cannot be loaded, and the overrides that train on local files instead."""
+    from ..config import DEFAULT_PROJECT_ROOT
+
+    data = os.environ.get(DATA_ENV) or str((DEFAULT_PROJECT_ROOT.parent / "shared" / "data").resolve())
+    if tagging:
+        local = (
+            f"  {train_command('task=conll2003')}   (reads {data}/conll2003/)\n"
+            f"  {train_command('task=token_classification task.train_file=/path/to/train.conll')} "
+            "task.test_file=/path/to/test.conll"
+        )
+    else:
+        local = (
+            f"  {train_command('task=text_classification task.train_file=/path/to/train.csv')} "
+            "task.validation_file=/path/to/dev.csv task.text_column=text task.label_column=label\n"
+            f"  {train_command('task=sst2')}   (or task=tweet_sentiment, sst5, sst3: files under {data})\n"
+            f"  from Python: read_table('{data}/sst2/train.tsv', text_column='sentence'), "
+            f"read_table('{data}/tweet_sentiment_extraction/train.jsonl'), read_sst_trees('{data}/sst5/train.txt') "
+            f"or read_tweeteval('{data}/tweeteval_sentiment', 'val')"
+        )
     return (
-        f"cannot load hub dataset {source}: {reason}. Use local files instead, for example "
-        f"read_table('{data}/sst2/train.tsv', text_column='sentence'), "
-        f"read_table('{data}/tweet_sentiment_extraction/train.jsonl'), "
-        f"read_sst_trees('{data}/sst5/train.txt') or read_tweeteval('{data}/tweeteval_sentiment', 'val')"
+        f"cannot load hub dataset {source}: {reason}.\n"
+        f"Use local files instead ({data_env_value()}):\n{local}"
     )
 
 

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
 from ..elmo.characters import BOS_TOKEN, EOS_TOKEN, MAX_CHARACTERS_PER_TOKEN, token_to_char_ids
+from ..errors import DataNotFoundError, data_env_value
 from .tokenize import Tokenizer, get_tokenizer
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ SPECIAL_TOKENS = (BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
 def resolve_files(spec: str | Path | Sequence[str | Path] | None, key: str = "data.train_files") -> list[Path]:
     """Files named by a path, a glob, or a list of either; sorted within each glob.
 
-    Raises ``FileNotFoundError`` naming ``key`` when an entry matches nothing.
+    Raises ``DataNotFoundError`` (a ``FileNotFoundError``) naming ``key`` when an entry matches nothing.
     """
     if spec is None:
         return []
@@ -59,7 +60,10 @@ def resolve_files(spec: str | Path | Sequence[str | Path] | None, key: str = "da
         entry = str(Path(str(entry)).expanduser())
         matches = sorted(glob.glob(entry)) if glob.has_magic(entry) else ([entry] if Path(entry).is_file() else [])
         if not matches:
-            raise FileNotFoundError(f"{key}: no file matches {entry!r}")
+            raise DataNotFoundError(
+                f"{key}: no file matches {entry!r} ({data_env_value()}). Give a path, a glob or a list of them, "
+                f"e.g. {key}='corpus/*.txt.gz', or set ELMO_TASKS_DATA to the folder that holds the default corpus"
+            )
         files.extend(Path(m) for m in matches if Path(m).is_file())
     return files
 

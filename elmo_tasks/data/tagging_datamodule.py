@@ -19,7 +19,7 @@ import torch
 
 from ..tags import check_scheme, detect_scheme, from_bio, split_tag, to_bio, to_bioes
 from .base import BucketedDataModule
-from .classification import HubUnavailableError, _check_hub_reachable, _hub_offline
+from .classification import HubUnavailableError, _check_hub_reachable, _hub_message, _hub_offline
 from .conll import Sentence, read_conll
 
 log = logging.getLogger(__name__)
@@ -89,17 +89,17 @@ def read_hub_tagging(name: str, config: str | None, split: str) -> TaggedSplit:
     Offline or unreachable and not cached: :class:`HubUnavailableError` at once.
     """
     source = f"{name}" + (f"/{config}" if config else "") + f" [{split}]"
+    _check_hub_reachable(source, tagging=True)
     try:
-        _check_hub_reachable(source)
         raw = datasets.load_dataset(name, config, split=split)
     except (ConnectionError, FileNotFoundError) as error:
         if isinstance(error, FileNotFoundError) and not _hub_offline():
             raise
-        raise HubUnavailableError(
-            f"cannot load hub dataset {source}: offline or unreachable, and not in the local cache "
-            f"({type(error).__name__}). Use local CoNLL files instead: task=conll2003, or "
-            "task=token_classification task.train_file=PATH"
-        ) from error
+        reason = (
+            "offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and it is not in the local cache"
+            if _hub_offline() else f"the hub could not be reached ({type(error).__name__})"
+        )
+        raise HubUnavailableError(_hub_message(source, reason, tagging=True)) from error
     return sentences_from_hub_dataset(raw, source)
 
 

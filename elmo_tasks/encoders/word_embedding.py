@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..errors import WeightsNotFoundError
 from .base import TokenEncoder, Tokens
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,10 @@ def read_vectors(path: str | Path, wanted: set[str] | None, lowercase: bool) -> 
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"pretrained embedding file not found: {path}")
+        raise WeightsNotFoundError(
+            f"pretrained embedding file not found: {path} (encoder.pretrained_file: a GloVe, word2vec or fastText "
+            "text file, .gz allowed; or null to learn the embeddings from a random start)"
+        )
     vectors: dict[str, list[float]] = {}
     dim = None
     opener = __import__("gzip").open if path.suffix == ".gz" else open

@@ -266,5 +266,5 @@ def test_hub_offline_fails_at_once_with_a_pointer_to_local_files(monkeypatch: py
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     dm = TaggingDataModule("hub", train_file="train", hub_name="no-such-user-0x1/no-such-ner")
-    with pytest.raises(HubUnavailableError, match=r"no-such-user-0x1/no-such-ner \[train\].*task=conll2003"):
+    with pytest.raises(HubUnavailableError, match=r"(?s)no-such-user-0x1/no-such-ner \[train\].*task=conll2003"):
         dm.setup()
