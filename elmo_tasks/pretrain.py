@@ -18,11 +18,14 @@ import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from . import preflight
+from .checkpoint_io import AtomicCheckpointIO
 from .config import DEFAULT_PROJECT_ROOT, register_resolvers
 from .data.lm import LmDataModule, build_vocabulary, read_vocabulary, resolve_files, write_vocabulary
 from .elmo.hub import resolve
 from .elmo.options import load_options
 from .elmo.weights import load_weights
+from .errors import readable_errors
 from .pretrain_export import export_pretrained
 from .tasks.language_model import BiLmPretrainer, read_checkpoint
 
@@ -92,6 +95,7 @@ def build_pretrainer(cfg: DictConfig, vocabulary: list[str], corpus: dict[str, A
 
 def run(cfg: DictConfig) -> float | None:
     """Build the vocabulary, train, export; write the vocabulary and export into the run folder."""
+    preflight.check(cfg)  # missing corpus/vocab/init_from files, CUDA absent: one clear message first
     start = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -131,8 +135,10 @@ def run(cfg: DictConfig) -> float | None:
         callback_cfgs["model_checkpoint"]["monitor"] = None  # nothing to rank checkpoints by
     callbacks = [hydra.utils.instantiate(c) for c in callback_cfgs.values() if c is not None]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]  # crash-safe checkpoints
+    )
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     if validation_files and model.last_val_step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)  # perplexity of the final weights
     if test_files:
@@ -170,7 +176,8 @@ def _overrides() -> list[str]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> float | None:
-    return run(cfg)
+    with readable_errors():
+        return run(cfg)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,48 @@ vocabulary, and the sentences handed to caching encoders."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from .batching import BucketBatchSampler
+
+
+class ResumableDataLoader(DataLoader):
+    """A training loader over a :class:`BucketBatchSampler` whose place in the epoch goes into
+    checkpoints: Lightning saves ``state_dict()`` of stateful train loaders and calls
+    ``load_state_dict()`` before the first pass of a run resumed mid-epoch, so that run trains
+    on exactly the batches the uninterrupted run would have. ``batches_done`` says how many
+    batches of the current epoch were trained (the loader itself cannot tell: Lightning and
+    worker processes fetch ahead). ``epoch`` gives the trainer's epoch, set on the sampler at
+    every pass: Lightning's ``set_epoch`` calls reach a ``sampler``, not a batch sampler, and a
+    resumed run must shuffle its first epoch as the interrupted run did."""
+
+    def __init__(
+        self,
+        *args: Any,
+        batches_done: Callable[[], int] | None = None,
+        epoch: Callable[[], int | None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._batches_done = batches_done
+        self._epoch = epoch
+
+    def __iter__(self):
+        epoch = self._epoch() if self._epoch is not None else None
+        if epoch is not None:
+            self.batch_sampler.set_epoch(epoch)
+        return super().__iter__()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.batch_sampler.state_dict(self._batches_done() if self._batches_done else 0)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.batch_sampler.load_state_dict(state)
 
 
 class BucketedDataModule(pl.LightningDataModule):
@@ -51,11 +87,41 @@ class BucketedDataModule(pl.LightningDataModule):
         """The token lists the model sees, per split (for encoders that cache per sentence)."""
         return {split: [row["tokens"] for row in rows] for split, rows in self.splits.items()}
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _replicas(self) -> tuple[int, int]:
+        """(number of processes, this process's rank) of the trainer running this module."""
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return trainer.world_size, trainer.global_rank
+
+    def _batches_done(self) -> int:
+        """Training batches of the current epoch done so far (saved in mid-epoch checkpoints)."""
+        trainer = self.trainer
+        return trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer is not None else 0
+
+    def _epoch(self) -> int | None:
+        """The trainer's epoch (what the sampler shuffles with), None without a trainer."""
+        trainer = self.trainer
+        return trainer.fit_loop.epoch_progress.current.processed if trainer is not None else None
+
+    def _loader(self, split: str, shuffle: bool, distributed: bool = True) -> DataLoader:
         data = self.splits[split]
         lengths = [len(row["tokens"]) for row in data]
-        sampler = BucketBatchSampler(lengths, self.batch_size if shuffle else self.eval_batch_size, shuffle, self.seed)
-        return DataLoader(data, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers)
+        num_replicas, rank = self._replicas() if distributed else (1, 0)
+        size = self.batch_size if shuffle else self.eval_batch_size
+        sampler = BucketBatchSampler(lengths, size, shuffle, self.seed, num_replicas=num_replicas, rank=rank)
+        # Its own generator: iterating a loader then draws no number from the global RNG, whose
+        # stream (dropout) a resumed run must continue exactly (see elmo_tasks/resume.py).
+        generator = torch.Generator().manual_seed(self.seed)
+        kwargs = dict(batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers, generator=generator)
+        if shuffle:
+            return ResumableDataLoader(data, batches_done=self._batches_done, epoch=self._epoch, **kwargs)
+        return DataLoader(data, **kwargs)
+
+    def unsharded_dataloader(self, split: str) -> DataLoader:
+        """Every row of ``split`` in evaluation order, in any process (to write predictions from
+        one process of a DDP run)."""
+        return self._loader(split, shuffle=False, distributed=False)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -4,12 +4,19 @@ training throughput that results.json reports."""
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
 
 from ..encoders import TokenEncoder
+
+# Under DDP Lightning advises sync_dist=True for every epoch-level value. Ours need none: the
+# epoch metrics come from torchmetrics' compute() or from outputs gathered over the processes,
+# so they are already equal on every process, and val/test losses are logged with sync_dist.
+# (train/loss_epoch stays the mean of the process's own batches.)
+warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(train|val|test)/.*sync_dist=True")
 
 
 class EncoderHeadTask(pl.LightningModule):
@@ -52,6 +59,11 @@ class EncoderHeadTask(pl.LightningModule):
     def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
         self.train_seconds += time.perf_counter() - self._batch_start
         self.train_tokens += sum(len(t) for t in batch["tokens"])
+
+    def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
+        # Batches are flat dicts of tensors and token lists. Lightning's default walks every
+        # string of the token lists looking for tensors, a fifth of a cached-ELMo step.
+        return {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
 
     def configure_optimizers(self):
         parameters = [p for p in self.parameters() if p.requires_grad]

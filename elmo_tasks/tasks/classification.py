@@ -63,7 +63,10 @@ class ClassificationTask(EncoderHeadTask):
         if f"{split}_" in self.per_class_f1:
             self.per_class_f1[f"{split}_"].update(preds, batch["label"])
         size = len(batch["tokens"])
-        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split == "train", batch_size=size)
+        self.log(
+            f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split == "train", batch_size=size,
+            sync_dist=split != "train",  # DDP: the mean over every process's rows
+        )
         return loss
 
     def _log_epoch(self, split: str) -> None:

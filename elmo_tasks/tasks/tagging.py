@@ -73,7 +73,10 @@ class TaggingTask(EncoderHeadTask):
             raise RuntimeError(f"batch tags are {tuple(tags.shape)} but the encoder mask is {tuple(mask.shape)}")
         loss = self.head.loss(vectors, mask, tags)
         size = len(batch["tokens"])
-        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split == "train", batch_size=size)
+        self.log(
+            f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split == "train", batch_size=size,
+            sync_dist=split != "train",  # DDP: the mean over every process's rows
+        )
         if split != "train":
             paths = self.head.decode(vectors, mask)
             for index, path, gold in zip(batch["index"].tolist(), paths, tags.tolist()):
@@ -124,7 +127,8 @@ class TaggingTask(EncoderHeadTask):
         self.eval()
         predicted: dict[int, list[str]] = {}
         try:
-            for batch in datamodule.test_dataloader():
+            loader = getattr(datamodule, "unsharded_dataloader", None)
+            for batch in loader("test") if loader else datamodule.test_dataloader():
                 for index, tags in zip(batch["index"].tolist(), self.predict(batch["tokens"])):
                     predicted[index] = tags
         finally:
