@@ -162,7 +162,7 @@ class ActivationCache:
         if not self.path.is_file() or not checksum.is_file():
             raise CacheError(f"{self.path}: no complete cache file (missing file or checksum)")
         self.sha256 = checksum.read_text().strip()
-        if file_sha256(self.path) != self.sha256:
+        if weights_checksum(self.path) != self.sha256:  # hashed once per process and file version
             raise CacheError(f"{self.path}: contents do not match their checksum (corrupted or partial)")
         try:
             self.handle = h5py.File(self.path, "r")

@@ -11,9 +11,13 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from . import preflight
+from .checkpoint_io import AtomicCheckpointIO, atomic_open, atomic_write_text
+from .resume import RandomStateCheckpoint, keep_metrics_before_resume, resolve_ckpt_path
 from .sweeps import check_not_ddp_multirun
 from .tasks import ClassificationTask, TaggingTask
 
@@ -61,6 +65,9 @@ def run(cfg: DictConfig) -> float | None:
     """Train, validate and test the best checkpoint; write results.json; return the main
     validation metric (what sweepers optimise)."""
     check_not_ddp_multirun(cfg)
+    preflight.check(cfg)  # missing data/weights, hub offline, CUDA absent: one clear message before building
+    if cfg.get("threads"):  # torch's intra-op threads; the quickstart sets 1
+        torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -71,20 +78,37 @@ def run(cfg: DictConfig) -> float | None:
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    callbacks.append(RandomStateCheckpoint())  # exact resumes: the RNG states go into checkpoints
+    # Checkpoints are written atomically. The bucketing batch sampler splits the data between
+    # DDP processes itself, so Lightning must not inject its DistributedSampler.
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False,
+        plugins=[AtomicCheckpointIO()], use_distributed_sampler=False,
+    )
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    checkpoint_dir = getattr(trainer.checkpoint_callback, "dirpath", None) or output_dir / "checkpoints"
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), checkpoint_dir, trainer.default_root_dir)
+    if ckpt_path and trainer.is_global_zero:
+        keep_metrics_before_resume(output_dir)  # the CSV logger would delete the rows logged so far
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     has_best = trainer.checkpoint_callback is not None and bool(trainer.checkpoint_callback.best_model_path)
-    ckpt = "best" if has_best else None
-    val = _split_metrics(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False), "val")
+    ckpt = trainer.checkpoint_callback.best_model_path if has_best else None  # the best of model_checkpoint
+    val = _split_metrics(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True), "val")
     test = {}
     if cfg.get("test") and datamodule.files.get("test") is not None:
-        test = _split_metrics(trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False), "test")
+        test = _split_metrics(
+            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True), "test"
+        )
+
+    main_metric = cfg.task.main_metric
+    value = val.get(main_metric)
+    value = None if value is None or math.isnan(value) else value
+    if not trainer.is_global_zero:  # DDP: metrics are synced; rank 0 alone writes the run's files
+        return value
 
     if hasattr(model, "write_predictions") and test:
         model.write_predictions(output_dir, datamodule)
 
-    main_metric = cfg.task.main_metric
     results: dict[str, Any] = {
         "task": cfg.task.name,
         "encoder": cfg.encoder._target_.rsplit(".", 1)[-1],
@@ -102,8 +126,8 @@ def run(cfg: DictConfig) -> float | None:
         "config_overrides": _overrides(),
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if has_best else None,
     }
-    (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
+    atomic_write_text(output_dir / "results.json", json.dumps(results, indent=2) + "\n")
+    with atomic_open(output_dir / "config_resolved.yaml", "w", encoding="utf-8") as handle:
+        OmegaConf.save(cfg, handle, resolve=True)
     log.info("results: %s", output_dir / "results.json")
-    value = val.get(main_metric)
-    return None if value is None or math.isnan(value) else value
+    return value

@@ -192,9 +192,9 @@ def find_checkpoint(run_dir: Path) -> Path:
     raise PredictError(f"no checkpoint in {run_dir}: looked for {looked}; pass checkpoint=PATH to choose one")
 
 
-def read_state_dict(path: Path) -> dict:
-    """The model weights of a Lightning checkpoint (or of a bare state dict), loaded with
-    ``weights_only=True`` so that no code inside the file runs."""
+def read_checkpoint(path: Path) -> dict:
+    """A Lightning checkpoint (a bare state dict comes back as ``{"state_dict": ...}``),
+    loaded with ``weights_only=True`` so that no code inside the file runs."""
     import torch
 
     try:
@@ -209,7 +209,7 @@ def read_state_dict(path: Path) -> dict:
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PredictError(f"{path} is neither a Lightning checkpoint (no 'state_dict') nor a state dict of tensors")
-    return state
+    return checkpoint if "state_dict" in checkpoint else {"state_dict": state}
 
 
 def _without_caches(node: Any) -> None:
@@ -237,13 +237,14 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> Train
     checkpoint = Path(checkpoint) if checkpoint else find_checkpoint(run_dir)
     if not checkpoint.is_file():
         raise PredictError(f"checkpoint {checkpoint} not found")
-    state = read_state_dict(checkpoint)
+    state = read_checkpoint(checkpoint)
     _without_caches(cfg.encoder)
     config_file = find_config(run_dir)
 
     import datasets
 
     from .experiment import build
+    from .tasks.base import restore_frozen_encoder
 
     datasets.disable_progress_bars()
     try:
@@ -255,8 +256,9 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> Train
             "again to rebuild the vocabulary and label set exactly as in training)"
         ) from error
     try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
+        restore_frozen_encoder(model, state)  # frozen biLM weights are read from their files
+        model.load_state_dict(state["state_dict"])
+    except (RuntimeError, ValueError) as error:
         detail = " ".join(str(error).split())
         raise PredictError(
             f"{checkpoint} does not fit the model rebuilt from {config_file} (were the config or the training "

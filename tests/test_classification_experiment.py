@@ -102,7 +102,7 @@ def test_text_classification_with_string_labels(tmp_path):
     test = tmp_path / "test.jsonl"
     test.write_text("".join(json.dumps({"review": t, "sentiment": s}) + "\n" for t, s in rows))
     cfg = compose_config(tmp_path / "run", [
-        "task=text_classification", f"task.train_file={train}", f"task.test_file={test}",
+        "experiment=none", "task=text_classification", f"task.train_file={train}", f"task.test_file={test}",
         "task.text_column=review", "task.label_column=sentiment", "trainer.max_epochs=1",
         "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
     ])
@@ -112,7 +112,9 @@ def test_text_classification_with_string_labels(tmp_path):
 
 
 def test_missing_data_file_names_the_path(tmp_path):
-    cfg = compose_config(tmp_path, ["task=text_classification", f"task.train_file={tmp_path}/nope.tsv"])
+    cfg = compose_config(
+        tmp_path, ["experiment=none", "task=text_classification", f"task.train_file={tmp_path}/nope.tsv"]
+    )
     with pytest.raises(FileNotFoundError, match="nope.tsv"):
         run(cfg)
 

@@ -120,3 +120,40 @@ def test_bucket_sampler_covers_every_index_once_and_is_seeded():
     evaluation = list(BucketBatchSampler(lengths, batch_size=8, shuffle=False))
     flat = [lengths[i] for batch in evaluation for i in batch]
     assert flat == sorted(flat)
+
+
+def test_checkpoints_leave_a_frozen_biLM_out_and_take_it_back_from_its_files(tiny_elmo_files, tmp_path):
+    from elmo_tasks.elmo.random_weights import write_random_elmo
+    from elmo_tasks.tasks import ClassificationTask
+
+    def task(weight_file, requires_grad=False):
+        encoder = ElmoEncoder(tiny_elmo_files.options_file, weight_file, requires_grad=requires_grad)
+        return ClassificationTask(encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam), labels=["a", "b"])
+
+    trained = task(tiny_elmo_files.weight_file)
+    with torch.no_grad():
+        trained.encoder.elmo.scalar_mixes[0].gamma.fill_(3.0)
+    checkpoint = {"state_dict": trained.state_dict()}
+    trained.on_save_checkpoint(checkpoint)
+    assert not any("_elmo_lstm" in key for key in checkpoint["state_dict"])
+    assert "encoder.elmo.scalar_mixes.0.gamma" in checkpoint["state_dict"]
+    saved = torch.load(_round_trip(checkpoint, tmp_path / "a.ckpt"), weights_only=True)
+
+    fresh = task(tiny_elmo_files.weight_file)
+    fresh.on_load_checkpoint(saved)
+    fresh.load_state_dict(saved["state_dict"])  # strict: every key is back
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+
+    _, other_weights = write_random_elmo(tmp_path / "other", tiny_elmo_files.options, seed=1)
+    with pytest.raises(ValueError, match="same encoder.options_file / encoder.weight_file"):
+        task(other_weights).on_load_checkpoint(torch.load(tmp_path / "a.ckpt", weights_only=True))
+
+    fine_tuned = task(tiny_elmo_files.weight_file, requires_grad=True)
+    checkpoint = {"state_dict": fine_tuned.state_dict()}
+    fine_tuned.on_save_checkpoint(checkpoint)
+    assert any("_elmo_lstm" in key for key in checkpoint["state_dict"]) and "frozen_encoder" not in checkpoint
+
+
+def _round_trip(checkpoint, path):
+    torch.save(checkpoint, path)
+    return path

@@ -219,7 +219,8 @@ def test_joblib_launcher_runs_two_jobs(tmp_path, data_dir):
     ],
 )
 def test_ddp_multirun_check(overrides, fails, tmp_path):
-    cfg = compose_with_hydra(overrides, tmp_path)
+    # experiment=none: the default experiment, the quickstart, is a multirun of its own.
+    cfg = compose_with_hydra(["experiment=none", *overrides], tmp_path)
     if fails:
         with pytest.raises(DdpMultirunError, match="each DDP rank would re-run the sweep"):
             check_not_ddp_multirun(cfg)

@@ -130,7 +130,8 @@ def test_an_encoder_that_keeps_sentence_boundaries_is_rejected() -> None:
 def test_token_classification_config_holds_out_validation(tmp_path: Path) -> None:
     train = _synthetic(tmp_path / "train.txt", 40, 0)
     cfg = compose_config(tmp_path / "run", [
-        "task=token_classification", f"task.train_file={train}", "encoder=word_embedding", "encoder.dim=8",
+        "experiment=none", "task=token_classification", f"task.train_file={train}",
+        "encoder=word_embedding", "encoder.dim=8",
         "head=tagger_crf", "head.contextualizer_dim=8", "trainer.max_epochs=1",
         "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
     ])

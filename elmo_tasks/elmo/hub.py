@@ -1,5 +1,8 @@
 """Find ELMo files: local paths, ``~`` paths, http(s) URLs and named presets.
 
+``mini`` is the package's own small biLM, shipped in ``elmo_tasks/resources/elmo_mini/``
+(no download); the other presets are the published AllenNLP models.
+
 URLs are downloaded once into a cache directory (``$ELMO_TASKS_CACHE``, default
 ``~/.cache/elmo_tasks``) with a progress bar. A download goes to a temporary file and is
 renamed only after its size matches ``Content-Length`` and, when the server's ETag is a
@@ -21,6 +24,8 @@ from pathlib import Path
 
 from filelock import FileLock
 from tqdm.auto import tqdm
+
+from ..errors import ElmoTasksError, WeightsNotFoundError, shown_path
 
 ELMO_BASE_URL = "https://allennlp.s3.amazonaws.com/models/elmo"
 
@@ -44,7 +49,23 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-class DownloadError(RuntimeError):
+# Presets shipped inside the package: name -> folder with options.json and weights.hdf5.
+PACKAGED_DIR = Path(__file__).resolve().parents[1] / "resources"
+PACKAGED: dict[str, Path] = {"mini": PACKAGED_DIR / "elmo_mini"}
+PACKAGED_FILES = {"options": "options.json", "weights": "weights.hdf5"}
+
+
+def packaged_files(name: str) -> dict[str, Path]:
+    """The ``options`` and ``weights`` paths of the packaged preset ``name`` (they may be missing)."""
+    return {kind: PACKAGED[name] / filename for kind, filename in PACKAGED_FILES.items()}
+
+
+def packaged_available(name: str) -> bool:
+    """Whether this installation holds both files of the packaged preset ``name``."""
+    return all(path.is_file() for path in packaged_files(name).values())
+
+
+class DownloadError(ElmoTasksError, RuntimeError):
     """A download failed or its content did not pass the integrity checks."""
 
 
@@ -56,16 +77,24 @@ def resolve(name_or_path: str | os.PathLike, kind: str) -> Path:
     """A local path to the ``kind`` file ('options' or 'weights') named by ``name_or_path``:
     a preset name, an http(s) URL (downloaded and cached) or a local path."""
     text = str(name_or_path)
+    if text in PACKAGED:
+        path = packaged_files(text)[kind]
+        if not path.is_file():
+            raise WeightsNotFoundError(
+                f"ELMo preset {text!r} is not in this installation: {path} is missing (the package ships it "
+                f"in {PACKAGED[text]}; reinstall the package or pass a local path, URL or another preset)"
+            )
+        return path
     if text in PRESETS:
         return download(PRESETS[text].url(kind))
     if text.startswith(("http://", "https://")):
         return download(text)
     path = Path(text).expanduser()
     if not path.exists():
-        presets = ", ".join(PRESETS)
-        raise FileNotFoundError(
-            f"ELMo {kind} file not found: {path} (looked for a local file; pass a path, an http(s) URL "
-            f"or a preset name: {presets})"
+        presets = ", ".join([*PACKAGED, *PRESETS])
+        raise WeightsNotFoundError(
+            f"ELMo {kind} file not found: {shown_path(path)} (looked for a local file; the config keys "
+            f"encoder.options_file / encoder.weight_file take a local path, an http(s) URL or a preset name: {presets})"
         )
     return path
 

@@ -56,6 +56,23 @@ class ElmoEncoder(TokenEncoder):
         self.cache_dtype = cache_dtype
         self.caches: list[ActivationCache] = []
 
+    def reloadable_state(self) -> dict | None:
+        """With a frozen biLM: the state-dict keys of its weights (relative to this encoder)
+        and the checksums of the files they are read from. Checkpoints leave those weights
+        out (5 MB for ``mini``, 374 MB for ``original``, at every save) and take them from
+        the same files again when loaded. None when the biLM is being fine-tuned."""
+        bilm = self.elmo.bilm
+        if any(p.requires_grad for p in bilm.parameters()):
+            return None
+        prefix = "elmo._elmo_lstm."
+        return {
+            "keys": [key for key in self.state_dict() if key.startswith(prefix)],
+            "source": {
+                "options_sha256": weights_checksum(bilm.options_path),
+                "weights_sha256": weights_checksum(bilm.weights_path),
+            },
+        }
+
     @property
     def wants_sentences(self) -> bool:
         """True when the experiment should hand over its sentences for caching."""

@@ -19,6 +19,30 @@ from ..encoders import TokenEncoder
 warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(train|val|test)/.*sync_dist=True")
 
 
+# Checkpoint entry naming the frozen encoder weights left out of ``state_dict`` and the
+# checksums of the files that hold them.
+FROZEN_ENCODER = "frozen_encoder"
+
+
+def restore_frozen_encoder(module: "EncoderHeadTask", checkpoint: dict) -> None:
+    """Put the frozen encoder weights that ``checkpoint`` left out back into its state dict,
+    from ``module`` (built from the same files: checked by their SHA-256)."""
+    saved = checkpoint.get(FROZEN_ENCODER)
+    if not saved:
+        return
+    current = module._reloadable_encoder_state()
+    if current is None or current["source"] != saved["source"]:
+        found = current["source"] if current else "a fine-tuned or different encoder"
+        raise ValueError(
+            "this checkpoint was trained on a frozen biLM read from files with checksums "
+            f"{saved['source']}, but the model was built with {found}: build it with the same "
+            "encoder.options_file / encoder.weight_file as the run that wrote the checkpoint"
+        )
+    own = module.state_dict()
+    for key in saved["keys"]:
+        checkpoint["state_dict"][f"encoder.{key}"] = own[f"encoder.{key}"]
+
+
 class EncoderHeadTask(pl.LightningModule):
     """Base of the task modules: subclasses build ``self.head`` and implement ``_step(batch, split)``.
 
@@ -59,6 +83,23 @@ class EncoderHeadTask(pl.LightningModule):
     def on_train_batch_end(self, outputs, batch: dict, batch_idx: int) -> None:
         self.train_seconds += time.perf_counter() - self._batch_start
         self.train_tokens += sum(len(t) for t in batch["tokens"])
+
+    # -- checkpoints: a frozen pretrained encoder is read from its files, not saved ---------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        reloadable = self._reloadable_encoder_state()
+        if reloadable is None:
+            return
+        for key in reloadable["keys"]:
+            checkpoint["state_dict"].pop(f"encoder.{key}", None)
+        checkpoint[FROZEN_ENCODER] = reloadable
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        restore_frozen_encoder(self, checkpoint)
+
+    def _reloadable_encoder_state(self) -> dict | None:
+        reloadable = getattr(self.encoder, "reloadable_state", None)
+        return reloadable() if reloadable is not None else None
 
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
         # Batches are flat dicts of tensors and token lists. Lightning's default walks every

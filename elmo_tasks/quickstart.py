@@ -1,0 +1,87 @@
+"""The quickstart that `python train.py` runs (conf/experiment/quickstart.yaml).
+
+ELMo (the package's own ``mini`` biLM) and the word-embedding baseline are trained on the
+project's own sentiment corpus (:mod:`elmo_tasks.data.synthetic`) as a two-job Hydra
+multirun; :class:`QuickstartSummary` then prints the comparison table of the two runs.
+The two resolvers below are registered by :func:`elmo_tasks.config.register_resolvers`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+MINI_ENCODER = "elmo_mini"
+
+
+def mini_available() -> bool:
+    """Whether the package holds the mini biLM's options.json and weights.hdf5."""
+    from .elmo.hub import packaged_available  # imported here: elmo_tasks.elmo imports torch
+
+    return packaged_available("mini")
+
+
+def data_file(split: str) -> str:
+    """``${quickstart_data:SPLIT}``: the path of one split of the quickstart corpus, written on
+    first use into ``$ELMO_TASKS_CACHE/quickstart`` (default ``~/.cache/elmo_tasks/quickstart``)."""
+    from .data.synthetic import write_quickstart_data
+    from .elmo.hub import cache_dir
+
+    return str(write_quickstart_data(cache_dir() / "quickstart")[split])
+
+
+def mini_missing_message(done: bool = False) -> str:
+    """Why ELMo is (``done``: was) left out of the quickstart, and what to do."""
+    from .elmo.hub import PACKAGED
+
+    return (
+        f"ELMo {'was' if done else 'is'} skipped: this installation lacks the package's mini biLM "
+        f"({PACKAGED['mini']}/options.json and weights.hdf5), so only the baseline "
+        f"{'ran' if done else 'runs'}. Reinstall the package to get it back, or train ELMo "
+        "from other weights: python train.py encoder=elmo encoder.options_file=PATH encoder.weight_file=PATH"
+    )
+
+
+def sweep_encoders(*options: str) -> str:
+    """``${quickstart_encoders:elmo_mini,word_embedding}``: the encoder options the quickstart
+    sweeps over, comma-separated, without ``elmo_mini`` (and with a warning) when the package
+    lacks the mini biLM's files."""
+    if MINI_ENCODER in options and not mini_available():
+        print(f"warning: {mini_missing_message()}", file=sys.stderr)
+        options = tuple(option for option in options if option != MINI_ENCODER)
+    return ",".join(options)
+
+
+def hand_picked_note(argv: list[str]) -> str | None:
+    """A note for a command line that picks a task while the default experiment, the
+    quickstart, is still in effect (no ``experiment=`` or ``hparams_search=``), else None."""
+    keys = [arg.split("=", 1)[0].lstrip("+~") for arg in argv if not arg.startswith("-")]
+    if "experiment" in keys or "hparams_search" in keys:
+        return None
+    task = next((arg.split("=", 1)[1] for arg in argv if arg.split("=", 1)[0] == "task"), None)
+    if task is None or task == "quickstart":
+        return None
+    return (
+        f"the default experiment is the quickstart: task={task} replaces its data, and it still trains its "
+        "encoders as a multirun with its settings; add experiment=none for a single run of the groups you chose."
+    )
+
+
+class QuickstartSummary(Callback):
+    """At the end of the multirun: the comparison of its runs (``python -m elmo_tasks.compare
+    SWEEP_DIR``) printed to the console and written to ``comparison.md`` / ``comparison.png``
+    in the sweep folder."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from .compare import main as compare
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        print(f"\nComparison of the runs in {sweep_dir}:\n", flush=True)
+        compare([str(sweep_dir)])
+        sys.stdout.flush()
+        if not mini_available():
+            print(f"\n{mini_missing_message(done=True)}", flush=True)

@@ -1,0 +1,181 @@
+"""The quickstart that `python train.py` runs: the package's own corpus, its mini ELMo, the
+two-encoder multirun and the comparison table at its end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from elmo_tasks import quickstart
+from elmo_tasks.config import register_resolvers
+from elmo_tasks.data.synthetic import ADJECTIVES, LABELS, generate, write_quickstart_data
+from elmo_tasks.elmo import hub
+from tests.compose import compose_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SIZES = {"train": 400, "validation": 100, "test": 100}
+
+
+@pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``$ELMO_TASKS_CACHE`` in a temporary folder (where the quickstart data is written)."""
+    monkeypatch.setenv("ELMO_TASKS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+# --- the corpus ---------------------------------------------------------------------------
+
+
+def test_generator_is_deterministic_balanced_and_split_without_overlap() -> None:
+    first = generate(SIZES, seed=0)
+    assert first == generate(SIZES, seed=0)
+    assert first != generate(SIZES, seed=1)
+    texts = [row["text"] for rows in first.values() for row in rows]
+    assert len(texts) == len(set(texts)) == sum(SIZES.values())
+    for split, rows in first.items():
+        assert len(rows) == SIZES[split]
+        assert Counter(row["label"] for row in rows) == {label: SIZES[split] // 2 for label in LABELS}
+        assert all(row["text"][0].isupper() and row["text"].endswith(".") for row in rows)
+
+
+def test_words_alone_do_not_decide_the_label() -> None:
+    """Negation and contrast put every sentiment word into sentences of both labels, often
+    against its own polarity, so that context matters."""
+    rows = generate({"train": 2000}, seed=0)["train"]
+    against = []
+    for polarity, adjectives in ADJECTIVES.items():
+        for adjective in adjectives:
+            labels = [row["label"] for row in rows if adjective in _words(row["text"])]
+            assert set(labels) == set(LABELS), adjective
+            against.append(sum(label != polarity for label in labels) / len(labels))
+    assert sum(against) / len(against) > 0.3
+    assert any(" but " in row["text"] for row in rows) and any(" not " in row["text"] for row in rows)
+
+
+def test_files_are_written_once_per_parameter_set(tmp_path: Path) -> None:
+    paths = write_quickstart_data(tmp_path, n_train=40, n_validation=10, n_test=10)
+    assert set(paths) == {"train", "validation", "test"}
+    rows = [json.loads(line) for line in paths["train"].read_text().splitlines()]
+    assert len(rows) == 40 and all(set(row) == {"text", "label"} for row in rows)
+    stamps = {split: path.stat().st_mtime_ns for split, path in paths.items()}
+
+    assert write_quickstart_data(tmp_path, n_train=40, n_validation=10, n_test=10) == paths
+    assert {split: path.stat().st_mtime_ns for split, path in paths.items()} == stamps
+
+    write_quickstart_data(tmp_path, n_train=50, n_validation=10, n_test=10)
+    assert len(paths["train"].read_text().splitlines()) == 50
+    assert json.loads((tmp_path / "manifest.json").read_text())["sizes"]["train"] == 50
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_lost_file_is_written_again(tmp_path: Path) -> None:
+    paths = write_quickstart_data(tmp_path, n_train=20, n_validation=10, n_test=10)
+    text = paths["test"].read_text()
+    paths["test"].unlink()
+    write_quickstart_data(tmp_path, n_train=20, n_validation=10, n_test=10)
+    assert paths["test"].read_text() == text
+
+
+# --- the mini ELMo ------------------------------------------------------------------------
+
+
+def test_the_package_ships_the_mini_elmo() -> None:
+    assert hub.packaged_available("mini")
+    options = hub.resolve("mini", "options")
+    assert options == PROJECT_ROOT / "elmo_tasks" / "resources" / "elmo_mini" / "options.json"
+    assert json.loads(options.read_text())["lstm"]["n_layers"] == 2
+    assert hub.resolve("mini", "weights").stat().st_size > 0
+
+
+def test_without_the_mini_files_elmo_is_left_out(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(hub.PACKAGED, "mini", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="'mini' is not in this installation"):
+        hub.resolve("mini", "weights")
+    assert quickstart.sweep_encoders("elmo_mini", "word_embedding") == "word_embedding"
+    assert "ELMo is skipped" in capsys.readouterr().err
+
+
+# --- the configs --------------------------------------------------------------------------
+
+
+def _with_hydra(tmp_path: Path, overrides: list[str]):
+    register_resolvers(PROJECT_ROOT)
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=[f"paths.log_dir={tmp_path}/logs", *overrides], return_hydra_config=True)
+
+
+def test_the_default_config_is_the_quickstart(tmp_path, cache) -> None:
+    cfg = _with_hydra(tmp_path, [])
+    assert cfg.task.name == "quickstart" and cfg.head._target_.endswith("MaxPoolingClassifier")
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert cfg.hydra.sweeper.params.encoder == "elmo_mini,word_embedding"
+    assert cfg.hydra.callbacks.summary._target_ == "elmo_tasks.quickstart.QuickstartSummary"
+    for key in ("train_file", "validation_file", "test_file"):
+        assert Path(cfg.task[key]).is_file() and Path(cfg.task[key]).parent == cache / "quickstart"
+
+
+def test_the_elmo_mini_encoder_reads_the_package_files(tmp_path, cache) -> None:
+    cfg = compose_config(tmp_path, ["encoder=elmo_mini"])
+    assert cfg.encoder._target_.endswith("ElmoEncoder")
+    assert (cfg.encoder.options_file, cfg.encoder.weight_file) == ("mini", "mini")
+
+
+@pytest.mark.parametrize("overrides", [["experiment=sst2_elmo"], ["experiment=none", "task=sst2", "encoder=elmo"]])
+def test_other_experiments_run_once_as_before(overrides, tmp_path) -> None:
+    cfg = _with_hydra(tmp_path, overrides)
+    assert cfg.task.name == "sst2" and cfg.encoder._target_.endswith("ElmoEncoder")
+    assert cfg.hydra.mode is None and not cfg.hydra.callbacks and not cfg.hydra.sweeper.params
+
+
+@pytest.mark.parametrize(
+    ("argv", "noted"),
+    [
+        ([], False),
+        (["trainer.max_epochs=2"], False),
+        (["task=sst2", "encoder=elmo"], True),
+        (["experiment=none", "task=sst2"], False),
+        (["hparams_search=sst2_optuna", "task=sst5"], False),
+        (["task=quickstart"], False),
+    ],
+)
+def test_a_hand_picked_task_gets_a_note(argv, noted) -> None:
+    note = quickstart.hand_picked_note(argv)
+    assert (note is not None) == noted
+    if noted:
+        assert "experiment=none" in note
+
+
+# --- python train.py ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_py_runs_the_quickstart_and_prints_the_comparison(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "ELMO_TASKS_CACHE": str(tmp_path / "cache")}
+    command = [
+        sys.executable, "train.py", "task.max_train_samples=160", "task.max_eval_samples=60", "trainer.max_epochs=1",
+        "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
+        f"paths.log_dir={tmp_path}/logs", f"hydra.sweep.dir={tmp_path}/sweep",
+    ]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+
+    results = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))]
+    assert [r["encoder"] for r in results] == ["ElmoEncoder", "WordEmbeddingEncoder"]
+    assert all(r["task"] == "quickstart" and 0.0 <= r["test"]["accuracy"] <= 1.0 for r in results)
+    table = done.stdout[done.stdout.index("| group |"):]
+    assert "| encoder=elmo_mini | 1 |" in table and "| encoder=word_embedding | 1 |" in table
+    assert (tmp_path / "sweep" / "comparison.md").is_file() and (tmp_path / "sweep" / "comparison.png").is_file()
+    assert (tmp_path / "cache" / "quickstart" / "train.jsonl").is_file()
