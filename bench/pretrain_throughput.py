@@ -21,19 +21,11 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from elmo_tasks.data.lm import LmDataModule, build_vocabulary
-from elmo_tasks.pretrain import build_pretrainer, compose_pretrain_config
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from elmo_throughput import matmul_gflops  # noqa: E402
 
-
-def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+from elmo_tasks.data.lm import LmDataModule, build_vocabulary  # noqa: E402
+from elmo_tasks.pretrain import build_pretrainer, compose_pretrain_config  # noqa: E402
 
 
 def batches(train_file: Path, vocabulary: list[str], count: int) -> list[dict]:
