@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from ..cache import ActivationCache, ensure_cache, weights_checksum
@@ -99,8 +98,9 @@ class ElmoEncoder(TokenEncoder):
             arrays.append(array)
         steps = max(a.shape[1] for a in arrays)
         layers = torch.zeros(arrays[0].shape[0], len(arrays), steps, arrays[0].shape[2])
+        padded = layers.numpy()  # one copy per sentence, float16 caches widened on the way
         for row, array in enumerate(arrays):
-            layers[:, row, : array.shape[1]] = torch.from_numpy(array.astype(np.float32))
+            padded[:, row, : array.shape[1]] = array
         mask = torch.arange(steps).unsqueeze(0) < torch.tensor([a.shape[1] for a in arrays]).unsqueeze(1)
         return [layer.to(self.device) for layer in layers], mask.to(self.device)
 
