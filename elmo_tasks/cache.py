@@ -144,10 +144,6 @@ class MemoryCache:
             _, evicted = self._arrays.popitem(last=False)
             self.bytes -= evicted.nbytes
 
-    def clear(self) -> None:
-        self._arrays.clear()
-        self.bytes = 0
-
 
 MEMORY = MemoryCache(int(float(os.environ.get("ELMO_TASKS_CACHE_MEMORY_MB", "2048")) * 2**20))
 
@@ -178,7 +174,8 @@ class ActivationCache:
         self.manifest = attrs
 
     def __contains__(self, tokens: Sequence[str]) -> bool:
-        return self.lookup(tokens) is not None
+        sid = sentence_id(tokens)
+        return MEMORY.get((self.sha256, sid)) is not None or sid in self.handle
 
     def get(self, tokens: Sequence[str]) -> np.ndarray:
         """(layers, n_tokens + 2, dim) activations of one sentence; KeyError if not cached."""

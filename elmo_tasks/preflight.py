@@ -360,15 +360,14 @@ def check_elmo_files(encoder: Mapping[str, Any], key: str) -> None:
             problems.append(f"{full_key} is not set")
             continue
         text = str(value)
-        packaged = getattr(hub, "PACKAGED", {})
-        if text in packaged:
+        if text in hub.PACKAGED:
             path = hub.packaged_files(text)[kind]
             if not path.is_file():
                 problems.append(f"ELMo preset {text!r} is not in this installation: {path} is missing   <- {full_key}")
             continue
         if text in hub.PRESETS or text.startswith(("http://", "https://")):
             url = hub.PRESETS[text].url(kind) if text in hub.PRESETS else text
-            if _cached(hub, url):
+            if hub.is_downloaded(url):
                 continue
             why = _url_unreachable(url)
             if why:
@@ -392,13 +391,13 @@ def check_elmo_files(encoder: Mapping[str, Any], key: str) -> None:
         lines.append(
             "  and pass the local files' paths (or copy that machine's cache folder and set ELMO_TASKS_CACHE to it)."
         )
-        packaged = [name for name in getattr(hub, "PACKAGED", {}) if hub.packaged_available(name)]
+        packaged = [name for name in hub.PACKAGED if hub.packaged_available(name)]
         if packaged:
             lines.append(
                 f"  Or use the biLM shipped with the package, no download: {key}.options_file={packaged[0]} "
                 f"{key}.weight_file={packaged[0]}."
             )
-    presets = ", ".join([*getattr(hub, "PACKAGED", {}), *hub.PRESETS])
+    presets = ", ".join([*hub.PACKAGED, *hub.PRESETS])
     lines.append(
         f"{key}.options_file and {key}.weight_file take a local path, an http(s) URL or a preset name ({presets}); "
         f"e.g. {key}.options_file=/path/to/options.json {key}.weight_file=/path/to/weights.hdf5 "
@@ -408,14 +407,9 @@ def check_elmo_files(encoder: Mapping[str, Any], key: str) -> None:
 
 
 def _preset_hint(text: str, hub: Any) -> str:
-    names = [*getattr(hub, "PACKAGED", {}), *hub.PRESETS]
+    names = [*hub.PACKAGED, *hub.PRESETS]
     nearest = difflib.get_close_matches(text, names, n=1, cutoff=0.6)
     return f" (did you mean the preset {nearest[0]!r}?)" if nearest else ""
-
-
-def _cached(hub: Any, url: str) -> bool:
-    target = hub._cache_path(url)
-    return target.is_file() and target.with_name(target.name + ".sha256").is_file()
 
 
 def _url_unreachable(url: str) -> str | None:

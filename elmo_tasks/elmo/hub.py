@@ -115,14 +115,25 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _checksum_file(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def is_downloaded(url: str) -> bool:
+    """Whether ``url`` has a finished download in the cache (file and recorded checksum);
+    ``download`` still verifies it before use."""
+    target = _cache_path(url)
+    return target.is_file() and _checksum_file(target).is_file()
+
+
 def download(url: str, progress: bool = True, timeout: float = 30.0) -> Path:
     """Download ``url`` into the cache (once) and return the local path."""
     target = _cache_path(url)
-    checksum_file = target.with_name(target.name + ".sha256")
+    checksum_file = _checksum_file(target)
     expected_sha256 = url.split("#sha256=", 1)[1].lower() if "#sha256=" in url else None
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if target.exists() and checksum_file.exists():
+        if is_downloaded(url):
             recorded = checksum_file.read_text().strip()
             if file_sha256(target) == recorded and expected_sha256 in (None, recorded):
                 return target
