@@ -27,6 +27,7 @@ from .elmo.options import load_options
 from .elmo.weights import load_weights
 from .errors import readable_errors
 from .pretrain_export import export_pretrained
+from .resume import RandomStateCheckpoint
 from .tasks.language_model import BiLmPretrainer, read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ def run(cfg: DictConfig) -> float | None:
     if not validation_files and callback_cfgs.get("model_checkpoint"):
         callback_cfgs["model_checkpoint"]["monitor"] = None  # nothing to rank checkpoints by
     callbacks = [hydra.utils.instantiate(c) for c in callback_cfgs.values() if c is not None]
+    callbacks.append(RandomStateCheckpoint())  # dropout and sampled softmax draw the same numbers after a resume
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer: pl.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]  # crash-safe checkpoints

@@ -311,11 +311,12 @@ def test_perplexity_falls_and_the_export_loads_with_identical_activations(tmp_pa
 
 def test_resume_from_a_checkpoint_continues_at_the_right_step(tmp_path, corpus):
     """A run resumed from a mid-epoch checkpoint ends with the very weights of the run
-    that was not interrupted (same step, same data position, same LSTM states)."""
+    that was not interrupted (same step, data position, LSTM states and random draws:
+    dropout and the sampled softmax are on)."""
     from omegaconf import open_dict
 
     def config(out: str, *overrides: str):
-        cfg = _config(tmp_path, corpus, out, "model.dropout=0", "data.batch_size=4", *overrides)
+        cfg = _config(tmp_path, corpus, out, "model.dropout=0.3", "model.softmax=sampled", "model.num_samples=8", "data.batch_size=4", *overrides)
         with open_dict(cfg):
             cfg.callbacks.every_7_steps = {
                 "_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "dirpath": str(tmp_path / out / "steps"),
