@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 MAX_CHARACTERS_PER_TOKEN = 50
@@ -70,7 +71,6 @@ def batch_to_ids(sentences: Sequence[Sequence[str]]) -> torch.LongTensor:
     """
     if isinstance(sentences, str) or len(sentences) == 0:
         raise ValueError("batch_to_ids needs a non-empty list of tokenised sentences (lists of strings).")
-    cache: dict[str, list[int]] = {}
     max_len = 0
     for i, sentence in enumerate(sentences):
         if isinstance(sentence, str):
@@ -80,14 +80,18 @@ def batch_to_ids(sentences: Sequence[Sequence[str]]) -> torch.LongTensor:
         if len(sentence) == 0:
             raise ValueError(f"sentence {i} is empty; ELMo needs at least one token per sentence.")
         max_len = max(max_len, len(sentence))
-    ids = torch.zeros(len(sentences), max_len, MAX_CHARACTERS_PER_TOKEN, dtype=torch.long)
+    # Each distinct token is converted once; positions point into that table, -1 (the
+    # table's last row, all zeros) marks padding.
+    distinct: dict[str, int] = {}
+    positions = np.full((len(sentences), max_len), -1, dtype=np.int64)
     for i, sentence in enumerate(sentences):
-        rows = []
+        row = []
         for j, token in enumerate(sentence):
             if not isinstance(token, str) or token == "":
                 raise ValueError(f"sentence {i}, token {j}: expected a non-empty string, got {token!r}")
-            if token not in cache:
-                cache[token] = token_to_char_ids(token)
-            rows.append(cache[token])
-        ids[i, : len(rows)] = torch.tensor(rows, dtype=torch.long)
-    return ids
+            row.append(distinct.setdefault(token, len(distinct)))
+        positions[i, : len(row)] = row
+    table = np.zeros((len(distinct) + 1, MAX_CHARACTERS_PER_TOKEN), dtype=np.int64)
+    for token, k in distinct.items():
+        table[k] = token_to_char_ids(token)
+    return torch.from_numpy(table[positions])
