@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..dropout import Dropout
 from .characters import batch_to_ids
 from .hub import resolve
 from .modules import BiLm, ScalarMix
@@ -223,7 +224,7 @@ class Elmo(nn.Module):
             options_file, weight_file, requires_grad=requires_grad, stateful=stateful, vocab_to_cache=vocab_to_cache
         )
         self._keep_sentence_boundaries = keep_sentence_boundaries
-        self._dropout = nn.Dropout(p=dropout)
+        self._dropout = Dropout(p=dropout)
         trainable = scalar_mix_parameters is None
         self.scalar_mixes = nn.ModuleList(
             [
@@ -251,10 +252,12 @@ class Elmo(nn.Module):
         output = self._elmo_lstm(char_ids, word_ids)
         return self.mix(output["activations"], output["mask"], leading)
 
-    def mix(self, layers: list[torch.Tensor], mask: torch.Tensor, leading: tuple[int, ...] | None = None) -> dict:
+    def mix(
+        self, layers: torch.Tensor | list[torch.Tensor], mask: torch.Tensor, leading: tuple[int, ...] | None = None
+    ) -> dict:
         """Scalar mixes, boundary removal and dropout over biLM ``layers`` (each (batch,
-        T + 2, dim), sentence boundaries included) — the part of ``forward`` after the biLM,
-        also used on activations read from a cache."""
+        T + 2, dim), sentence boundaries included; a list or one stacked tensor) — the part
+        of ``forward`` after the biLM, also used on activations read from a cache."""
         leading = tuple(leading) if leading is not None else (mask.size(0),)
         representations = []
         for scalar_mix in self.scalar_mixes:

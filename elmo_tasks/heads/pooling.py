@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..dropout import Dropout
 from .contextualizers import build_contextualizer
 
 NEG_INF = -1e4
@@ -38,9 +39,9 @@ class PoolingClassifier(nn.Module):
         layers: list[nn.Module] = []
         width = dim * self.pooled_multiplier
         for hidden in hidden_dims:
-            layers += [nn.Dropout(dropout), nn.Linear(width, hidden), nn.ReLU()]
+            layers += [Dropout(dropout), nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
-        layers += [nn.Dropout(dropout), nn.Linear(width, num_classes)]
+        layers += [Dropout(dropout), nn.Linear(width, num_classes)]
         self.classifier = nn.Sequential(*layers)
 
     def setup_pooling(self, dim: int) -> None:

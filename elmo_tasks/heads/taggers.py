@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..dropout import Dropout
 from ..tags import crf_constraints
 from .contextualizers import build_contextualizer
 from .crf import ConditionalRandomField
@@ -70,7 +71,7 @@ class Tagger(nn.Module):
         self.constraints = default if constraints is None else bool(constraints)
         self.contextualizer = build_contextualizer(contextualizer, input_dim, contextualizer_dim, dropout)
         dim = self.contextualizer.output_dim if self.contextualizer is not None else input_dim
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.projection = nn.Linear(dim, self.num_tags)
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
