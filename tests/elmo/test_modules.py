@@ -309,6 +309,15 @@ def test_scalar_mix_without_layer_norm_hand_computed():
     assert expected_value == pytest.approx(0.82370, abs=1e-4)
     out = mix(layers)
     torch.testing.assert_close(out, torch.full((1, 2, 3), expected_value), rtol=0, atol=1e-6)
+    # A stacked (n_layers, ...) tensor, as cached activations arrive, mixes the same way.
+    torch.testing.assert_close(mix(torch.stack(layers)), out, rtol=0, atol=0)
+
+    # Gradients of the mixing weights: d out / d s_k = gamma * w_k * (layer_k - mix / gamma).
+    mix(layers).sum().backward()
+    value = [1.0, 2.0, -4.0]
+    mean = sum(wk * v for wk, v in zip(w, value))
+    expected_grad = [6 * 2.0 * wk * (v - mean) for wk, v in zip(w, value)]  # 6 elements per layer
+    torch.testing.assert_close(mix.scalar_parameters.grad, torch.tensor(expected_grad), rtol=0, atol=1e-5)
 
 
 def test_scalar_mix_default_is_uniform_average():
@@ -351,6 +360,8 @@ def test_scalar_mix_layer_norm_needs_mask_and_checks_layer_count():
         ScalarMix(2, do_layer_norm=True)([torch.ones(1, 2, 3), torch.ones(1, 2, 3)])
     with pytest.raises(ValueError, match="3 values"):
         ScalarMix(2, initial=[0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="3 weights but got 2 layers"):
+        ScalarMix(3)([torch.ones(1, 2, 3), torch.ones(1, 2, 3)])
 
 
 # --------------------------------------------------------------------------- Elmo dropout
