@@ -56,10 +56,15 @@ def sentence_id(tokens: Sequence[str]) -> str:
 _checksums: dict[tuple[str, int, int], str] = {}
 
 
-def weights_checksum(path: str | os.PathLike) -> str:
-    """SHA-256 of a file, remembered per (path, size, mtime) within the process."""
+def _checksum_key(path: str | os.PathLike) -> tuple[str, int, int]:
     stat = Path(path).stat()
-    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns
+
+
+def file_checksum(path: str | os.PathLike) -> str:
+    """SHA-256 of a file (weights, options, cache files), remembered per (path, size, mtime)
+    within the process."""
+    key = _checksum_key(path)
     if key not in _checksums:
         _checksums[key] = file_sha256(Path(path))
     return _checksums[key]
@@ -75,50 +80,6 @@ def select_layers(activations: list[torch.Tensor], layers: str) -> torch.Tensor:
     if layers == "average":
         return stacked.mean(dim=0, keepdim=True)
     raise ValueError(f"layers must be one of {LAYER_CHOICES}, got {layers!r}")
-
-
-def write_activations(
-    bilm: torch.nn.Module,
-    sentences: Iterable[Sequence[str]],
-    path: str | os.PathLike,
-    manifest: dict,
-    layers: str = "all",
-    dtype: str = "float32",
-    max_tokens: int = 4096,
-    progress: bool = True,
-    write_index: bool = False,
-) -> Path:
-    """Run ``bilm`` (an ``ElmoBiLm``) over the distinct ``sentences`` and write them to ``path``
-    atomically. ``write_index`` adds ``sentence_ids``: the id of input sentence k at row k.
-    Returns ``path``."""
-    from tqdm.auto import tqdm
-
-    sentences = list(sentences)
-
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    unique = {sentence_id(s): list(s) for s in sentences}
-    ids, todo = list(unique), list(unique.values())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    device = next(bilm.parameters()).device
-    batches = batches_by_tokens([len(s) for s in todo], max_tokens)
-    with h5py.File(tmp, "w") as handle, torch.inference_mode():
-        for batch in tqdm(batches, desc=f"caching ELMo activations -> {path.name}", disable=not progress, leave=False):
-            out = bilm(batch_to_ids([todo[i] for i in batch]).to(device))
-            chosen = select_layers(out["activations"], layers)
-            for row, index in enumerate(batch):
-                n = len(todo[index]) + 2
-                array = chosen[:, row, :n].cpu().numpy().astype(DTYPES[dtype])
-                handle.create_dataset(ids[index], data=array, fletcher32=True)
-        if write_index:
-            handle.create_dataset(INDEX, data=[sentence_id(s) for s in sentences], dtype=h5py.string_dtype())
-        handle.attrs.update({**manifest, "layers": layers, "dtype": dtype, "n_sentences": len(ids),
-                             "format_version": CACHE_FORMAT_VERSION})
-    tmp.replace(path)
-    path.with_name(path.name + ".sha256").write_text(file_sha256(path) + "\n")
-    return path
 
 
 class MemoryCache:
@@ -148,6 +109,62 @@ class MemoryCache:
 MEMORY = MemoryCache(int(float(os.environ.get("ELMO_TASKS_CACHE_MEMORY_MB", "2048")) * 2**20))
 
 
+def write_activations(
+    bilm: torch.nn.Module,
+    sentences: Iterable[Sequence[str]],
+    path: str | os.PathLike,
+    manifest: dict,
+    layers: str = "all",
+    dtype: str = "float32",
+    max_tokens: int = 4096,
+    progress: bool = True,
+    write_index: bool = False,
+    keep_in_memory: bool = False,
+) -> Path:
+    """Run ``bilm`` (an ``ElmoBiLm``) over the distinct ``sentences`` and write them to ``path``
+    atomically. ``write_index`` adds ``sentence_ids``: the id of input sentence k at row k.
+    ``keep_in_memory`` also puts the activations into the in-memory cache (as far as its
+    budget allows), so training right after a build reads no hdf5. Returns ``path``."""
+    from tqdm.auto import tqdm
+
+    sentences = list(sentences)
+
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    unique = {sentence_id(s): list(s) for s in sentences}
+    ids, todo = list(unique), list(unique.values())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    device = next(bilm.parameters()).device
+    batches = batches_by_tokens([len(s) for s in todo], max_tokens)
+    written: dict[str, np.ndarray] = {}
+    written_bytes = 0
+    with h5py.File(tmp, "w") as handle, torch.inference_mode():
+        for batch in tqdm(batches, desc=f"caching ELMo activations -> {path.name}", disable=not progress, leave=False):
+            out = bilm(batch_to_ids([todo[i] for i in batch]).to(device))
+            chosen = select_layers(out["activations"], layers)
+            for row, index in enumerate(batch):
+                n = len(todo[index]) + 2
+                array = chosen[:, row, :n].cpu().numpy().astype(DTYPES[dtype])
+                handle.create_dataset(ids[index], data=array, fletcher32=True)
+                if keep_in_memory and written_bytes + array.nbytes <= MEMORY.budget_bytes:
+                    written[ids[index]] = array
+                    written_bytes += array.nbytes
+        if write_index:
+            handle.create_dataset(INDEX, data=[sentence_id(s) for s in sentences], dtype=h5py.string_dtype())
+        handle.attrs.update({**manifest, "layers": layers, "dtype": dtype, "n_sentences": len(ids),
+                             "format_version": CACHE_FORMAT_VERSION})
+    tmp.replace(path)
+    checksum = file_sha256(path)
+    _checksums[_checksum_key(path)] = checksum
+    path.with_name(path.name + ".sha256").write_text(checksum + "\n")
+    for sid, array in written.items():
+        array.setflags(write=False)
+        MEMORY.put((checksum, sid), array)
+    return path
+
+
 class ActivationCache:
     """Read side of a cache file; ``ActivationCache(path)`` raises ``CacheError`` unless the
     file is complete and intact."""
@@ -158,14 +175,15 @@ class ActivationCache:
         if not self.path.is_file() or not checksum.is_file():
             raise CacheError(f"{self.path}: no complete cache file (missing file or checksum)")
         self.sha256 = checksum.read_text().strip()
-        if weights_checksum(self.path) != self.sha256:  # hashed once per process and file version
+        if file_checksum(self.path) != self.sha256:  # hashed once per process and file version
             raise CacheError(f"{self.path}: contents do not match their checksum (corrupted or partial)")
         try:
             self.handle = h5py.File(self.path, "r")
         except OSError as error:
             raise CacheError(f"{self.path}: not a readable hdf5 file ({error})") from None
         attrs = dict(self.handle.attrs)
-        n_stored = len(self.handle) - (INDEX in self.handle)
+        self._ids = set(self.handle) - {INDEX}  # membership without an hdf5 lookup per sentence
+        n_stored = len(self._ids)
         if attrs.get("format_version") != CACHE_FORMAT_VERSION or attrs.get("n_sentences") != n_stored:
             raise CacheError(f"{self.path}: incomplete or from another version of this package")
         for key, value in (expected or {}).items():
@@ -174,8 +192,7 @@ class ActivationCache:
         self.manifest = attrs
 
     def __contains__(self, tokens: Sequence[str]) -> bool:
-        sid = sentence_id(tokens)
-        return MEMORY.get((self.sha256, sid)) is not None or sid in self.handle
+        return sentence_id(tokens) in self._ids
 
     def get(self, tokens: Sequence[str]) -> np.ndarray:
         """(layers, n_tokens + 2, dim) activations of one sentence; KeyError if not cached."""
@@ -188,8 +205,10 @@ class ActivationCache:
         """The activations of one sentence, or None when this file does not hold it."""
         sid = sentence_id(tokens)
         key = (self.sha256, sid)
+        if sid not in self._ids:
+            return None
         array = MEMORY.get(key)
-        if array is None and sid in self.handle:
+        if array is None:
             array = self.handle[sid][...]
             array.setflags(write=False)  # shared by every reader of the memory cache
             MEMORY.put(key, array)
@@ -231,5 +250,5 @@ def ensure_cache(
                 log.warning("rebuilding ELMo activation cache: %s", error)
                 path.unlink(missing_ok=True)
         log.info("building ELMo activation cache %s (%d sentences)", path, len(sentences))
-        write_activations(bilm, sentences, path, manifest, layers, dtype)
+        write_activations(bilm, sentences, path, manifest, layers, dtype, keep_in_memory=True)
         return ActivationCache(path, expected=manifest)

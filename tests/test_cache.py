@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from elmo_tasks import cache as cache_module
-from elmo_tasks.cache import ActivationCache, CacheError, ensure_cache, sentence_id, weights_checksum
+from elmo_tasks.cache import ActivationCache, CacheError, ensure_cache, file_checksum, sentence_id
 from elmo_tasks.elmo import ElmoBiLm, batch_to_ids
 from elmo_tasks.elmo.random_weights import write_random_elmo
 from elmo_tasks.embed import main as embed_main
@@ -24,7 +24,7 @@ SENTENCES = [["the", "cat", "sat"], ["a", "dog", "."], ["the", "cat", "sat"], ["
 
 
 def _manifest(bilm: ElmoBiLm) -> dict:
-    return {"options_sha256": weights_checksum(bilm.options_path), "weights_sha256": weights_checksum(bilm.weights_path)}
+    return {"options_sha256": file_checksum(bilm.options_path), "weights_sha256": file_checksum(bilm.weights_path)}
 
 
 @pytest.fixture()
@@ -56,17 +56,25 @@ def test_cached_values_equal_the_biLM(bilm, tmp_path):
             np.testing.assert_allclose(stored[layer], out["activations"][layer][row, : len(sentence) + 2].numpy(), atol=1e-6)
 
 
-def test_memory_layer_serves_repeated_reads_and_keeps_its_budget(bilm, tmp_path, monkeypatch):
+def test_memory_layer_serves_the_build_and_repeated_reads_and_keeps_its_budget(bilm, tmp_path, monkeypatch):
     monkeypatch.setattr(cache_module, "MEMORY", cache_module.MemoryCache(budget_bytes=10**9))
     cache = ensure_cache(bilm, _manifest(bilm), SENTENCES, tmp_path)
-    first = cache.get(SENTENCES[0])
-    cache.handle.close()  # a second read must not touch the hdf5 file
-    again = ActivationCache.__new__(ActivationCache)
-    again.path, again.sha256, again.handle = cache.path, cache.sha256, {}
-    assert again.get(SENTENCES[0]) is first and not first.flags.writeable
-    assert again.lookup(["never", "cached"]) is None
+    with h5py.File(cache.path, "r") as handle:
+        on_disk = handle[sentence_id(SENTENCES[0])][...]
+    cache.handle.close()  # what the build computed is served from memory, not read back
+    built = cache.get(SENTENCES[0])
+    np.testing.assert_array_equal(built, on_disk)
+    assert not built.flags.writeable
+
+    # Another process: the first read comes from the file, the next ones from memory.
+    monkeypatch.setattr(cache_module, "MEMORY", cache_module.MemoryCache(budget_bytes=10**9))
+    reopened = ActivationCache(cache.path)
+    first = reopened.get(SENTENCES[0])
+    reopened.handle.close()
+    assert reopened.get(SENTENCES[0]) is first and not first.flags.writeable
+    assert reopened.lookup(["never", "cached"]) is None
     with pytest.raises(KeyError, match="never cached"):
-        again.get(["never", "cached"])
+        reopened.get(["never", "cached"])
 
     small = cache_module.MemoryCache(budget_bytes=2 * first.nbytes)
     for name in "abc":
@@ -144,7 +152,7 @@ def test_embed_command_writes_layers_index_and_manifest(tiny_elmo_files, tmp_pat
             ids = [x.decode() for x in handle["sentence_ids"][...]]
             assert ids == [sentence_id(s) for s in SENTENCES]
             assert handle[ids[0]].shape[0] == expected_layers and handle[ids[0]].dtype == np.float16
-            assert handle.attrs["weights_sha256"] == weights_checksum(tiny_elmo_files.weight_file)
+            assert handle.attrs["weights_sha256"] == file_checksum(tiny_elmo_files.weight_file)
     assert "wrote 4 sentences (3 distinct)" in capsys.readouterr().out
 
 

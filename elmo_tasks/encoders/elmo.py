@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..cache import ActivationCache, ensure_cache, weights_checksum
+from ..cache import ActivationCache, ensure_cache, file_checksum
 from ..elmo import Elmo, batch_to_ids
 from ..elmo.model import ElmoBiLm
 from .base import TokenEncoder, Tokens
@@ -67,8 +67,8 @@ class ElmoEncoder(TokenEncoder):
         return {
             "keys": [key for key in self.state_dict() if key.startswith(prefix)],
             "source": {
-                "options_sha256": weights_checksum(bilm.options_path),
-                "weights_sha256": weights_checksum(bilm.weights_path),
+                "options_sha256": file_checksum(bilm.options_path),
+                "weights_sha256": file_checksum(bilm.weights_path),
             },
         }
 
@@ -81,15 +81,17 @@ class ElmoEncoder(TokenEncoder):
         """Build or open one activation cache per split."""
         bilm = self.elmo.bilm
         manifest = {
-            "options_sha256": weights_checksum(bilm.options_path),
-            "weights_sha256": weights_checksum(bilm.weights_path),
+            "options_sha256": file_checksum(bilm.options_path),
+            "weights_sha256": file_checksum(bilm.weights_path),
         }
         self.caches = [
             ensure_cache(bilm, manifest, sentences, self.cache_dir, "all", self.cache_dtype)
             for sentences in sentences_by_split.values()
         ]
 
-    def _cached_layers(self, tokens: Tokens) -> tuple[list[torch.Tensor], torch.Tensor] | None:
+    def _cached_layers(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(layers, batch, T + 2, dim) activations of every sentence and their mask, or None
+        unless all of them are cached."""
         arrays = []
         for sentence in tokens:
             array = next((a for c in self.caches if (a := c.lookup(sentence)) is not None), None)
@@ -97,12 +99,13 @@ class ElmoEncoder(TokenEncoder):
                 return None
             arrays.append(array)
         steps = max(a.shape[1] for a in arrays)
-        layers = torch.zeros(arrays[0].shape[0], len(arrays), steps, arrays[0].shape[2])
+        layers = torch.empty(arrays[0].shape[0], len(arrays), steps, arrays[0].shape[2])
         padded = layers.numpy()  # one copy per sentence, float16 caches widened on the way
         for row, array in enumerate(arrays):
             padded[:, row, : array.shape[1]] = array
+            padded[:, row, array.shape[1] :] = 0.0
         mask = torch.arange(steps).unsqueeze(0) < torch.tensor([a.shape[1] for a in arrays]).unsqueeze(1)
-        return [layer.to(self.device) for layer in layers], mask.to(self.device)
+        return layers.to(self.device), mask.to(self.device)
 
     def forward(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor]:
         cached = self._cached_layers(tokens) if self.caches else None
