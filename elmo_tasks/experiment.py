@@ -44,10 +44,14 @@ TASK_MODULES: dict[str, type[pl.LightningModule]] = {
 }
 
 
-def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
-    """The data module (set up) and the LightningModule of ``cfg``."""
+def build(cfg: DictConfig, data_state: dict | None = None) -> tuple[pl.LightningDataModule, pl.LightningModule]:
+    """The data module (set up) and the LightningModule of ``cfg``. With ``data_state`` (what a
+    checkpoint saved of the training data: vocabulary, labels) no data is read."""
     datamodule = hydra.utils.instantiate(cfg.task)
-    datamodule.setup("fit")
+    if data_state is None:
+        datamodule.setup("fit")
+    else:
+        datamodule.load_trained_state(data_state)
     encoder = hydra.utils.instantiate(cfg.encoder)(vocabulary=datamodule.vocabulary)
     if getattr(encoder, "wants_sentences", False):
         encoder.prepare_cache(datamodule.sentences())
@@ -58,6 +62,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
     model = module_class(
         encoder, head, optimizer, scheduler=scheduler, main_metric=cfg.task.main_metric, **datamodule.module_kwargs()
     )
+    model.data_state = datamodule.trained_state()
     return datamodule, model
 
 

@@ -25,8 +25,9 @@ usage: python -m elmo_tasks.predict run_dir=PATH input=FILE|- [output=FILE|-] [f
 
 Predict with a run folder written by train.py: its config (config_resolved.yaml, else
 .hydra/config.yaml) and best checkpoint (results.json "best_checkpoint", else
-checkpoints/best.ckpt, else checkpoints/last.ckpt). The training data named in the config must
-still be readable: the vocabulary and label set are rebuilt from it exactly as in training.
+checkpoints/best.ckpt, else checkpoints/last.ckpt). The checkpoint holds the vocabulary and
+label set, so the training data need not be there (a checkpoint without them has both rebuilt
+from the training data named in the config, which must then be readable).
 
   run_dir       the run folder
   input         a file, or - to read stdin line by line and write each prediction at once
@@ -228,8 +229,8 @@ def _without_caches(node: Any) -> None:
 
 
 def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> TrainedRun:
-    """Rebuild the model of ``run_dir`` with ``experiment.build`` (so the data module is set up and
-    the vocabulary and labels are those of training), load the checkpoint and switch to eval mode."""
+    """Rebuild the model of ``run_dir`` with ``experiment.build`` (vocabulary and labels from the
+    checkpoint, else from the training data as in training), load the weights and switch to eval mode."""
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
         raise PredictError(f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)")
@@ -244,17 +245,19 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> Train
     import datasets
 
     from .experiment import build
-    from .tasks.base import restore_frozen_encoder
+    from .tasks.base import DATA_STATE, restore_frozen_encoder
 
     datasets.disable_progress_bars()
+    data_state = state.get(DATA_STATE)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # keep stdout for predictions only
-            datamodule, model = build(cfg)
+            datamodule, model = build(cfg, data_state=data_state)
     except (OSError, ValueError, ImportError) as error:
-        raise PredictError(
-            f"cannot rebuild the model of {config_file}: {error}\n(the training data named in the config is read "
-            "again to rebuild the vocabulary and label set exactly as in training)"
-        ) from error
+        why = (
+            "" if data_state is not None else "\n(this checkpoint does not hold the vocabulary and label set, so the "
+            "training data named in the config is read again to rebuild them exactly as in training)"
+        )
+        raise PredictError(f"cannot rebuild the model of {config_file}: {error}{why}") from error
     try:
         restore_frozen_encoder(model, state)  # frozen biLM weights are read from their files
         model.load_state_dict(state["state_dict"])

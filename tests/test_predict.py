@@ -160,6 +160,40 @@ def test_elmo_run_predicts_without_its_activation_cache(tmp_path, data_dir, elmo
     assert [s.tags for s in read_conll(output)] == [s.tags for s in read_conll(written)]
 
 
+@pytest.mark.parametrize(("experiment", "folder", "files"), [
+    ("sst2_baseline", "sst2", ["train.tsv", "dev.tsv", "test.tsv"]),
+    ("conll2003_baseline", "conll2003", ["train.txt", "dev.txt", "test.txt"]),
+])
+def test_run_predicts_without_its_training_data(experiment, folder, files, tmp_path, data_dir, capsys):
+    """Checkpoints hold the vocabulary and labels: the run folder predicts after its data is gone,
+    exactly as before; a checkpoint without them needs the data and says so."""
+    if not all((data_dir / folder / name).is_file() for name in files):
+        pytest.skip(f"{data_dir / folder} not found (set ELMO_TASKS_DATA)")
+    private = tmp_path / "data"
+    (private / folder).mkdir(parents=True)
+    for name in files:
+        shutil.copy(data_dir / folder / name, private / folder / name)
+    run_dir = _train(tmp_path / "runs", private, experiment, folder, "encoder.dim=16")
+    checkpoint = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
+    datamodule, _ = _reference(run_dir)
+    assert checkpoint["data_state"]["vocabulary"] == datamodule.vocabulary
+    assert checkpoint["data_state"]["labels"] == datamodule.labels
+    legacy = tmp_path / "without_data_state.ckpt"
+    torch.save({key: value for key, value in checkpoint.items() if key != "data_state"}, legacy)
+
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("\n".join(TEXTS) + "\n")
+    status, before = _predict(f"run_dir={run_dir}", f"input={sentences}")
+    assert status == 0 and len(before) == len(TEXTS)
+    shutil.rmtree(private)
+    status, after = _predict(f"run_dir={run_dir}", f"input={sentences}")
+    assert status == 0 and after == before
+
+    capsys.readouterr()
+    assert main([f"run_dir={run_dir}", f"input={sentences}", f"checkpoint={legacy}"]) == 1
+    assert "does not hold the vocabulary and label set" in capsys.readouterr().err
+
+
 def test_tagging_jsonl_entities_follow_the_tags(conll_run, tmp_path):
     sentences = [s.tokens for s in read_conll(conll_run / "predictions_test.conll")[:12]]
     source = tmp_path / "sentences.txt"

@@ -72,6 +72,22 @@ class BucketedDataModule(pl.LightningDataModule):
         self.splits: dict[str, list[dict]] = {}
         self.vocabulary: list[str] = []
 
+    # What a trained model needs from its training data to be used again (saved in its
+    # checkpoints, so prediction does not read the data): names of attributes set by setup().
+    trained_state_keys: tuple[str, ...] = ("vocabulary", "labels")
+
+    def trained_state(self) -> dict:
+        """The vocabulary and label set learned from the training data (plain lists and strings)."""
+        return {key: getattr(self, key) for key in self.trained_state_keys}
+
+    def load_trained_state(self, state: dict) -> None:
+        """Instead of ``setup``: take what a checkpoint saved from ``trained_state``; no data is read."""
+        missing = [key for key in self.trained_state_keys if key not in state]
+        if missing:
+            raise ValueError(f"the saved data state lacks {', '.join(missing)}")
+        for key in self.trained_state_keys:
+            setattr(self, key, state[key])
+
     @staticmethod
     def collate(rows: list[dict]) -> dict:
         raise NotImplementedError

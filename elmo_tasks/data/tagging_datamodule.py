@@ -225,6 +225,8 @@ class TaggingDataModule(BucketedDataModule):
         sentences = read_conll(source, self.token_column, self.tag_column)
         return TaggedSplit(sentences, str(source))
 
+    trained_state_keys = ("vocabulary", "labels", "input_scheme")
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return

@@ -22,6 +22,9 @@ warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\
 # Checkpoint entry naming the frozen encoder weights left out of ``state_dict`` and the
 # checksums of the files that hold them.
 FROZEN_ENCODER = "frozen_encoder"
+# Checkpoint entry with what the model learned from its training data besides weights (the
+# vocabulary, the labels): prediction rebuilds the model from it without reading the data.
+DATA_STATE = "data_state"
 
 
 def restore_frozen_encoder(module: "EncoderHeadTask", checkpoint: dict) -> None:
@@ -64,6 +67,7 @@ class EncoderHeadTask(pl.LightningModule):
         self.train_tokens = 0
         self.train_seconds = 0.0
         self._batch_start = 0.0
+        self.data_state: dict | None = None  # set by experiment.build
 
     def _step(self, batch: dict, split: str) -> torch.Tensor:
         raise NotImplementedError
@@ -87,6 +91,8 @@ class EncoderHeadTask(pl.LightningModule):
     # -- checkpoints: a frozen pretrained encoder is read from its files, not saved ---------
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.data_state is not None:
+            checkpoint[DATA_STATE] = self.data_state
         reloadable = self._reloadable_encoder_state()
         if reloadable is None:
             return
