@@ -66,6 +66,11 @@ def test_memory_layer_serves_the_build_and_repeated_reads_and_keeps_its_budget(b
     np.testing.assert_array_equal(built, on_disk)
     assert not built.flags.writeable
 
+    # A build keeps no more than the budget in memory.
+    monkeypatch.setattr(cache_module, "MEMORY", cache_module.MemoryCache(budget_bytes=built.nbytes))
+    ensure_cache(bilm, _manifest(bilm), SENTENCES + [["another", "sentence"]], tmp_path / "small_budget")
+    assert 0 < cache_module.MEMORY.bytes <= built.nbytes
+
     # Another process: the first read comes from the file, the next ones from memory.
     monkeypatch.setattr(cache_module, "MEMORY", cache_module.MemoryCache(budget_bytes=10**9))
     reopened = ActivationCache(cache.path)
