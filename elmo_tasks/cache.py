@@ -70,6 +70,12 @@ def file_checksum(path: str | os.PathLike) -> str:
     return _checksums[key]
 
 
+def bilm_checksums(bilm: torch.nn.Module) -> dict[str, str]:
+    """SHA-256 of the options and weight files an ``ElmoBiLm`` was read from: what names its
+    activations (cache manifests, checkpoints that leave frozen weights out)."""
+    return {"options_sha256": file_checksum(bilm.options_path), "weights_sha256": file_checksum(bilm.weights_path)}
+
+
 def select_layers(activations: list[torch.Tensor], layers: str) -> torch.Tensor:
     """(n_layers, ...) stack of all layers, the top one, or their average."""
     stacked = torch.stack(activations)

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cache import LAYER_CHOICES, file_checksum, write_activations
+from .cache import LAYER_CHOICES, bilm_checksums, write_activations
 from .data.tokenize import get_tokenizer
 from .elmo import ElmoBiLm
 
@@ -59,11 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sentences = read_sentences(args.input, args.tokenizer, args.text_column)
     bilm = ElmoBiLm(args.options, args.weights).to(args.device)
-    manifest = {
-        "options_sha256": file_checksum(bilm.options_path),
-        "weights_sha256": file_checksum(bilm.weights_path),
-        "source": str(args.input),
-    }
+    manifest = {**bilm_checksums(bilm), "source": str(args.input)}
     path = write_activations(bilm, sentences, args.output, manifest, args.layers, args.dtype, args.max_tokens,
                              write_index=True)
     print(f"wrote {len(sentences)} sentences ({len(set(map(tuple, sentences)))} distinct) to {path}")

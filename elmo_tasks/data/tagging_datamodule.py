@@ -166,6 +166,7 @@ class TaggingDataModule(BucketedDataModule):
     """
 
     kind = "tagging"
+    trained_state_keys = ("vocabulary", "labels", "input_scheme")
 
     def __init__(
         self,
@@ -224,8 +225,6 @@ class TaggingDataModule(BucketedDataModule):
             return read_hub_tagging(self.hub_name, self.hub_config, source)
         sentences = read_conll(source, self.token_column, self.tag_column)
         return TaggedSplit(sentences, str(source))
-
-    trained_state_keys = ("vocabulary", "labels", "input_scheme")
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..cache import ActivationCache, ensure_cache, file_checksum
+from ..cache import ActivationCache, bilm_checksums, ensure_cache
 from ..elmo import Elmo, batch_to_ids
 from ..elmo.model import ElmoBiLm
 from .base import TokenEncoder, Tokens
@@ -66,10 +66,7 @@ class ElmoEncoder(TokenEncoder):
         prefix = "elmo._elmo_lstm."
         return {
             "keys": [key for key in self.state_dict() if key.startswith(prefix)],
-            "source": {
-                "options_sha256": file_checksum(bilm.options_path),
-                "weights_sha256": file_checksum(bilm.weights_path),
-            },
+            "source": bilm_checksums(bilm),
         }
 
     @property
@@ -80,10 +77,7 @@ class ElmoEncoder(TokenEncoder):
     def prepare_cache(self, sentences_by_split: dict[str, Sequence[Sequence[str]]]) -> None:
         """Build or open one activation cache per split."""
         bilm = self.elmo.bilm
-        manifest = {
-            "options_sha256": file_checksum(bilm.options_path),
-            "weights_sha256": file_checksum(bilm.weights_path),
-        }
+        manifest = bilm_checksums(bilm)
         self.caches = [
             ensure_cache(bilm, manifest, sentences, self.cache_dir, "all", self.cache_dtype)
             for sentences in sentences_by_split.values()
