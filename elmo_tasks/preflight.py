@@ -86,7 +86,7 @@ def check_missing_values(cfg: DictConfig) -> None:
     if "task.train_file" in missing:
         task = cfg.task
         choice = _choice("task") or task.get("name", "...")
-        if str(task.get("_target_", "")).endswith("TaggingDataModule"):
+        if _is_tagging(task):
             example = f"task={choice} task.train_file=/path/to/train.conll task.test_file=/path/to/test.conll"
             what = "a CoNLL-style column file (one `token ... tag` line per token, blank lines between sentences)"
         else:
@@ -164,9 +164,8 @@ def _device_count(devices: Any) -> int | None:
 def task_sources(task: Mapping[str, Any]) -> tuple[str | None, list[tuple[str, Path]]]:
     """What a task config reads: ``(hub source, [])`` for a hub dataset, else ``(None,
     [(config key, local path), ...])``; ``(None, [])`` for a data module it does not know."""
-    target = str(task.get("_target_", ""))
-    tagging = target.endswith("TaggingDataModule")
-    if not target.endswith(KNOWN_DATA_MODULES):
+    tagging = _is_tagging(task)
+    if not str(task.get("_target_", "")).endswith(KNOWN_DATA_MODULES):
         return None, []
     reader = "conll" if tagging else str(task.get("reader", "table"))
     hub_name = task.get("hub_name")
@@ -198,7 +197,7 @@ def check_task_data(cfg: DictConfig) -> None:
     task = cfg.task
     hub, sources = task_sources(task)
     if hub is not None:
-        check_hub(hub, tagging=str(task.get("_target_", "")).endswith("TaggingDataModule"))
+        check_hub(hub, tagging=_is_tagging(task))
         return
     missing = [(key, path) for key, path in sources if not path.is_file()]
     if missing:
@@ -244,7 +243,7 @@ def _task_data_message(cfg: DictConfig, missing: list[tuple[str, Path]]) -> str:
     hub = HUB_ALTERNATIVES.get(name)
     if hub is None:
         prefix = "" if "hub_name" in task else "+"
-        tagging = str(task.get("_target_", "")).endswith("TaggingDataModule")
+        tagging = _is_tagging(task)
         reader = "" if tagging else "task.reader=hub "
         columns = " (a dataset with tokens / ner_tags columns)" if tagging else ""
         hub = f"{reader}{prefix}task.hub_name=NAME task.train_file=train task.validation_file=validation{columns}"
@@ -361,9 +360,9 @@ def check_elmo_files(encoder: Mapping[str, Any], key: str) -> None:
             continue
         text = str(value)
         if text in hub.PACKAGED:
-            path = hub.packaged_files(text)[kind]
-            if not path.is_file():
-                problems.append(f"ELMo preset {text!r} is not in this installation: {path} is missing   <- {full_key}")
+            problem = hub.packaged_file_missing(text, kind)
+            if problem:
+                problems.append(f"{problem}   <- {full_key}")
             continue
         if text in hub.PRESETS or text.startswith(("http://", "https://")):
             url = hub.PRESETS[text].url(kind) if text in hub.PRESETS else text
@@ -425,6 +424,11 @@ def _url_unreachable(url: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _is_tagging(task: Mapping[str, Any]) -> bool:
+    """Whether a task config builds the CoNLL tagging data module."""
+    return str(task.get("_target_", "")).endswith("TaggingDataModule")
 
 
 def _choice(group: str) -> str | None:
