@@ -65,6 +65,12 @@ def packaged_available(name: str) -> bool:
     return all(path.is_file() for path in packaged_files(name).values())
 
 
+def packaged_file_missing(name: str, kind: str) -> str | None:
+    """What is wrong when the ``kind`` file of the packaged preset ``name`` is not installed, else None."""
+    path = packaged_files(name)[kind]
+    return None if path.is_file() else f"ELMo preset {name!r} is not in this installation: {path} is missing"
+
+
 class DownloadError(ElmoTasksError, RuntimeError):
     """A download failed or its content did not pass the integrity checks."""
 
@@ -78,13 +84,13 @@ def resolve(name_or_path: str | os.PathLike, kind: str) -> Path:
     a preset name, an http(s) URL (downloaded and cached) or a local path."""
     text = str(name_or_path)
     if text in PACKAGED:
-        path = packaged_files(text)[kind]
-        if not path.is_file():
+        problem = packaged_file_missing(text, kind)
+        if problem:
             raise WeightsNotFoundError(
-                f"ELMo preset {text!r} is not in this installation: {path} is missing (the package ships it "
-                f"in {PACKAGED[text]}; reinstall the package or pass a local path, URL or another preset)"
+                f"{problem} (the package ships it in {PACKAGED[text]}; reinstall the package or pass a local "
+                "path, URL or another preset)"
             )
-        return path
+        return packaged_files(text)[kind]
     if text in PRESETS:
         return download(PRESETS[text].url(kind))
     if text.startswith(("http://", "https://")):
