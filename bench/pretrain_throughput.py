@@ -28,8 +28,10 @@ from elmo_tasks.data.lm import LmDataModule, build_vocabulary  # noqa: E402
 from elmo_tasks.pretrain import build_pretrainer, compose_pretrain_config  # noqa: E402
 
 
-def batches(train_file: Path, vocabulary: list[str], count: int) -> list[dict]:
-    datamodule = LmDataModule(train_files=[str(train_file)], validation_files=None, vocabulary=vocabulary, batch_size=64, unroll_steps=20)
+def batches(train_file: Path, vocabulary: list[str], count: int, batch_size: int = 64) -> list[dict]:
+    datamodule = LmDataModule(
+        train_files=[str(train_file)], validation_files=None, vocabulary=vocabulary, batch_size=batch_size, unroll_steps=20
+    )
     datamodule.setup("fit")
     out = []
     for batch in datamodule.train_dataloader():
@@ -39,13 +41,13 @@ def batches(train_file: Path, vocabulary: list[str], count: int) -> list[dict]:
     raise SystemExit(f"{train_file} gave only {len(out)} batches")
 
 
-def measure(model_name: str, train_file: Path, vocabulary: list[str], steps: int) -> dict[str, float]:
+def measure(model_name: str, train_file: Path, vocabulary: list[str], steps: int, batch_size: int = 64) -> dict[str, float]:
     cfg = compose_pretrain_config("/tmp/pretrain_throughput", [f"model={model_name}"])
     model = build_pretrainer(cfg, vocabulary, corpus={})
     optimizer = model.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     model.train()
-    data = batches(train_file, vocabulary, steps + 2)
+    data = batches(train_file, vocabulary, steps + 2, batch_size)
 
     def step(batch: dict) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -76,6 +78,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["tiny", "mini"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64], help="streams per batch")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -86,12 +89,13 @@ def main() -> None:
     vocabulary = build_vocabulary([train_file], 1, None, "whitespace", False)
     peak = matmul_gflops()
     print(f"threads: {args.threads}, vocabulary: {len(vocabulary)} words, fp32 matmul peak: {peak:.1f} GFLOP/s\n")
-    print("| model | biLM params | train tokens/s | GFLOP/token | GFLOP/s | of matmul peak |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| model | batch | biLM params | train tokens/s | GFLOP/token | GFLOP/s | of matmul peak |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
-        r = measure(name, train_file, vocabulary, args.steps)
+      for batch_size in args.batch_sizes:
+        r = measure(name, train_file, vocabulary, args.steps, batch_size)
         print(
-            f"| {name} | {r['params'] / 1e6:.2f}M | {r['tokens_per_s']:,.0f} | {r['gflop_per_token']:.4f} "
+            f"| {name} | {batch_size} | {r['params'] / 1e6:.2f}M | {r['tokens_per_s']:,.0f} | {r['gflop_per_token']:.4f} "
             f"| {r['gflops']:.1f} | {r['gflops'] / peak:.0%} |"
         )
 

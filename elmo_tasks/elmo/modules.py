@@ -142,7 +142,10 @@ class LstmLayer(nn.Module):
             c = inputs.new_zeros(2, batch, self.cell_dim, dtype=torch.float32)
         else:
             h, c = state[0].float(), state[1].float()
-        outputs = inputs.new_zeros(2, steps, batch, self.projection_dim, dtype=torch.float32)
+        # Per-step views and outputs gathered in a list: autograd then gives each step's
+        # gradient its own small buffer instead of a zero-filled copy of the whole sequence.
+        step_pre_gates = pre_gates.unbind(1)
+        step_outputs: list[torch.Tensor] = []
         finished_h: list[torch.Tensor] = []
         finished_c: list[torch.Tensor] = []
         for t in range(steps):
@@ -151,7 +154,8 @@ class LstmLayer(nn.Module):
                 finished_h.append(h[:, n:])
                 finished_c.append(c[:, n:])
                 h, c = h[:, :n], c[:, :n]
-            gates = pre_gates[:, t, :n] + torch.bmm(h.to(self.w_rec.dtype), self.w_rec)
+            step_gates = step_pre_gates[t] if n == batch else step_pre_gates[t][:, :n]
+            gates = step_gates + torch.bmm(h.to(self.w_rec.dtype), self.w_rec)
             i, j, f, o = gates.float().chunk(4, dim=-1)
             c = torch.sigmoid(i) * torch.tanh(j) + torch.sigmoid(f) * c
             if self.cell_clip:
@@ -159,7 +163,8 @@ class LstmLayer(nn.Module):
             h = torch.bmm((torch.sigmoid(o) * torch.tanh(c)).to(self.w_proj.dtype), self.w_proj).float()
             if self.proj_clip:
                 h = h.clamp(-self.proj_clip, self.proj_clip)
-            outputs[:, t, :n] = h
+            step_outputs.append(h if n == batch else F.pad(h, (0, 0, 0, batch - n)))
+        outputs = torch.stack(step_outputs, dim=1)
         finished_h.append(h)
         finished_c.append(c)
         final = (torch.cat(finished_h[::-1], dim=1), torch.cat(finished_c[::-1], dim=1))
