@@ -59,8 +59,11 @@ def build(cfg: DictConfig, data_state: dict | None = None) -> tuple[pl.Lightning
     optimizer = hydra.utils.instantiate(cfg.optim.optimizer)
     scheduler = hydra.utils.instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None
     module_class = TASK_MODULES[datamodule.kind]
+    param_groups = cfg.optim.get("param_groups")
     model = module_class(
-        encoder, head, optimizer, scheduler=scheduler, main_metric=cfg.task.main_metric, **datamodule.module_kwargs()
+        encoder, head, optimizer, scheduler=scheduler, main_metric=cfg.task.main_metric,
+        param_groups=OmegaConf.to_container(param_groups, resolve=True) if param_groups else None,
+        **datamodule.module_kwargs(),
     )
     model.data_state = datamodule.trained_state()
     return datamodule, model

@@ -329,8 +329,9 @@ def check_pretrain_data(cfg: DictConfig) -> None:
 
 def check_encoder(encoder: Mapping[str, Any], key: str = "encoder") -> None:
     """ELMo files and word-vector files of an encoder config (and of each encoder of a concat)."""
-    for index, sub in enumerate(encoder.get("encoders") or []):
-        check_encoder(sub, f"{key}.encoders.{index}")
+    subs = encoder.get("encoders") or []
+    for name, sub in (subs.items() if isinstance(subs, Mapping) else enumerate(subs)):
+        check_encoder(sub, f"{key}.encoders.{name}")
     if "options_file" in encoder and "weight_file" in encoder:
         check_elmo_files(encoder, key)
     pretrained = encoder.get("pretrained_file")

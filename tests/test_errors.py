@@ -236,10 +236,10 @@ def test_missing_word_vectors(tmp_path: Path) -> None:
 
     glove = tmp_path / "glove.6B.300d.txt"
     cfg = compose(
-        tmp_path, "encoder=concat", f"encoder.encoders.0.pretrained_file={glove}",
-        f"encoder.encoders.1.options_file={tmp_path}/o.json", f"encoder.encoders.1.weight_file={tmp_path}/w.hdf5",
+        tmp_path, "encoder=concat", f"encoder.encoders.words.pretrained_file={glove}",
+        f"encoder.encoders.elmo.options_file={tmp_path}/o.json", f"encoder.encoders.elmo.weight_file={tmp_path}/w.hdf5",
     )
-    with pytest.raises(WeightsNotFoundError, match=re.escape(f"{glove}   <- encoder.encoders.0.pretrained_file")):
+    with pytest.raises(WeightsNotFoundError, match=re.escape(f"{glove}   <- encoder.encoders.words.pretrained_file")):
         preflight.check_encoder(cfg.encoder)
     with pytest.raises(WeightsNotFoundError, match=r"encoder\.pretrained_file.*or null"):
         read_vectors(glove, None, False)

@@ -20,6 +20,13 @@ class TokenEncoder(nn.Module):
     """
 
     output_dim: int
+    # Trailing features of ``output_dim`` that a head should add after its contextualizer
+    # instead of feeding them to it (ELMo "at the output" of the task RNN, Peters et al. 2018).
+    passthrough_dim: int = 0
+
+    def regularization_loss(self) -> torch.Tensor | None:
+        """A penalty to add to the training loss (e.g. L2 on ELMo's scalar-mix weights), or None."""
+        return None
 
     @property
     def device(self) -> torch.device:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -13,17 +13,31 @@ from .base import TokenEncoder, Tokens
 class ConcatEncoder(TokenEncoder):
     """Concatenates the vectors of its encoders along the feature axis.
 
-    encoders: encoder constructors (Hydra ``_partial_: true`` configs); each is called
-    with ``vocabulary``.
+    encoders: encoder constructors (Hydra ``_partial_: true`` configs), a list or a mapping
+    of names to them (``encoder.encoders.elmo.dropout=...`` on the command line); each is
+    called with ``vocabulary``. The encoders' pass-through features (ELMo at the output)
+    come last, after all main features, so a head can split them off.
     """
 
-    def __init__(self, encoders: Sequence[Callable[..., TokenEncoder]], vocabulary: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        encoders: Sequence[Callable[..., TokenEncoder]] | Mapping[str, Callable[..., TokenEncoder]],
+        vocabulary: Sequence[str] | None = None,
+    ) -> None:
         super().__init__()
-        if not encoders:
+        makers = list(encoders.values()) if isinstance(encoders, Mapping) else list(encoders)
+        if not makers:
             raise ValueError("ConcatEncoder needs at least one encoder")
-        self.encoders = nn.ModuleList([make(vocabulary=vocabulary) for make in encoders])
+        self.encoders = nn.ModuleList([make(vocabulary=vocabulary) for make in makers])
         self.output_dim = sum(e.output_dim for e in self.encoders)
+        self.passthrough_dim = sum(e.passthrough_dim for e in self.encoders)
+
+    def regularization_loss(self) -> torch.Tensor | None:
+        losses = [loss for e in self.encoders if (loss := e.regularization_loss()) is not None]
+        return sum(losses) if losses else None
 
     def forward(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor]:
         outputs = [encoder(tokens) for encoder in self.encoders]
-        return torch.cat([vectors for vectors, _ in outputs], dim=-1), outputs[0][1]
+        main = [vectors[..., : e.output_dim - e.passthrough_dim] for e, (vectors, _) in zip(self.encoders, outputs)]
+        passthrough = [vectors[..., e.output_dim - e.passthrough_dim :] for e, (vectors, _) in zip(self.encoders, outputs) if e.passthrough_dim]
+        return torch.cat(main + passthrough, dim=-1), outputs[0][1]

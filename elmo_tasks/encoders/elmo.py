@@ -23,6 +23,11 @@ class ElmoEncoder(TokenEncoder):
     cache_dir: with a frozen biLM, compute the activations of every sentence of the data
         once into an hdf5 cache there (shared by all runs with the same weights and data)
         and train the scalar mix on them; ``cache_dtype`` float16 halves the file.
+    scalar_mix_l2: the paper's L2 penalty ``lambda * sum(s_k^2)`` on the scalar-mix weights
+        (before the softmax), added to the training loss; 0 turns it off.
+    at_output: a second scalar mix, with its own weights, whose vectors a head adds after its
+        contextualizer (ELMo at the input and the output of the task RNN); the encoder then
+        returns both mixes side by side, the output one last (``passthrough_dim``).
     """
 
     def __init__(
@@ -36,21 +41,27 @@ class ElmoEncoder(TokenEncoder):
         cache_vocabulary: bool = False,
         cache_dir: str | None = None,
         cache_dtype: str = "float32",
+        scalar_mix_l2: float = 0.0,
+        at_output: bool = False,
         vocabulary: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
+        if scalar_mix_l2 < 0:
+            raise ValueError(f"encoder.scalar_mix_l2 must be >= 0, got {scalar_mix_l2}")
         vocab_to_cache = list(vocabulary) if cache_vocabulary and vocabulary and not requires_grad else None
         self.elmo = Elmo(
             options_file,
             weight_file,
-            num_output_representations=1,
+            num_output_representations=2 if at_output else 1,
             dropout=dropout,
             requires_grad=requires_grad,
             do_layer_norm=do_layer_norm,
             scalar_mix_parameters=list(scalar_mix_parameters) if scalar_mix_parameters is not None else None,
             vocab_to_cache=vocab_to_cache,
         )
-        self.output_dim = self.elmo.get_output_dim()
+        self.output_dim = self.elmo.get_output_dim() * (2 if at_output else 1)
+        self.passthrough_dim = self.elmo.get_output_dim() if at_output else 0
+        self.scalar_mix_l2 = scalar_mix_l2
         self.cache_dir = cache_dir if cache_dir and not requires_grad else None
         self.cache_dtype = cache_dtype
         self.caches: list[ActivationCache] = []
@@ -68,6 +79,12 @@ class ElmoEncoder(TokenEncoder):
             "keys": [key for key in self.state_dict() if key.startswith(prefix)],
             "source": bilm_checksums(bilm),
         }
+
+    def regularization_loss(self) -> torch.Tensor | None:
+        if not self.scalar_mix_l2:
+            return None
+        weights = [mix.scalar_parameters for mix in self.elmo.scalar_mixes if mix.scalar_parameters.requires_grad]
+        return self.scalar_mix_l2 * sum((w**2).sum() for w in weights) if weights else None
 
     @property
     def wants_sentences(self) -> bool:
@@ -110,7 +127,9 @@ class ElmoEncoder(TokenEncoder):
             bilm = self.elmo.bilm
             word_ids = bilm.word_ids_for(tokens).to(self.device) if bilm.vocab is not None else None
             output = self.elmo(char_ids, word_ids)
-        return output["elmo_representations"][0], output["mask"]
+        representations = output["elmo_representations"]
+        vectors = representations[0] if len(representations) == 1 else torch.cat(representations, dim=-1)
+        return vectors, output["mask"]
 
 
 class ElmoCharEncoder(TokenEncoder):

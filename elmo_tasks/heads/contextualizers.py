@@ -45,3 +45,12 @@ def build_contextualizer(kind: str | None, input_dim: int, hidden_dim: int, drop
     if kind == "transformer":
         return TransformerContextualizer(input_dim, hidden_dim, dropout=dropout)
     raise ValueError(f"head.contextualizer must be none, bilstm or transformer, got {kind!r}")
+
+
+def contextualize(contextualizer: nn.Module | None, x: torch.Tensor, mask: torch.Tensor, main_dim: int) -> torch.Tensor:
+    """The contextualizer over the first ``main_dim`` features, the rest appended unchanged."""
+    if contextualizer is None:
+        return x
+    if main_dim == x.size(-1):
+        return contextualizer(x, mask)
+    return torch.cat([contextualizer(x[..., :main_dim], mask), x[..., main_dim:]], dim=-1)

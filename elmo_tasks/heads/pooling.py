@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..dropout import Dropout
-from .contextualizers import build_contextualizer
+from .contextualizers import build_contextualizer, contextualize
 
 NEG_INF = -1e4
 
@@ -19,6 +19,13 @@ class PoolingClassifier(nn.Module):
 
     contextualizer: none | bilstm | transformer (size ``contextualizer_dim``).
     hidden_dims: widths of the MLP's hidden layers ([] = a linear classifier).
+    dropout: applied once to the pooled vector (and to each hidden layer's input).
+    pooled_norm: none | batch (per-feature standardisation of the pooled vector, learned
+        scale and shift) | layer. Max-pooled frozen features have large, uneven offsets that
+        slow a linear layer's optimisation; ``batch`` conditions them as a probe's feature
+        scaling would.
+    passthrough_dim: the last ``passthrough_dim`` input features skip the contextualizer and
+        join its output (ELMo at the output of the task RNN; given by the encoder).
     """
 
     pooled_multiplier = 1
@@ -31,13 +38,17 @@ class PoolingClassifier(nn.Module):
         contextualizer_dim: int = 128,
         hidden_dims: list[int] | tuple[int, ...] = (),
         dropout: float = 0.0,
+        pooled_norm: str = "none",
+        passthrough_dim: int = 0,
     ) -> None:
         super().__init__()
-        self.contextualizer = build_contextualizer(contextualizer, input_dim, contextualizer_dim, dropout)
-        dim = self.contextualizer.output_dim if self.contextualizer is not None else input_dim
+        self.main_dim = input_dim - passthrough_dim
+        self.contextualizer = build_contextualizer(contextualizer, self.main_dim, contextualizer_dim, dropout)
+        dim = (self.contextualizer.output_dim if self.contextualizer is not None else self.main_dim) + passthrough_dim
         self.setup_pooling(dim)
         layers: list[nn.Module] = []
         width = dim * self.pooled_multiplier
+        self.pooled_norm = build_pooled_norm(pooled_norm, width)
         for hidden in hidden_dims:
             layers += [Dropout(dropout), nn.Linear(width, hidden), nn.ReLU()]
             width = hidden
@@ -51,9 +62,51 @@ class PoolingClassifier(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.contextualizer is not None:
-            x = self.contextualizer(x, mask)
-        return self.classifier(self.pool(x, mask))
+        x = contextualize(self.contextualizer, x, mask, self.main_dim)
+        return self.classifier(self.pooled_norm(self.pool(x, mask)))
+
+
+class RunningStandardizer(nn.Module):
+    """Per-feature standardisation with running statistics, in training as in evaluation.
+
+    Batch normalisation would normalise each training batch by its own statistics; with
+    length-bucketed batches those differ from batch to batch far more than the features do
+    (a max over a long sentence is larger), so training and evaluation would see different
+    inputs. Here the mean and variance are running averages over the training batches
+    (a plain average over the first ``1 / momentum`` batches, then exponential), used
+    without gradient, followed by a learned scale and shift.
+    """
+
+    def __init__(self, width: int, momentum: float = 0.01, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(width))
+        self.bias = nn.Parameter(torch.zeros(width))
+        self.register_buffer("running_mean", torch.zeros(width))
+        self.register_buffer("running_var", torch.ones(width))
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.size(0) > 1:
+            with torch.no_grad():
+                rate = max(self.momentum, 1.0 / float(self.batches_seen + 1))
+                self.running_mean.lerp_(x.mean(dim=0).to(self.running_mean.dtype), rate)
+                self.running_var.lerp_(x.var(dim=0).to(self.running_var.dtype), rate)
+                self.batches_seen += 1
+        scale = self.weight * torch.rsqrt(self.running_var + self.eps)
+        return (x - self.running_mean) * scale + self.bias
+
+
+def build_pooled_norm(kind: str | None, width: int) -> nn.Module:
+    if kind in (None, "none"):
+        return nn.Identity()
+    if kind == "standardize":
+        return RunningStandardizer(width)
+    if kind == "batch":
+        return nn.BatchNorm1d(width)
+    if kind == "layer":
+        return nn.LayerNorm(width)
+    raise ValueError(f"head.pooled_norm must be none, standardize, batch or layer, got {kind!r}")
 
 
 def _max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

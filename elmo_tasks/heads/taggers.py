@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from ..dropout import Dropout
 from ..tags import crf_constraints
-from .contextualizers import build_contextualizer
+from .contextualizers import build_contextualizer, contextualize
 from .crf import ConditionalRandomField
 
 PAD_TAG = -100
@@ -48,6 +48,8 @@ class Tagger(nn.Module):
     contextualizer: none | bilstm | transformer (``contextualizer_dim`` per direction for bilstm).
     constraints: decode (and for the CRF, train) only sequences that are well-formed in
         ``scheme``; None means the head's default (CRF: on when labels are given; softmax: off).
+    passthrough_dim: the last ``passthrough_dim`` input features skip the contextualizer and
+        join its output (ELMo at the output of the task RNN; given by the encoder).
     """
 
     default_constraints = False
@@ -62,6 +64,7 @@ class Tagger(nn.Module):
         contextualizer_dim: int = 200,
         dropout: float = 0.5,
         constraints: bool | None = None,
+        passthrough_dim: int = 0,
     ) -> None:
         super().__init__()
         self.num_tags = _num_tags(num_tags, labels)
@@ -69,14 +72,14 @@ class Tagger(nn.Module):
         self.scheme = scheme
         default = self.default_constraints and labels is not None
         self.constraints = default if constraints is None else bool(constraints)
-        self.contextualizer = build_contextualizer(contextualizer, input_dim, contextualizer_dim, dropout)
-        dim = self.contextualizer.output_dim if self.contextualizer is not None else input_dim
+        self.main_dim = input_dim - passthrough_dim
+        self.contextualizer = build_contextualizer(contextualizer, self.main_dim, contextualizer_dim, dropout)
+        dim = (self.contextualizer.output_dim if self.contextualizer is not None else self.main_dim) + passthrough_dim
         self.dropout = Dropout(dropout)
         self.projection = nn.Linear(dim, self.num_tags)
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.contextualizer is not None:
-            vectors = self.contextualizer(vectors, mask.bool())
+        vectors = contextualize(self.contextualizer, vectors, mask.bool(), self.main_dim)
         return self.projection(self.dropout(vectors))
 
     def loss(self, vectors: torch.Tensor, mask: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:

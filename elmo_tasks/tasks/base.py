@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
 from ..encoders import TokenEncoder
+from .optimization import build_optimizer
 
 # Under DDP Lightning advises sync_dist=True for every epoch-level value. Ours need none: the
 # epoch metrics come from torchmetrics' compute() or from outputs gathered over the processes,
@@ -46,11 +48,20 @@ def restore_frozen_encoder(module: "EncoderHeadTask", checkpoint: dict) -> None:
         checkpoint["state_dict"][f"encoder.{key}"] = own[f"encoder.{key}"]
 
 
+def passthrough(encoder: TokenEncoder) -> dict[str, int]:
+    """The head argument for an encoder with pass-through features (none for the others, so
+    heads without the argument keep working)."""
+    return {"passthrough_dim": encoder.passthrough_dim} if encoder.passthrough_dim else {}
+
+
 class EncoderHeadTask(pl.LightningModule):
     """Base of the task modules: subclasses build ``self.head`` and implement ``_step(batch, split)``.
 
     ``train_tokens`` / ``train_seconds`` count the tokens and the time of training batches
     (forward, backward and optimiser step), for ``train_tokens_per_s``.
+    ``param_groups``: optimiser settings per parameter group (``bilm``, ``scalar_mix``; see
+    :mod:`elmo_tasks.tasks.optimization`). The encoder's ``regularization_loss`` (the scalar-mix
+    L2) is added to every training loss.
     """
 
     def __init__(
@@ -59,10 +70,12 @@ class EncoderHeadTask(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., object] | None,
         main_metric: str,
+        param_groups: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.param_group_settings = param_groups
         self.main_metric = main_metric
         self.train_tokens = 0
         self.train_seconds = 0.0
@@ -73,7 +86,12 @@ class EncoderHeadTask(pl.LightningModule):
         raise NotImplementedError
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        loss = self._step(batch, "train")
+        penalty = self.encoder.regularization_loss()
+        if penalty is None:
+            return loss
+        self.log("train/regularization", penalty, on_step=False, on_epoch=True, batch_size=len(batch["tokens"]))
+        return loss + penalty
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "val")
@@ -113,9 +131,7 @@ class EncoderHeadTask(pl.LightningModule):
         return {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
 
     def configure_optimizers(self):
-        parameters = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(parameters)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return build_optimizer(
+            self, self.optimizer_factory, self.scheduler_factory, self.param_group_settings,
+            total_steps=lambda: self.trainer.estimated_stepping_batches,
+        )

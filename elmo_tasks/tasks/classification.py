@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,7 +12,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassRecall
 
 from ..encoders import TokenEncoder
-from .base import EncoderHeadTask
+from .base import EncoderHeadTask, passthrough
 
 
 def metric_label(label: str) -> str:
@@ -42,9 +43,10 @@ class ClassificationTask(EncoderHeadTask):
         scheduler: Callable[..., object] | None = None,
         main_metric: str = "accuracy",
         labels: Sequence[str] = (),
+        param_groups: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        super().__init__(encoder, optimizer, scheduler, main_metric)
-        self.head = head(input_dim=encoder.output_dim, num_classes=len(labels))
+        super().__init__(encoder, optimizer, scheduler, main_metric, param_groups)
+        self.head = head(input_dim=encoder.output_dim, num_classes=len(labels), **passthrough(encoder))
         self.labels = list(labels)
         self.loss = nn.CrossEntropyLoss()
         # ModuleDict keys may not shadow nn.Module attributes such as ``train``.

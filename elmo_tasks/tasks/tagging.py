@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -13,7 +14,7 @@ from ..data.conll import write_conll
 from ..encoders import TokenEncoder
 from ..metrics import conll_scores
 from ..tags import check_scheme, split_tag, to_bio
-from .base import EncoderHeadTask
+from .base import EncoderHeadTask, passthrough
 from .classification import metric_label
 
 SCORES = ("f1", "precision", "recall", "token_accuracy")
@@ -38,12 +39,14 @@ class TaggingTask(EncoderHeadTask):
         main_metric: str = "f1",
         labels: Sequence[str] = (),
         scheme: str = "BIO",
+        param_groups: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        super().__init__(encoder, optimizer, scheduler, main_metric)
+        super().__init__(encoder, optimizer, scheduler, main_metric, param_groups)
         self.labels = list(labels)
         self.scheme = check_scheme(scheme)
         self.head = head(
-            input_dim=encoder.output_dim, num_tags=len(self.labels), labels=self.labels, scheme=self.scheme
+            input_dim=encoder.output_dim, num_tags=len(self.labels), labels=self.labels, scheme=self.scheme,
+            **passthrough(encoder),
         )
         self.types = sorted({split_tag(label)[1] for label in self.labels} - {""})
         # Row index -> (gold, predicted) tag strings, per evaluated split, for the current epoch.
