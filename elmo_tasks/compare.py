@@ -3,7 +3,10 @@
 Finds every results.json under the PATHs, groups the runs by the config overrides that differ
 between them (all but ``seed``, so the seeds of one setting form a group), and writes
 ``comparison.md`` (mean ± sample std of each test metric per group, the best mean of each
-column in bold) and ``comparison.png`` (a bar chart of one metric with std error bars).
+column in bold; then, for every two groups that differ in one setting, the paired difference
+of the main metric over their shared seeds with a paired t-test, see
+:mod:`elmo_tasks.significance`) and ``comparison.png`` (a bar chart of one metric with std
+error bars).
 Run folders with a ``.hydra/config.yaml`` but no results.json are listed as incomplete.
 """
 
@@ -18,6 +21,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+from . import significance
 
 RESULTS_FILE = "results.json"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
@@ -43,6 +48,7 @@ class Group:
 
     label: str
     runs: list[Run] = field(default_factory=list)
+    setting: dict[str, str] = field(default_factory=dict)  # the differing keys and their values
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,9 @@ def group_runs(runs: Sequence[Run], roots: Sequence[Path] | None = None) -> list
     differing = [key for key in keys if len({run.overrides.get(key, MISSING) for run in runs}) > 1]
     groups: dict[str, Group] = {}
     for run in runs:
-        label = ", ".join(f"{key}={run.overrides.get(key, MISSING)}" for key in differing) or "all runs"
-        groups.setdefault(label, Group(label)).runs.append(run)
+        setting = {key: run.overrides.get(key, MISSING) for key in differing}
+        label = ", ".join(f"{key}={value}" for key, value in setting.items()) or "all runs"
+        groups.setdefault(label, Group(label, setting=setting)).runs.append(run)
     return sorted(groups.values(), key=lambda group: _natural_key(group.label))
 
 
@@ -181,8 +188,38 @@ def markdown_table(groups: Sequence[Group], split: str, metrics: Sequence[str]) 
     return "\n".join(lines)
 
 
+def values_by_seed(group: Group, split: str, metric: str) -> dict[Any, float]:
+    """``metric`` of each seed's run in ``group`` (the first run of a seed if it ran twice)."""
+    values: dict[Any, float] = {}
+    for run in group.runs:
+        value = (run.results.get(split) or {}).get(metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values.setdefault(run.results.get("seed"), float(value))
+    return values
+
+
+def paired_differences(groups: Sequence[Group], split: str, metric: str) -> list[significance.PairedDifference]:
+    """For every two groups one setting apart, the per-seed difference of ``metric``, the
+    better mean first."""
+    found = []
+    for i, first in enumerate(groups):
+        for second in groups[i + 1 :]:
+            if significance.one_key_apart(first.setting, second.setting) is None:
+                continue
+            a, b = values_by_seed(first, split, metric), values_by_seed(second, split, metric)
+            if a and b and statistics.fmean(b.values()) > statistics.fmean(a.values()):
+                first_label, second_label, a, b = second.label, first.label, b, a
+            else:
+                first_label, second_label = first.label, second.label
+            difference = significance.paired_difference(first_label, second_label, a, b)
+            if difference is not None:
+                found.append(difference)
+    return found
+
+
 def report(collection: Collection, groups: Sequence[Group], split: str, metrics: Sequence[str]) -> str:
-    """comparison.md: a caption, the table and the footnote of incomplete runs."""
+    """comparison.md: a caption, the table, the paired differences of the main metric and the
+    footnote of incomplete runs."""
     seeds = sorted({str(run.results.get("seed")) for run in collection.runs}, key=_natural_key)
     plural = "s" if len(groups) != 1 else ""
     caption = (
@@ -191,6 +228,15 @@ def report(collection: Collection, groups: Sequence[Group], split: str, metrics:
         "the best mean of each column in bold."
     )
     text = f"# Comparison\n\n{caption}\n\n{markdown_table(groups, split, metrics)}\n"
+    metric = main_metric(collection.runs) or (metrics[0] if metrics else None)
+    differences = paired_differences(groups, split, metric) if metric else []
+    if differences:
+        text += (
+            f"\n## Paired differences over seeds ({split} {metric})\n\n"
+            "Settings one key apart, paired by seed: mean and sample std of the per-seed differences "
+            f"and a two-sided paired t-test; significant means p < {significance.ALPHA}.\n\n"
+            f"{significance.markdown_table(differences, metric)}\n"
+        )
     if collection.incomplete:
         text += f"\nIncomplete runs ({len(collection.incomplete)}), not in the table:\n\n"
         text += "".join(f"- `{path}`: {reason}\n" for path, reason in collection.incomplete)
@@ -235,7 +281,7 @@ def _group_by_folder(runs: Sequence[Run], roots: Sequence[Path]) -> list[Group]:
     for run in runs:
         root = next((r for r in resolved if r in run.path.parents), None)
         label = run.path.relative_to(root).parts[0] if root is not None else run.path.name
-        groups.setdefault(label, Group(label)).runs.append(run)
+        groups.setdefault(label, Group(label, setting={"folder": label})).runs.append(run)
     return sorted(groups.values(), key=lambda group: _natural_key(group.label))
 
 

@@ -11,13 +11,13 @@ DEFAULT_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 def register_resolvers(project_root: str | Path = DEFAULT_PROJECT_ROOT) -> None:
     """``${project_root:}``: the folder holding train.py and conf/ (default data and output paths);
-    ``${quickstart_data:SPLIT}`` and ``${quickstart_encoders:...}``: see elmo_tasks/quickstart.py."""
+    ``${quickstart_data:SPLIT}`` and ``${quickstart_models:...}``: see elmo_tasks/quickstart.py."""
     from . import quickstart
 
     root = str(Path(project_root).resolve())
     OmegaConf.register_new_resolver("project_root", lambda: root, replace=True)
     OmegaConf.register_new_resolver("quickstart_data", quickstart.data_file, replace=True)
-    OmegaConf.register_new_resolver("quickstart_encoders", quickstart.sweep_encoders, replace=True)
+    OmegaConf.register_new_resolver("quickstart_models", quickstart.sweep_models, replace=True)
 
 
 def compose_config(output_dir: str | Path, overrides: list[str] = (), project_root: str | Path = DEFAULT_PROJECT_ROOT):

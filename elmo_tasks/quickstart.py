@@ -1,9 +1,10 @@
 """The quickstart that `python train.py` runs (conf/experiment/quickstart.yaml).
 
-ELMo (the package's own ``mini`` biLM) and the word-embedding baseline are trained on the
-project's own sentiment corpus (:mod:`elmo_tasks.data.synthetic`) as a two-job Hydra
-multirun; :class:`QuickstartSummary` then prints the comparison table of the two runs.
-The two resolvers below are registered by :func:`elmo_tasks.config.register_resolvers`.
+The baseline, baseline + ELMo and ELMo alone (the package's own ``mini`` biLM) are trained
+on the project's own sentiment corpus (:mod:`elmo_tasks.data.synthetic`), three seeds each,
+as one Hydra multirun; :class:`QuickstartSummary` then prints the comparison of the runs,
+with the paired differences between models. The two resolvers below are registered by
+:func:`elmo_tasks.config.register_resolvers`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-MINI_ENCODER = "elmo_mini"
+# The quickstart's models (conf/experiment/quickstart/*.yaml) that need the mini biLM.
+ELMO_MODELS = ("baseline_elmo", "elmo")
 
 
 def mini_available() -> bool:
@@ -46,14 +48,14 @@ def mini_missing_message(done: bool = False) -> str:
     )
 
 
-def sweep_encoders(*options: str) -> str:
-    """``${quickstart_encoders:elmo_mini,word_embedding}``: the encoder options the quickstart
-    sweeps over, comma-separated, without ``elmo_mini`` (and with a warning) when the package
-    lacks the mini biLM's files."""
-    if MINI_ENCODER in options and not mini_available():
+def sweep_models(*models: str) -> str:
+    """``${quickstart_models:baseline,baseline_elmo,elmo}``: the experiments the quickstart
+    sweeps over (``quickstart/<model>``), comma-separated, without the ELMo ones (and with a
+    warning) when the package lacks the mini biLM's files."""
+    if any(model in ELMO_MODELS for model in models) and not mini_available():
         print(f"warning: {mini_missing_message()}", file=sys.stderr)
-        options = tuple(option for option in options if option != MINI_ENCODER)
-    return ",".join(options)
+        models = tuple(model for model in models if model not in ELMO_MODELS)
+    return ",".join(f"quickstart/{model}" for model in models)
 
 
 def hand_picked_note(argv: list[str]) -> str | None:

@@ -20,6 +20,10 @@ EXPERIMENTS = {
     "sst5_baseline": "sst5",
     "sst3_elmo": "sst3",
     "sst3_baseline": "sst3",
+    "sst2_baseline_elmo": "sst2",
+    "tweet_baseline_elmo": "tweet_sentiment",
+    "sst5_baseline_elmo": "sst5",
+    "sst3_baseline_elmo": "sst3",
 }
 DATA_FOLDERS = {"sst2": "sst2", "tweet_sentiment": "tweet_sentiment_extraction", "sst5": "sst5", "sst3": "sst5"}
 RESULT_KEYS = {
@@ -41,7 +45,8 @@ def _quick(tmp_path: Path, experiment: str, data_dir: Path, fixture: Path | None
         *extra,
     ]
     if fixture is not None and experiment.endswith("_elmo"):
-        overrides += [f"encoder.options_file={fixture}/options.json", f"encoder.weight_file={fixture}/lm_weights.hdf5"]
+        key = "encoder.encoders.elmo" if experiment.endswith("_baseline_elmo") else "encoder"
+        overrides += [f"{key}.options_file={fixture}/options.json", f"{key}.weight_file={fixture}/lm_weights.hdf5"]
     return compose_config(tmp_path, overrides)
 
 

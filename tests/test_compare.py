@@ -49,7 +49,8 @@ def sweep(tmp_path: Path) -> Path:
 
 
 def table_rows(text: str) -> dict[str, list[str]]:
-    """Markdown table rows by their first cell."""
+    """Rows of the first markdown table by their first cell."""
+    text = text.split("## Paired differences")[0]
     rows = [line.strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ")]
     return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
 
@@ -69,6 +70,21 @@ def test_groups_means_stds_and_best_marking(sweep, capsys):
     assert rows["experiment=c"] == ["1", "0.5000 ± 0.0000", "–"]
     assert list(rows) == ["group", "experiment=a", "experiment=b", "experiment=c"]
     assert (sweep / "comparison.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_settings_one_key_apart_get_a_paired_difference_over_seeds(sweep, capsys):
+    assert main([str(sweep)]) == 0
+    section = capsys.readouterr().out.split("## Paired differences over seeds (test accuracy)")[1]
+    rows = {tuple(cells[:2]): cells[2:] for cells in (
+        [c.strip() for c in line.strip("|").split(" | ")] for line in section.splitlines() if line.startswith("| experiment=")
+    )}
+    # b - a over the shared seeds 1 and 2: 0.10 and 0.02 -> mean 0.06, std 0.0566, t = 1.5 with
+    # 1 degree of freedom (a Cauchy): p = 1 - 2 atan(1.5) / pi = 0.374
+    assert rows[("experiment=b", "experiment=a")] == ["2", "+0.0600", "0.0566", "0.374", "no significant difference (p ≥ 0.05)"]
+    # one shared seed: a difference, but no test
+    assert rows[("experiment=a", "experiment=c")][:2] == ["1", "+0.3000"]
+    assert rows[("experiment=a", "experiment=c")][-1] == "too few seeds to test"
+    assert len(rows) == 3
 
 
 def test_incomplete_runs_are_listed_not_fatal(sweep, capsys):

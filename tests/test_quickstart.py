@@ -103,7 +103,7 @@ def test_without_the_mini_files_elmo_is_left_out(tmp_path, monkeypatch, capsys) 
     monkeypatch.setitem(hub.PACKAGED, "mini", tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="'mini' is not in this installation"):
         hub.resolve("mini", "weights")
-    assert quickstart.sweep_encoders("elmo_mini", "word_embedding") == "word_embedding"
+    assert quickstart.sweep_models("baseline", "baseline_elmo", "elmo") == "quickstart/baseline"
     assert "ELMo is skipped" in capsys.readouterr().err
 
 
@@ -118,12 +118,28 @@ def _with_hydra(tmp_path: Path, overrides: list[str]):
 
 def test_the_default_config_is_the_quickstart(tmp_path, cache) -> None:
     cfg = _with_hydra(tmp_path, [])
-    assert cfg.task.name == "quickstart" and cfg.head._target_.endswith("MaxPoolingClassifier")
+    assert cfg.task.name == "quickstart" and cfg.task.max_train_samples == 400
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
-    assert cfg.hydra.sweeper.params.encoder == "elmo_mini,word_embedding"
+    assert cfg.hydra.sweeper.params.experiment == "quickstart/baseline,quickstart/baseline_elmo,quickstart/elmo"
+    assert cfg.hydra.sweeper.params.seed == "1,2,3"
     assert cfg.hydra.callbacks.summary._target_ == "elmo_tasks.quickstart.QuickstartSummary"
     for key in ("train_file", "validation_file", "test_file"):
         assert Path(cfg.task[key]).is_file() and Path(cfg.task[key]).parent == cache / "quickstart"
+
+
+@pytest.mark.parametrize(
+    ("model", "encoder", "contextualizer"),
+    [("baseline", "WordEmbeddingEncoder", "bilstm"), ("baseline_elmo", "ConcatEncoder", "bilstm"), ("elmo", "ElmoEncoder", "none")],
+)
+def test_each_quickstart_model_is_its_preset_on_the_quickstart_corpus(tmp_path, cache, model, encoder, contextualizer) -> None:
+    cfg = _with_hydra(tmp_path, [f"experiment=quickstart/{model}"])
+    preset = _with_hydra(tmp_path, [f"experiment=sst2_{model}"])
+    assert cfg.task.name == "quickstart" and cfg.encoder._target_.endswith(encoder)
+    assert cfg.head == preset.head and cfg.optim == preset.optim and cfg.trainer == preset.trainer
+    assert cfg.head.contextualizer == contextualizer
+    elmo = cfg.encoder.encoders.elmo if model == "baseline_elmo" else cfg.encoder if model == "elmo" else None
+    if elmo is not None:
+        assert (elmo.options_file, elmo.weight_file) == ("mini", "mini")
 
 
 def test_the_elmo_mini_encoder_reads_the_package_files(tmp_path, cache) -> None:
@@ -165,17 +181,21 @@ def test_train_py_runs_the_quickstart_and_prints_the_comparison(tmp_path: Path) 
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "ELMO_TASKS_CACHE": str(tmp_path / "cache")}
     command = [
-        sys.executable, "train.py", "task.max_train_samples=160", "task.max_eval_samples=60", "trainer.max_epochs=1",
-        "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
+        sys.executable, "train.py", "task.max_train_samples=120", "task.max_eval_samples=60", "trainer.max_epochs=1",
+        "hydra.sweeper.params.seed=1,2", "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
         f"paths.log_dir={tmp_path}/logs", f"hydra.sweep.dir={tmp_path}/sweep",
     ]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
 
     results = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))]
-    assert [r["encoder"] for r in results] == ["ElmoEncoder", "WordEmbeddingEncoder"]
+    assert sorted(r["encoder"] for r in results) == sorted(["WordEmbeddingEncoder", "ConcatEncoder", "ElmoEncoder"] * 2)
     assert all(r["task"] == "quickstart" and 0.0 <= r["test"]["accuracy"] <= 1.0 for r in results)
     table = done.stdout[done.stdout.index("| group |"):]
-    assert "| encoder=elmo_mini | 1 |" in table and "| encoder=word_embedding | 1 |" in table
+    for model in ("baseline", "baseline_elmo", "elmo"):
+        assert f"| experiment=quickstart/{model} | 2 |" in table
+    pairs = done.stdout[done.stdout.index("## Paired differences"):]
+    assert pairs.count("| experiment=quickstart/") == 3  # every two models are one setting apart
+    assert "beats" in pairs or "no significant difference" in pairs
     assert (tmp_path / "sweep" / "comparison.md").is_file() and (tmp_path / "sweep" / "comparison.png").is_file()
     assert (tmp_path / "cache" / "quickstart" / "train.jsonl").is_file()

@@ -147,14 +147,17 @@ def _epoch_losses(metrics_csv: Path) -> list[float]:
         return [float(r["train/loss_epoch"]) for r in csv.DictReader(handle) if r.get("train/loss_epoch")]
 
 
-def test_conll2003_elmo_end_to_end(tmp_path: Path, data_dir: Path, elmo_fixture_dir: Path) -> None:
+@pytest.mark.parametrize(("experiment", "elmo_key"), [
+    ("conll2003_elmo", "encoder"), ("conll2003_baseline_elmo", "encoder.encoders.elmo"),
+])
+def test_conll2003_elmo_end_to_end(experiment, elmo_key, tmp_path: Path, data_dir: Path, elmo_fixture_dir: Path) -> None:
     if not (data_dir / "conll2003").is_dir():
         pytest.skip(f"{data_dir / 'conll2003'} not found (set ELMO_TASKS_DATA to the shared data folder)")
     cfg = compose_config(tmp_path, [
-        "experiment=conll2003_elmo",
+        f"experiment={experiment}",
         f"paths.data_dir={data_dir}",
-        f"encoder.options_file={elmo_fixture_dir}/options.json",
-        f"encoder.weight_file={elmo_fixture_dir}/lm_weights.hdf5",
+        f"{elmo_key}.options_file={elmo_fixture_dir}/options.json",
+        f"{elmo_key}.weight_file={elmo_fixture_dir}/lm_weights.hdf5",
         "task.max_train_samples=200",
         "task.max_eval_samples=50",
         "trainer.max_epochs=2",
