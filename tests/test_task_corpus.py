@@ -1,0 +1,31 @@
+"""The tasks' unlabelled training text for domain-adapted pretraining (elmo_tasks.task_corpus)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from elmo_tasks.data.classification import read_sst_trees
+from elmo_tasks.task_corpus import drop_contained, main
+
+
+def test_drop_contained_keeps_whole_sentences_once() -> None:
+    sentences = [["a", "good", "film"], ["good", "film"], ["a", "good", "film"], ["film", "a"], ["bad"], ["good"]]
+    assert drop_contained(sentences) == [["a", "good", "film"], ["film", "a"], ["bad"]]
+    assert drop_contained([[], ["x"]]) == [["x"]]
+
+
+def test_writes_the_training_split_only(tmp_path: Path, data_dir: Path, capsys) -> None:
+    if not (data_dir / "sst5").is_dir():
+        pytest.skip(f"{data_dir / 'sst5'} not found (set ELMO_TASKS_DATA)")
+    output = tmp_path / "tasks.txt"
+    main(["--tasks", "sst5", "--output", str(output), "--data-dir", str(data_dir)])
+    lines = output.read_text(encoding="utf-8").splitlines()
+    sizes = json.loads(capsys.readouterr().out)["tasks"]["sst5"]
+    assert sizes["lines"] == len(lines) and sizes["tokens"] == sum(len(line.split()) for line in lines)
+    held_out = {" ".join(t.split()) for split in ("dev", "test") for t in read_sst_trees(data_dir / "sst5" / f"{split}.txt").dataset["text"]}
+    train = {" ".join(t.split()) for t in read_sst_trees(data_dir / "sst5" / "train.txt").dataset["text"]}
+    assert len(lines) > 8000 and set(lines) <= train
+    assert not set(lines) & (held_out - train)
