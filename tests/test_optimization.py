@@ -138,3 +138,15 @@ def test_the_standardiser_uses_running_statistics_in_training_and_evaluation() -
     fresh = RunningStandardizer(2)
     fresh(torch.tensor([[2.0, 4.0], [4.0, 8.0]]))
     assert fresh.running_mean.tolist() == [3.0, 6.0] and fresh.running_var.tolist() == [2.0, 8.0]
+
+
+def test_a_fine_tuned_preset_gives_the_bilm_its_own_small_step(tmp_path, monkeypatch) -> None:
+    from elmo_tasks.experiment import build
+    from tests.compose import compose_config
+
+    monkeypatch.setenv("ELMO_TASKS_CACHE", str(tmp_path / "cache"))
+    cfg = compose_config(tmp_path, ["experiment=quickstart/elmo", "encoder.requires_grad=true", "task.max_train_samples=8"])
+    _, model = build(cfg)
+    groups = {group["name"]: group for group in model.configure_optimizers().param_groups}
+    assert groups["bilm"]["lr"] == 1e-4 and groups["default"]["lr"] == cfg.optim.optimizer.lr == 0.01
+    assert groups["scalar_mix"]["lr"] == 0.01 and groups["scalar_mix"]["weight_decay"] == 0.0
