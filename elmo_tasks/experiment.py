@@ -20,6 +20,7 @@ from .checkpoint_io import AtomicCheckpointIO, atomic_open, atomic_write_text
 from .resume import RandomStateCheckpoint, keep_metrics_before_resume, resolve_ckpt_path
 from .sweeps import check_not_ddp_multirun
 from .tasks import ClassificationTask, TaggingTask
+from .tasks.parts import plain_config
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,16 @@ def build(cfg: DictConfig, data_state: dict | None = None) -> tuple[pl.Lightning
         datamodule.setup("fit")
     else:
         datamodule.load_trained_state(data_state)
-    encoder = hydra.utils.instantiate(cfg.encoder)(vocabulary=datamodule.vocabulary)
-    if getattr(encoder, "wants_sentences", False):
-        encoder.prepare_cache(datamodule.sentences())
-    head = hydra.utils.instantiate(cfg.head)
-    optimizer = hydra.utils.instantiate(cfg.optim.optimizer)
-    scheduler = hydra.utils.instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None
+    # The task builds its parts from their configs and saves them as hyperparameters, so that
+    # ``TaskClass.load_from_checkpoint(path)`` rebuilds it without this config.
+    scheduler = plain_config(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None
     module_class = TASK_MODULES[datamodule.kind]
     model = module_class(
-        encoder, head, optimizer, scheduler=scheduler, main_metric=cfg.task.main_metric, **datamodule.module_kwargs()
+        plain_config(cfg.encoder), plain_config(cfg.head), plain_config(cfg.optim.optimizer), scheduler=scheduler,
+        main_metric=cfg.task.main_metric, vocabulary=datamodule.vocabulary, **datamodule.module_kwargs(),
     )
+    if getattr(model.encoder, "wants_sentences", False):
+        model.encoder.prepare_cache(datamodule.sentences())
     model.data_state = datamodule.trained_state()
     return datamodule, model
 
