@@ -185,3 +185,19 @@ def test_frozen_elmo_tagger_load_from_checkpoint_reads_the_bilm_files(tmp_path):
     tokens = [["john", "was", "a", "paris"]]
     assert alone.predict(tokens) == run.module.predict(tokens)
     assert torch.equal(alone.encoder.elmo.bilm.bilm.char_encoder.w_proj, run.module.encoder.elmo.bilm.bilm.char_encoder.w_proj)
+
+
+def test_predict_command_writes_entity_scores_and_tag_probabilities(crf_run):
+    import io
+
+    from elmo_tasks.predict import main
+
+    out = io.StringIO()
+    status = main([f"run_dir={crf_run}", "input=-", "device=cpu"], stdin=io.StringIO("john was a paris\n"), stdout=out)
+    assert status == 0
+    [record] = [json.loads(line) for line in out.getvalue().splitlines()]
+    expected = elmo_tasks.load_run(crf_run).predict(["john was a paris"])[0]
+    assert record["tags"] == expected["tags"]
+    assert record["tag_probabilities"] == pytest.approx(expected["tag_probabilities"], abs=1e-6)
+    assert [e["score"] for e in record["entities"]] == pytest.approx([e["score"] for e in expected["entities"]], abs=1e-6)
+    assert main([f"run_dir={crf_run}", "input=-", "device=tpu9"], stdin=io.StringIO("x\n"), stdout=io.StringIO()) == 1
