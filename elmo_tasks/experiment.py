@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import preflight
 from .checkpoint_io import AtomicCheckpointIO, atomic_open, atomic_write_text
+from .loggers import build_loggers, finish_loggers
 from .resume import RandomStateCheckpoint, keep_metrics_before_resume, resolve_ckpt_path
 from .sweeps import check_not_ddp_multirun
 from .tasks import ClassificationTask, TaggingTask
@@ -81,7 +82,7 @@ def run(cfg: DictConfig) -> float | None:
     datamodule, model = build(cfg)
 
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    loggers = build_loggers(cfg.get("logger"))
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     callbacks.append(RandomStateCheckpoint())  # exact resumes: the RNG states go into checkpoints
@@ -96,6 +97,10 @@ def run(cfg: DictConfig) -> float | None:
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), checkpoint_dir, trainer.default_root_dir)
     if ckpt_path and trainer.is_global_zero:
         keep_metrics_before_resume(output_dir)  # the CSV logger would delete the rows logged so far
+    # The resolved config as the run's hyperparameters (W&B, MLflow, hparams.yaml ...); after the
+    # line above, since the CSV logger clears metrics.csv when first used.
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     has_best = trainer.checkpoint_callback is not None and bool(trainer.checkpoint_callback.best_model_path)
     ckpt = trainer.checkpoint_callback.best_model_path if has_best else None  # the best of model_checkpoint
@@ -106,6 +111,7 @@ def run(cfg: DictConfig) -> float | None:
             trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True), "test"
         )
 
+    finish_loggers(loggers)
     main_metric = cfg.task.main_metric
     value = val.get(main_metric)
     value = None if value is None or math.isnan(value) else value

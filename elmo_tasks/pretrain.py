@@ -21,11 +21,18 @@ from omegaconf import DictConfig, OmegaConf
 from . import preflight
 from .checkpoint_io import AtomicCheckpointIO
 from .config import DEFAULT_PROJECT_ROOT, register_resolvers
-from .data.lm import LmDataModule, build_vocabulary, read_vocabulary, resolve_files, write_vocabulary
+from .data.lm import (
+    LmDataModule,
+    build_vocabulary,
+    read_vocabulary,
+    resolve_files,
+    write_vocabulary,
+)
 from .elmo.hub import resolve
 from .elmo.options import load_options
 from .elmo.weights import load_weights
 from .errors import readable_errors
+from .loggers import build_loggers, finish_loggers
 from .pretrain_export import export_pretrained
 from .resume import RandomStateCheckpoint
 from .tasks.language_model import BiLmPretrainer, read_checkpoint
@@ -136,7 +143,7 @@ def run(cfg: DictConfig) -> float | None:
         callback_cfgs["model_checkpoint"]["monitor"] = None  # nothing to rank checkpoints by
     callbacks = [hydra.utils.instantiate(c) for c in callback_cfgs.values() if c is not None]
     callbacks.append(RandomStateCheckpoint())  # dropout and sampled softmax draw the same numbers after a resume
-    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    loggers = build_loggers(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]  # crash-safe checkpoints
     )
@@ -150,6 +157,7 @@ def run(cfg: DictConfig) -> float | None:
     if trainer.checkpoint_callback is not None:
         last_checkpoint = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
         trainer.save_checkpoint(last_checkpoint, weights_only=False)  # the final state, whatever stopped training
+    finish_loggers(loggers)
     if trainer.is_global_zero:
         info = {
             "steps": trainer.global_step,
