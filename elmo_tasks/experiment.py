@@ -123,6 +123,7 @@ def run(cfg: DictConfig) -> float | None:
 
     results: dict[str, Any] = {
         "task": cfg.task.name,
+        "data": datamodule.data_source() if hasattr(datamodule, "data_source") else None,
         "encoder": cfg.encoder._target_.rsplit(".", 1)[-1],
         "head": cfg.head._target_.rsplit(".", 1)[-1],
         "seed": cfg.seed,
