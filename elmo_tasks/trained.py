@@ -67,6 +67,8 @@ class TrainedRun:
     datamodule: Any
     config_file: Path
     checkpoint: Path
+    config: Any = None
+    """The run's resolved config (an OmegaConf DictConfig)."""
 
     @property
     def module(self):
@@ -244,10 +246,17 @@ def without_caches(node: Any) -> None:
 def load_run(run_dir: str | Path, device: Any = "cpu", checkpoint: str | Path | None = None) -> TrainedRun:
     """Rebuild the model of ``run_dir`` with ``experiment.build`` (vocabulary and labels from the
     checkpoint, else from the training data as in training), load the weights, move it to
-    ``device`` (``auto``: CUDA when present) and switch to eval mode."""
+    ``device`` (``auto``: CUDA when present) and switch to eval mode. ``run_dir`` may also be
+    a folder written by ``python -m elmo_tasks.export``."""
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
         raise PredictError(f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)")
+    from .export import is_export, load_export
+
+    if is_export(run_dir):
+        if checkpoint:
+            raise PredictError(f"{run_dir} is an export folder, which holds one set of weights: drop checkpoint=")
+        return load_export(run_dir, device)
     target = resolve_device(device)
     cfg = load_config(run_dir)
     checkpoint = Path(checkpoint).expanduser() if checkpoint else find_checkpoint(run_dir)
@@ -284,4 +293,4 @@ def load_run(run_dir: str | Path, device: Any = "cpu", checkpoint: str | Path | 
         ) from error
     model.to(target).eval()
     log.info("loaded %s (%s, %d labels) from %s on %s", checkpoint, datamodule.kind, len(model.labels), config_file, target)
-    return TrainedRun(model, datamodule, config_file, checkpoint)
+    return TrainedRun(model, datamodule, config_file, checkpoint, cfg)
