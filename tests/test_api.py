@@ -74,6 +74,34 @@ def test_elmo_with_allennlp_arguments(tiny_elmo_files):
     assert ScalarMix(3)([torch.ones(2, 2)] * 3).shape == (2, 2)
 
 
+# AllenNLP's signatures (allennlp.modules.elmo.Elmo, _ElmoBiLm and allennlp.modules.ScalarMix),
+# positional order included: our extras come after them.
+ALLENNLP = {
+    "Elmo": ["options_file", "weight_file", "num_output_representations", "requires_grad", "do_layer_norm",
+             "dropout", "vocab_to_cache", "keep_sentence_boundaries", "scalar_mix_parameters", "module"],
+    "ElmoBiLm": ["options_file", "weight_file", "requires_grad", "vocab_to_cache"],
+    "ScalarMix": ["mixture_size", "do_layer_norm", "initial_scalar_parameters", "trainable"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALLENNLP))
+def test_allennlp_argument_names_and_order(name):
+    import inspect
+
+    parameters = list(inspect.signature(getattr(elmo_tasks, name)).parameters)
+    assert parameters[: len(ALLENNLP[name])] == ALLENNLP[name]
+
+
+def test_scalar_mix_old_argument_name_still_works():
+    from elmo_tasks import ScalarMix
+
+    with pytest.warns(DeprecationWarning, match="initial_scalar_parameters"):
+        mix = ScalarMix(2, initial=[1.0, 0.0])
+    assert mix.scalar_parameters.tolist() == [1.0, 0.0]
+    with pytest.raises(TypeError, match="initial_scalar_parameters only"):
+        ScalarMix(2, initial_scalar_parameters=[0.0, 0.0], initial=[1.0, 0.0])
+
+
 # --------------------------------------------------------------------------- classification
 
 
