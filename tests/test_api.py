@@ -229,3 +229,24 @@ def test_predict_command_writes_entity_scores_and_tag_probabilities(crf_run):
     assert record["tag_probabilities"] == pytest.approx(expected["tag_probabilities"], abs=1e-6)
     assert [e["score"] for e in record["entities"]] == pytest.approx([e["score"] for e in expected["entities"]], abs=1e-6)
     assert main([f"run_dir={crf_run}", "input=-", "device=tpu9"], stdin=io.StringIO("x\n"), stdout=io.StringIO()) == 1
+
+
+def test_configs_given_as_omegaconf_nodes_are_saved_as_plain_containers(tmp_path):
+    from omegaconf import OmegaConf
+
+    task = ClassificationTask(
+        OmegaConf.create({"_target_": "elmo_tasks.encoders.WordEmbeddingEncoder", "_partial_": True, "dim": 4}),
+        OmegaConf.create({"_target_": "elmo_tasks.heads.MaxPoolingClassifier", "_partial_": True}),
+        OmegaConf.create({"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.1}),
+        labels=["a", "b"], vocabulary=["x", "y"],
+    )
+    assert type(task.hparams["encoder"]) is dict and task.hparams["optimizer"]["lr"] == 0.1
+    path = tmp_path / "task.ckpt"
+    torch.save({"state_dict": task.state_dict(), "hyper_parameters": dict(task.hparams),
+                "pytorch-lightning_version": pl.__version__}, path)
+    torch.load(path, weights_only=True)  # nothing but plain containers and tensors
+    again = ClassificationTask.load_from_checkpoint(path, map_location="cpu")
+    assert torch.equal(again.encoder.embedding.weight, task.encoder.embedding.weight)
+    with pytest.raises(ValueError, match="a config needs a '_target_'"):
+        ClassificationTask({"dim": 4}, {"_target_": "elmo_tasks.heads.MaxPoolingClassifier"}, {"_target_": "torch.optim.Adam"},
+                           labels=["a"], vocabulary=["x"])

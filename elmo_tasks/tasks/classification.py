@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, M
 
 from ..encoders import TokenEncoder
 from .base import EncoderHeadTask
-from .parts import Config, TaskParts, batch_tokens
+from .parts import Config, TaskParts, batch_tokens, plain_parts
 
 
 def metric_label(label: str) -> str:
@@ -50,6 +50,9 @@ class ClassificationTask(EncoderHeadTask):
         labels: Sequence[str] = (),
         vocabulary: Sequence[str] | None = None,
     ) -> None:
+        # Configs as plain containers: save_hyperparameters reads these locals, and checkpoints
+        # must load with torch.load(weights_only=True).
+        encoder, head, optimizer, scheduler = plain_parts(encoder, head, optimizer, scheduler)
         parts = TaskParts.build(encoder, head, optimizer, scheduler, vocabulary)
         super().__init__(parts.encoder, parts.optimizer, parts.scheduler, main_metric)
         self.save_hyperparameters(ignore=parts.unsaved, logger=False)

@@ -30,6 +30,11 @@ def plain_config(config: Any) -> dict[str, Any]:
     return {key: value for key, value in config.items()}
 
 
+def plain_parts(*parts: Any) -> tuple[Any, ...]:
+    """Each part given as a config (OmegaConf node or mapping) as a plain dict; others unchanged."""
+    return tuple(plain_config(part) if is_config(part) else part for part in parts)
+
+
 def is_config(value: Any) -> bool:
     """True for a Hydra config of a part (a mapping), False for a built object or factory."""
     return isinstance(value, Mapping)

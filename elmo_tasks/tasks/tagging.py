@@ -15,7 +15,7 @@ from ..metrics import conll_scores
 from ..tags import bio_spans, check_scheme, split_tag, to_bio
 from .base import EncoderHeadTask
 from .classification import metric_label
-from .parts import Config, TaskParts, batch_tokens
+from .parts import Config, TaskParts, batch_tokens, plain_parts
 
 SCORES = ("f1", "precision", "recall", "token_accuracy")
 PREDICTIONS_FILE = "predictions_test.conll"
@@ -45,6 +45,9 @@ class TaggingTask(EncoderHeadTask):
         scheme: str = "BIO",
         vocabulary: Sequence[str] | None = None,
     ) -> None:
+        # Configs as plain containers: save_hyperparameters reads these locals, and checkpoints
+        # must load with torch.load(weights_only=True).
+        encoder, head, optimizer, scheduler = plain_parts(encoder, head, optimizer, scheduler)
         parts = TaskParts.build(encoder, head, optimizer, scheduler, vocabulary)
         super().__init__(parts.encoder, parts.optimizer, parts.scheduler, main_metric)
         self.save_hyperparameters(ignore=parts.unsaved, logger=False)
