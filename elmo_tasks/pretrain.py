@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import preflight
 from .checkpoint_io import AtomicCheckpointIO
-from .config import DEFAULT_PROJECT_ROOT, register_resolvers
+from .config import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT, config_dir, register_resolvers
 from .data.lm import (
     LmDataModule,
     build_vocabulary,
@@ -39,7 +39,7 @@ from .tasks.language_model import BiLmPretrainer, read_checkpoint
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = DEFAULT_PROJECT_ROOT / "conf"
+CONFIG_DIR = config_dir()
 CONFIG_NAME = "pretrain"
 
 register_resolvers(DEFAULT_PROJECT_ROOT)
@@ -184,7 +184,7 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
+@hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> float | None:
     with readable_errors():
         return run(cfg)

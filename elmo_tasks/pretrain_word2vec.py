@@ -16,7 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from .config import DEFAULT_PROJECT_ROOT, register_resolvers
+from .config import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT, register_resolvers
 from .data.lm import read_sentences, resolve_files
 from .data.tokenize import get_tokenizer
 
@@ -74,7 +74,7 @@ def run(cfg: DictConfig) -> Path:
     )
 
 
-@hydra.main(version_base="1.3", config_path=str(DEFAULT_PROJECT_ROOT / "conf"), config_name="pretrain")
+@hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name="pretrain")
 def main(cfg: DictConfig) -> None:
     print(f"encoder.pretrained_file={run(cfg)}")
 
