@@ -30,6 +30,23 @@ def config_dir() -> Path:
     return Path(str(resources.files(CONFIG_PACKAGE)))
 
 
+def config_groups(config_name: str) -> str:
+    """``group: option, option, ...`` lines for the groups in the defaults list of
+    ``config_name``.yaml (what its ``--help`` lists); a group is looked up in the folder
+    ``config_name/`` first (pretrain's ``model``), then beside the config."""
+    root = config_dir()
+    defaults = OmegaConf.to_container(OmegaConf.load(root / f"{config_name}.yaml")).get("defaults", [])
+    lines = []
+    for entry in defaults:
+        group = next(iter(entry)) if isinstance(entry, dict) else None
+        if group is None or group.startswith(("hydra", "override")):
+            continue
+        folder = next((f for f in (root / config_name / group, root / group) if f.is_dir()), None)
+        if folder is not None:
+            lines.append(f"{group}: {', '.join(sorted(p.stem for p in folder.glob('*.yaml')))}")
+    return "\n".join(sorted(lines))
+
+
 def register_resolvers(project_root: str | Path = DEFAULT_PROJECT_ROOT) -> None:
     """``${project_root:}``: the checkout holding train.py and conf/, else the current folder
     (default data and output paths); ``${config_dir:}``: the folder of the package's configs;
@@ -39,6 +56,7 @@ def register_resolvers(project_root: str | Path = DEFAULT_PROJECT_ROOT) -> None:
     root = str(Path(project_root).resolve())
     OmegaConf.register_new_resolver("project_root", lambda: root, replace=True)
     OmegaConf.register_new_resolver("config_dir", lambda: str(config_dir()), replace=True)
+    OmegaConf.register_new_resolver("config_groups", config_groups, replace=True)
     OmegaConf.register_new_resolver("quickstart_data", quickstart.data_file, replace=True)
     OmegaConf.register_new_resolver("quickstart_encoders", quickstart.sweep_encoders, replace=True)
 

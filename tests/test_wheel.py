@@ -84,3 +84,12 @@ def test_users_add_their_own_configs_with_config_dir(installed, tmp_path):
     shown = _run([str(bin_dir / "elmo-tasks"), "train", "--config-dir", "myconf", "experiment=none", "task=reviews",
                   "--cfg", "job"], tmp_path, env).stdout
     assert "name: reviews" in shown and "train_file: reviews.csv" in shown and "text_column: text" in shown
+
+
+def test_pretrain_help_lists_its_own_groups_only(installed, tmp_path):
+    bin_dir, env = installed
+    text = _run([str(bin_dir / "elmo-tasks"), "pretrain", "--help"], tmp_path, env).stdout
+    groups = text.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    names = {line.split(":")[0] for line in groups.splitlines() if ":" in line and not line.startswith("Compose")}
+    assert names == {"logger", "model", "optim", "paths", "trainer"}
+    assert "model: mini, original, small, tiny" in groups and "experiment" not in groups
