@@ -17,7 +17,6 @@ The folder holds everything prediction needs, and nothing of the training data::
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import shlex
 import shutil
@@ -27,7 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .trained import PredictError, TrainedRun, find_checkpoint, load_run, resolve_device, without_caches
+from .arguments import ArgumentParser, Option
+from .trained import (
+    PredictError,
+    TrainedRun,
+    find_checkpoint,
+    load_run,
+    resolve_device,
+    without_caches,
+)
 
 FORMAT_VERSION = 1
 EXPORT_FILE = "export.json"
@@ -36,7 +43,8 @@ CONFIG_FILE = "config.yaml"
 DATA_STATE_FILE = "data_state.json"
 
 USAGE = """\
-usage: python -m elmo_tasks.export run_dir=PATH out=FOLDER [checkpoint=PATH] [overwrite=false]
+usage: elmo-tasks export run_dir=PATH out=FOLDER [checkpoint=PATH] [overwrite=false]
+       (or python -m elmo_tasks.export ...)
 
 Write a self-contained model folder from a run folder of train.py (its config and best
 checkpoint, or checkpoint=PATH): weights as safetensors, the config, vocabulary and labels,
@@ -51,10 +59,6 @@ python -m elmo_tasks.predict run_dir=FOLDER read it; the training data is not ne
 
 
 EXAMPLES = {"classification": "a gripping , beautiful film", "tagging": "John lives in Paris ."}
-
-
-class UsageError(ValueError):
-    """A bad command line (exit status 2)."""
 
 
 # --------------------------------------------------------------------------- writing
@@ -240,39 +244,26 @@ def load_export(folder: str | Path, device: Any = "cpu") -> TrainedRun:
 # --------------------------------------------------------------------------- command line
 
 
-def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
-    known = ("run_dir", "out", "checkpoint", "overwrite")
-    values: dict[str, str] = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep:
-            raise UsageError(f"expected key=value, got {arg!r} (see --help)")
-        if key not in known:
-            nearest = difflib.get_close_matches(key, known, n=1)
-            raise UsageError(f"unknown argument {key!r}" + (f"; did you mean {nearest[0]}={value}?" if nearest else
-                                                               f"; keys: {', '.join(known)}"))
-        values[key] = value
-    missing = [key for key in ("run_dir", "out") if not values.get(key)]
-    if missing:
-        raise UsageError(f"missing {' and '.join(k + '=...' for k in missing)} (see --help)")
-    overwrite = values.get("overwrite", "false").lower()
-    if overwrite not in ("true", "false"):
-        raise UsageError(f"overwrite must be true or false, got {values['overwrite']!r}")
-    return {"run_dir": values["run_dir"], "out": values["out"], "checkpoint": values.get("checkpoint") or None,
-            "overwrite": overwrite == "true"}
+PARSER = ArgumentParser(
+    "export",
+    [
+        Option("run_dir", "the run folder"),
+        Option("out", "the folder to write"),
+        Option("checkpoint", "a checkpoint instead of the run's best", default=None, nullable=True),
+        Option("overwrite", "replace an existing export folder", default=False, type=bool),
+    ],
+    help_text=USAGE,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: 0 done, 1 a run that cannot be exported, 2 bad arguments."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or any(arg in ("-h", "--help", "help") for arg in argv):
-        print(USAGE, file=sys.stdout if argv else sys.stderr)
-        return 0 if argv else 2
+    return PARSER.run(list(sys.argv[1:] if argv is None else argv), _run)
+
+
+def _run(values: dict[str, Any]) -> int:
     try:
-        out = export_run(**parse_arguments(argv))
-    except UsageError as error:
-        print(f"export: {error}", file=sys.stderr)
-        return 2
+        out = export_run(**values)
     except PredictError as error:
         print(f"export: {error}", file=sys.stderr)
         return 1

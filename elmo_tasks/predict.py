@@ -8,24 +8,24 @@ taggers). With ``input=-`` it answers each stdin line as soon as it is read. See
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .arguments import ArgumentParser, Option, UsageError
 from .trained import PredictError, TrainedRun, load_run, resolve_device
 
 __all__ = ["PredictError", "TrainedRun", "UsageError", "load_run", "main", "predict"]
 
 USAGE = """\
-usage: python -m elmo_tasks.predict run_dir=PATH input=FILE|- [output=FILE|-] [format=jsonl|conll]
-                                    [batch_size=32] [input_format=auto|lines|jsonl|conll] [checkpoint=PATH]
-                                    [device=auto|cpu|cuda|cuda:N]
+usage: elmo-tasks predict run_dir=PATH input=FILE|- [output=FILE|-] [format=jsonl|conll]
+                         [batch_size=32] [input_format=auto|lines|jsonl|conll] [checkpoint=PATH]
+                         [device=auto|cpu|cuda|cuda:N]       (or python -m elmo_tasks.predict ...)
 
 Predict with a run folder written by train.py: its config (config_resolved.yaml, else
 .hydra/config.yaml) and best checkpoint (results.json "best_checkpoint", else
@@ -65,10 +65,6 @@ DOCSTART = "-DOCSTART-"
 log = logging.getLogger("elmo_tasks.predict")
 
 
-class UsageError(ValueError):
-    """A bad command line (exit status 2)."""
-
-
 # --------------------------------------------------------------------------- arguments
 
 
@@ -86,43 +82,40 @@ class Arguments:
     device: str = "auto"
 
 
+PARSER = ArgumentParser(
+    "predict",
+    [
+        Option("run_dir", "the run folder, or an exported model folder"),
+        Option("input", "a file, or - for stdin"),
+        Option("output", "a file, or - for stdout", default="-"),
+        Option("format", "output format", default="jsonl", choices=FORMATS),
+        Option("batch_size", "texts or sentences per forward pass", default=32, type=int),
+        Option("input_format", "how to read the input", default="auto", choices=INPUT_FORMATS),
+        Option("checkpoint", "a checkpoint instead of the run's best", default=None, nullable=True),
+        Option("device", "auto, cpu, cuda, cuda:N or mps", default="auto"),
+    ],
+    help_text=USAGE,
+)
+
+
 def parse_arguments(argv: Sequence[str]) -> Arguments:
     """``key=value`` arguments -> :class:`Arguments`; UsageError naming what is wrong."""
-    known = [f.name for f in fields(Arguments)]
-    values: dict[str, str] = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep:
-            raise UsageError(f"expected key=value, got {arg!r} (see --help)")
-        if key not in known:
-            nearest = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {nearest[0]}={value}?" if nearest else f"; keys: {', '.join(known)}"
-            raise UsageError(f"unknown argument {key!r}{hint}")
-        if key in values:
-            raise UsageError(f"{key} is given twice")
-        values[key] = value
-    missing = [key for key in ("run_dir", "input") if not values.get(key)]
-    if missing:
-        raise UsageError(f"missing {' and '.join(k + '=...' for k in missing)} (see --help)")
-    for key, allowed in (("format", FORMATS), ("input_format", INPUT_FORMATS)):
-        if key in values and values[key] not in allowed:
-            raise UsageError(f"{key} must be one of {', '.join(allowed)}, got {values[key]!r}")
-    try:
-        batch_size = int(values.get("batch_size", 32))
-    except ValueError:
-        raise UsageError(f"batch_size must be a whole number, got {values['batch_size']!r}") from None
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
-    checkpoint = values.get("checkpoint")
+    return _arguments(PARSER.parse(argv))
+
+
+def _arguments(values: dict[str, Any]) -> Arguments:
+    if values["batch_size"] < 1:
+        raise UsageError(f"batch_size must be at least 1, got {values['batch_size']}")
+    checkpoint = values["checkpoint"]
     return Arguments(
         run_dir=Path(values["run_dir"]).expanduser(),
         input=values["input"],
-        output=values.get("output", "-"),
-        format=values.get("format", "jsonl"),
-        batch_size=batch_size,
-        input_format=values.get("input_format", "auto"),
+        output=values["output"],
+        format=values["format"],
+        batch_size=values["batch_size"],
+        input_format=values["input_format"],
         checkpoint=Path(checkpoint).expanduser() if checkpoint else None,
-        device=values.get("device", "auto"),
+        device=values["device"],
     )
 
 
@@ -328,14 +321,15 @@ def predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
 
 def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 1 bad run or input, 2 bad arguments)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or any(arg in ("-h", "--help", "help") for arg in argv):
-        print(USAGE, file=sys.stdout if argv else sys.stderr)
-        return 0 if argv else 2
+    argv = ["--help" if arg == "help" else arg for arg in (sys.argv[1:] if argv is None else argv)]
+    return PARSER.run(argv, lambda values: _run(values, stdin or sys.stdin, stdout or sys.stdout))
+
+
+def _run(values: dict[str, Any], stdin: IO[str], stdout: IO[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     log.setLevel(logging.INFO)
     try:
-        predict(parse_arguments(argv), stdin or sys.stdin, stdout or sys.stdout)
+        predict(_arguments(values), stdin, stdout)
     except UsageError as error:
         print(f"predict: {error}", file=sys.stderr)
         return 2

@@ -229,6 +229,10 @@ def test_predict_command_writes_entity_scores_and_tag_probabilities(crf_run):
     assert record["tag_probabilities"] == pytest.approx(expected["tag_probabilities"], abs=1e-6)
     assert [e["score"] for e in record["entities"]] == pytest.approx([e["score"] for e in expected["entities"]], abs=1e-6)
     assert main([f"run_dir={crf_run}", "input=-", "device=tpu9"], stdin=io.StringIO("x\n"), stdout=io.StringIO()) == 1
+    # --key=value, which predict never took, works like key=value (with a note to write that).
+    out = io.StringIO()
+    assert main([f"--run_dir={crf_run}", "--input", "-"], stdin=io.StringIO("john was a paris\n"), stdout=out) == 0
+    assert json.loads(out.getvalue())["tags"] == expected["tags"]
 
 
 def test_configs_given_as_omegaconf_nodes_are_saved_as_plain_containers(tmp_path):
