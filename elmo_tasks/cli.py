@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for stream in (sys.stdin, sys.stdout):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(encoding="utf-8")
-    entry = importlib.import_module(COMMANDS[command][0]).main
+    module = importlib.import_module(COMMANDS[command][0])
+    entry = getattr(module, "cli", module.main)  # Hydra apps: override checks first, then Hydra
     if command in HYDRA_APPS:
         sys.argv = [f"elmo-tasks {command}", *rest]
         entry()

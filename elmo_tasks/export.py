@@ -151,6 +151,8 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str | Path | No
     from safetensors.torch import save_file
 
     run_dir, out = Path(run_dir).expanduser(), Path(out).expanduser()
+    if not run_dir.is_dir():
+        raise PredictError(f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)")
     if (out / EXPORT_FILE).is_file() and not overwrite:
         raise PredictError(f"{out} already holds an export; pass overwrite=true to replace it")
     if out.exists() and not (out / EXPORT_FILE).is_file() and any(out.iterdir()):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import preflight
 from .checkpoint_io import AtomicCheckpointIO
-from .config import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT, config_dir, register_resolvers
+from .config import (
+    CONFIG_SEARCH_PATH,
+    DEFAULT_PROJECT_ROOT,
+    config_dir,
+    register_resolvers,
+)
 from .data.lm import (
     LmDataModule,
     build_vocabulary,
@@ -190,5 +196,16 @@ def main(cfg: DictConfig) -> float | None:
         return run(cfg)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
+    from .config_errors import check_overrides
+
+    problem = check_overrides(sys.argv[1:], config_dir(), "pretrain")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -19,7 +19,12 @@ from collections.abc import Sequence
 import hydra
 from omegaconf import DictConfig
 
-from .config import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT, config_dir, register_resolvers
+from .config import (
+    CONFIG_SEARCH_PATH,
+    DEFAULT_PROJECT_ROOT,
+    config_dir,
+    register_resolvers,
+)
 from .config_errors import check_overrides
 from .errors import readable_errors
 from .quickstart import hand_picked_note
@@ -35,7 +40,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
         return run(cfg)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def cli(argv: Sequence[str] | None = None) -> None:
     """Check the overrides (exit 2 with a suggestion), then run the Hydra app on ``argv``
     (default ``sys.argv[1:]``)."""
     if argv is not None:
@@ -50,5 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     hydra_main()
 
 
+main = cli  # the name other tools' modules use for their entry point
+
 if __name__ == "__main__":
-    main()
+    cli()
