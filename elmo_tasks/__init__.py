@@ -1,3 +1,45 @@
-"""elmo-tasks: ELMo for text classification and sequence labelling experiments."""
+"""elmo-tasks: ELMo for text classification and sequence labelling experiments.
+
+The public Python API (imported on first use, so ``import elmo_tasks`` stays light)::
+
+    from elmo_tasks import Elmo, batch_to_ids, ElmoBiLm, ScalarMix, load_run
+
+``Elmo`` / ``batch_to_ids`` / ``ElmoBiLm`` / ``ScalarMix`` take AllenNLP's arguments;
+``load_run(run_dir, device="cpu")`` loads a trained run (or an exported model folder) for
+``.predict(texts)``. See docs/api.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "Elmo": "elmo_tasks.elmo",
+    "ElmoBiLm": "elmo_tasks.elmo",
+    "ScalarMix": "elmo_tasks.elmo",
+    "batch_to_ids": "elmo_tasks.elmo",
+    "load_run": "elmo_tasks.trained",
+    "TrainedRun": "elmo_tasks.trained",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .elmo import Elmo, ElmoBiLm, ScalarMix, batch_to_ids  # noqa: F401
+    from .trained import TrainedRun, load_run  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'elmo_tasks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

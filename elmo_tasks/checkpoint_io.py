@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.plugins import TorchCheckpointIO
 
 
 def _read_umask() -> int:

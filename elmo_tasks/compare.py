@@ -329,7 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = report(collection, groups, split, metrics)
     (out / "comparison.md").write_text(text)
     plot(groups, split, chart_metric, out / "comparison.png")
-    print(text, end="")
+    if sys.stdout.isatty():  # a terminal gets a rich table; a pipe or a file the markdown of comparison.md
+        from rich.console import Console
+
+        from .compare_table import print_comparison
+
+        print_comparison(Console(), collection, groups, split, metrics)
+    else:
+        print(text, end="")
     print(f"wrote {out / 'comparison.md'} and {out / 'comparison.png'}", file=sys.stderr)
     return 0
 

@@ -39,7 +39,7 @@ def check_overrides(argv: Sequence[str], conf_dir: str | Path, config_name: str 
     except Exception:  # noqa: BLE001 - not a naming problem; the real Hydra call reports it
         return None
     else:
-        return check_added_keys(overrides, composed, Path(conf_dir))
+        return check_added_keys(overrides, composed, Path(conf_dir), config_name)
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException:
@@ -56,8 +56,8 @@ def explain(overrides: Sequence[Override], conf_dir: Path, config_name: str = "c
     for override in overrides:
         if override.is_sweep_override():
             continue
-        if _is_group(conf_dir, override.key_or_group):
-            problem = _check_group_option(override, conf_dir)
+        if _is_group(conf_dir, override.key_or_group, config_name):
+            problem = _check_group_option(override, conf_dir, config_name)
             if problem:
                 problems.append(problem)
             else:
@@ -78,7 +78,9 @@ def explain(overrides: Sequence[Override], conf_dir: Path, config_name: str = "c
     return problems
 
 
-def check_added_keys(overrides: Sequence[str], config: Any, conf_dir: Path | None = None) -> str | None:
+def check_added_keys(
+    overrides: Sequence[str], config: Any, conf_dir: Path | None = None, config_name: str = "config"
+) -> str | None:
     """Help text for ``+`` / ``++`` overrides that add an argument the object being built does
     not take (``+trainer.max_epoch=3`` would reach ``Trainer(max_epoch=3)``), else None.
 
@@ -95,7 +97,7 @@ def check_added_keys(overrides: Sequence[str], config: Any, conf_dir: Path | Non
         if not (override.is_add() or override.is_force_add()) or override.is_sweep_override():
             continue
         parts = override.key_or_group.split(".")
-        if len(parts) < 2 or (conf_dir is not None and _is_group(conf_dir, override.key_or_group)):
+        if len(parts) < 2 or (conf_dir is not None and _is_group(conf_dir, override.key_or_group, config_name)):
             continue
         if container is None:
             container = OmegaConf.to_container(config, resolve=False)
@@ -149,9 +151,16 @@ def _added_key_problem(override: Override, parts: list[str], target: str, accept
     return f"{problem}; did you mean {plus}{where}.{nearest}={value}?"
 
 
-def group_options(conf_dir: str | Path, group: str) -> list[str]:
+def group_folder(conf_dir: str | Path, group: str, config_name: str = "config") -> Path:
+    """Where the options of ``group`` are: ``conf/<config_name>/<group>`` when the config keeps
+    its own groups there (pretrain's ``model``), else ``conf/<group>``."""
+    own = Path(conf_dir) / config_name / group
+    return own if own.is_dir() else Path(conf_dir) / group
+
+
+def group_options(conf_dir: str | Path, group: str, config_name: str = "config") -> list[str]:
     """The options of config group ``group``: the names of ``conf/<group>/*.yaml``."""
-    folder = Path(conf_dir) / group
+    folder = group_folder(conf_dir, group, config_name)
     return sorted(p.stem for p in folder.iterdir() if p.is_file() and p.suffix in CONFIG_SUFFIXES)
 
 
@@ -167,8 +176,8 @@ def _is_hydra_setting(arg: str) -> bool:
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
-def _is_group(conf_dir: Path, name: str) -> bool:
-    return bool(name) and (conf_dir / name).is_dir()
+def _is_group(conf_dir: Path, name: str, config_name: str = "config") -> bool:
+    return bool(name) and group_folder(conf_dir, name, config_name).is_dir()
 
 
 def _nearest(word: str, candidates: Sequence[str]) -> str | None:
@@ -176,16 +185,17 @@ def _nearest(word: str, candidates: Sequence[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def _check_group_option(override: Override, conf_dir: Path) -> str | None:
+def _check_group_option(override: Override, conf_dir: Path, config_name: str = "config") -> str | None:
     """``experiment=sst2_elmoo: ...; did you mean experiment=sst2_elmo?`` or None if valid."""
     group = override.key_or_group
     value = override.value()
     chosen = value if isinstance(value, list) else [value]
-    options = group_options(conf_dir, group)
+    options = group_options(conf_dir, group, config_name)
+    folder = group_folder(conf_dir, group, config_name).relative_to(conf_dir)
     for option in chosen:
         if option is None or str(option) in options:
             continue
-        where = f"'{option}' is not an option of {group} (conf/{group}/*.yaml)"
+        where = f"'{option}' is not an option of {group} (conf/{folder.as_posix()}/*.yaml)"
         nearest = _nearest(str(option), options)
         if nearest is None:
             return f"{override.input_line}: {where}; options: {', '.join(options)}"

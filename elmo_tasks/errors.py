@@ -87,9 +87,9 @@ def shown_path(path: str | os.PathLike[str]) -> str:
 def train_command(*overrides: str) -> str:
     """``python train.py [experiment=none] OVERRIDES``: a fresh command that runs just the groups
     given (``experiment=none`` when the default experiment would pick its own, as the quickstart does)."""
-    from .config import DEFAULT_PROJECT_ROOT
+    from .config import config_dir
 
-    by_hand = ["experiment=none"] if (DEFAULT_PROJECT_ROOT / "conf" / "experiment" / "none.yaml").is_file() else []
+    by_hand = ["experiment=none"] if (config_dir() / "experiment" / "none.yaml").is_file() else []
     return " ".join(["python train.py", *by_hand, *overrides])
 
 

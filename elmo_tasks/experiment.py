@@ -17,9 +17,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import preflight
 from .checkpoint_io import AtomicCheckpointIO, atomic_open, atomic_write_text
+from .loggers import build_loggers, finish_loggers
 from .resume import RandomStateCheckpoint, keep_metrics_before_resume, resolve_ckpt_path
 from .sweeps import check_not_ddp_multirun
 from .tasks import ClassificationTask, TaggingTask
+from .tasks.parts import plain_config
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +54,19 @@ def build(cfg: DictConfig, data_state: dict | None = None) -> tuple[pl.Lightning
         datamodule.setup("fit")
     else:
         datamodule.load_trained_state(data_state)
-    encoder = hydra.utils.instantiate(cfg.encoder)(vocabulary=datamodule.vocabulary)
-    if getattr(encoder, "wants_sentences", False):
-        encoder.prepare_cache(datamodule.sentences())
-    head = hydra.utils.instantiate(cfg.head)
-    optimizer = hydra.utils.instantiate(cfg.optim.optimizer)
-    scheduler = hydra.utils.instantiate(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None
+    # The task builds its parts from their configs and saves them as hyperparameters, so that
+    # ``TaskClass.load_from_checkpoint(path)`` rebuilds it without this config.
+    scheduler = plain_config(cfg.optim.scheduler) if cfg.optim.get("scheduler") else None
     module_class = TASK_MODULES[datamodule.kind]
     param_groups = cfg.optim.get("param_groups")
     model = module_class(
-        encoder, head, optimizer, scheduler=scheduler, main_metric=cfg.task.main_metric,
+        plain_config(cfg.encoder), plain_config(cfg.head), plain_config(cfg.optim.optimizer), scheduler=scheduler,
+        main_metric=cfg.task.main_metric, vocabulary=datamodule.vocabulary,
         param_groups=OmegaConf.to_container(param_groups, resolve=True) if param_groups else None,
         **datamodule.module_kwargs(),
     )
+    if getattr(model.encoder, "wants_sentences", False):
+        model.encoder.prepare_cache(datamodule.sentences())
     model.data_state = datamodule.trained_state()
     return datamodule, model
 
@@ -83,7 +85,7 @@ def run(cfg: DictConfig) -> float | None:
     datamodule, model = build(cfg)
 
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    loggers = build_loggers(cfg.get("logger"))
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     callbacks.append(RandomStateCheckpoint())  # exact resumes: the RNG states go into checkpoints
@@ -98,6 +100,10 @@ def run(cfg: DictConfig) -> float | None:
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), checkpoint_dir, trainer.default_root_dir)
     if ckpt_path and trainer.is_global_zero:
         keep_metrics_before_resume(output_dir)  # the CSV logger would delete the rows logged so far
+    # The resolved config as the run's hyperparameters (W&B, MLflow, hparams.yaml ...); after the
+    # line above, since the CSV logger clears metrics.csv when first used.
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     has_best = trainer.checkpoint_callback is not None and bool(trainer.checkpoint_callback.best_model_path)
     ckpt = trainer.checkpoint_callback.best_model_path if has_best else None  # the best of model_checkpoint
@@ -108,6 +114,7 @@ def run(cfg: DictConfig) -> float | None:
             trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True), "test"
         )
 
+    finish_loggers(loggers)
     main_metric = cfg.task.main_metric
     value = val.get(main_metric)
     value = None if value is None or math.isnan(value) else value
@@ -119,6 +126,7 @@ def run(cfg: DictConfig) -> float | None:
 
     results: dict[str, Any] = {
         "task": cfg.task.name,
+        "data": datamodule.data_source() if hasattr(datamodule, "data_source") else None,
         "encoder": cfg.encoder._target_.rsplit(".", 1)[-1],
         "head": cfg.head._target_.rsplit(".", 1)[-1],
         "seed": cfg.seed,

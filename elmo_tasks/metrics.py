@@ -1,28 +1,21 @@
-"""Entity-level NER scores with the CoNLL ``conlleval`` span rules.
+"""Entity-level NER scores with the CoNLL ``conlleval`` span rules, computed by seqeval.
 
 Published CoNLL-2003 numbers come from ``conlleval``; scores are only comparable if entities
-are read exactly as it reads them, including ill-formed sequences a model may emit.
+are read exactly as it reads them, including ill-formed sequences a model may emit. seqeval's
+default (non-strict) mode is a line-by-line port of conlleval's ``startOfChunk`` /
+``endOfChunk`` (the treatment of IOB1 ``I-`` starts, ``I-`` after ``O``, type changes and
+``E-``/``S-`` tags), and it counts sentences as conlleval's blank-line boundary does, so the
+scores here are seqeval's, with their inputs checked first and a plain dict out.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from seqeval.metrics.sequence_labeling import get_entities
-
-
-def _ratio(numerator: int, denominator: int) -> float:
-    """``numerator / denominator``, with 0.0 (not NaN) when nothing was counted."""
-    return numerator / denominator if denominator else 0.0
-
-
-def _prf(correct: int, predicted: int, gold: int) -> tuple[float, float, float]:
-    precision = _ratio(correct, predicted)
-    recall = _ratio(correct, gold)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
+from seqeval.metrics import accuracy_score
+from seqeval.metrics.sequence_labeling import get_entities, precision_recall_fscore_support
 
 
 def _validate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:
@@ -41,23 +34,11 @@ def _validate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> N
                     raise ValueError(f"sentence {i}, position {j}: {name} tag {tag!r} is not a string")
 
 
-def _entities(corpus: Sequence[Sequence[str]]) -> set[tuple[int, str, int, int]]:
-    """All entities as ``(sentence, type, start, end_inclusive)``.
-
-    Spans come from seqeval's ``get_entities``, a line-by-line port of conlleval's
-    ``startOfChunk``/``endOfChunk``; reusing it (rather than writing another chunker) keeps the
-    treatment of IOB1 ``I-`` starts, ``I-`` after ``O``, type changes and ``E-``/``S-`` tags
-    identical to conlleval. Sentences are chunked one at a time, which is what conlleval's
-    blank-line boundary (and seqeval's ``O`` separator between sentences) amounts to.
-    """
-    return {
-        (i, type_, start, end)
-        for i, sentence in enumerate(corpus)
-        for type_, start, end in get_entities(list(sentence))
-    }
+def _types(corpus: list[list[str]]) -> set[str]:
+    return {type_ for type_, _, _ in get_entities(corpus)}
 
 
-def conll_scores(gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:
+def conll_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, Any]:
     """Micro precision/recall/F1 over entities, per-type scores and token accuracy.
 
     Returns ``{"precision", "recall", "f1", "per_type": {type: {"precision", "recall", "f1",
@@ -67,26 +48,24 @@ def conll_scores(gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]
     its type, start and end all match, as in conlleval and seqeval's default (non-strict) mode.
     """
     _validate(gold, pred)
-    gold_entities = _entities(gold)
-    pred_entities = _entities(pred)
-    correct_entities = gold_entities & pred_entities
-
-    n_gold = Counter(type_ for _, type_, _, _ in gold_entities)
-    n_pred = Counter(type_ for _, type_, _, _ in pred_entities)
-    n_correct = Counter(type_ for _, type_, _, _ in correct_entities)
-
-    per_type: dict[str, dict[str, float | int]] = {}
-    for type_ in sorted(set(n_gold) | set(n_pred)):
-        p, r, f = _prf(n_correct[type_], n_pred[type_], n_gold[type_])
-        per_type[type_] = {"precision": p, "recall": r, "f1": f, "support": n_gold[type_]}
-
-    precision, recall, f1 = _prf(len(correct_entities), len(pred_entities), len(gold_entities))
+    if not gold:  # seqeval refuses an empty corpus: nothing to count
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "per_type": {}, "token_accuracy": 0.0}
+    # seqeval joins sentences with an "O" between them only when they are lists.
+    gold, pred = [list(sentence) for sentence in gold], [list(sentence) for sentence in pred]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "seems not to be NE tag" for O-less corpora is not ours to print
+        precision, recall, f1, _ = precision_recall_fscore_support(gold, pred, average="micro", zero_division=0)
+        by_type = precision_recall_fscore_support(gold, pred, average=None, zero_division=0)
+    types = sorted(_types(gold) | _types(pred))  # seqeval's order of the per-type arrays
+    per_type: dict[str, dict[str, float | int]] = {
+        type_: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
+        for type_, p, r, f, n in zip(types, *by_type)
+    }
     n_tokens = sum(len(sentence) for sentence in gold)
-    n_same = sum(g == p for gs, ps in zip(gold, pred) for g, p in zip(gs, ps))
     return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
         "per_type": per_type,
-        "token_accuracy": _ratio(n_same, n_tokens),
+        "token_accuracy": float(accuracy_score(gold, pred)) if n_tokens else 0.0,
     }

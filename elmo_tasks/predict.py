@@ -8,20 +8,24 @@ taggers). With ``input=-`` it answers each stdin line as soon as it is read. See
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import logging
 import os
-import pickle
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .arguments import ArgumentParser, Option, UsageError
+from .trained import PredictError, TrainedRun, load_run, resolve_device
+
+__all__ = ["PredictError", "TrainedRun", "UsageError", "load_run", "main", "predict"]
+
 USAGE = """\
-usage: python -m elmo_tasks.predict run_dir=PATH input=FILE|- [output=FILE|-] [format=jsonl|conll]
-                                    [batch_size=32] [input_format=auto|lines|jsonl|conll] [checkpoint=PATH]
+usage: elmo-tasks predict run_dir=PATH input=FILE|- [output=FILE|-] [format=jsonl|conll]
+                         [batch_size=32] [input_format=auto|lines|jsonl|conll] [checkpoint=PATH]
+                         [device=auto|cpu|cuda|cuda:N]       (or python -m elmo_tasks.predict ...)
 
 Predict with a run folder written by train.py: its config (config_resolved.yaml, else
 .hydra/config.yaml) and best checkpoint (results.json "best_checkpoint", else
@@ -38,34 +42,27 @@ from the training data named in the config, which must then be readable).
   input_format  auto (default): *.jsonl files are JSON lines; *.conll files and files that
                 start with -DOCSTART- are CoNLL; other files and stdin hold one item per line
   checkpoint    use this checkpoint instead of the run's best
+  device        auto (default: CUDA when present, else CPU), cpu, cuda, cuda:N or mps
 
 Classification: one text per line (tokenised as in training), or JSON lines with a "text"
   field. Output: {"text": ..., "label": ..., "probabilities": {label: p, ...}}.
   Empty lines are skipped with a warning.
 Tagging: one sentence per line (whitespace-separated tokens), a CoNLL file (tokens in the
   first column) or JSON lines with "tokens" (a list) or "text". Output: {"tokens": [...],
-  "tags": [...], "entities": [{"type", "start", "end", "text"}]}: tags in the scheme of the
-  training file, entity offsets in tokens, end exclusive. An empty line is an error.
+  "tags": [...], "tag_probabilities": [...], "entities": [{"type", "start", "end", "text",
+  "score"}]}: tags in the scheme of the training file; each tag's marginal probability;
+  entity offsets in tokens, end exclusive, and the probability of the entity (exact, by
+  forward-backward for a CRF). An empty line is an error.
 
 example: python -m elmo_tasks.predict run_dir=outputs/runs/2024-05-01_12-00-00 input=reviews.txt
 """
 
 FORMATS = ("jsonl", "conll")
 INPUT_FORMATS = ("auto", "lines", "jsonl", "conll")
-CONFIG_FILES = ("config_resolved.yaml", ".hydra/config.yaml")
-CHECKPOINTS = ("checkpoints/best.ckpt", "checkpoints/last.ckpt")
 DOCSTART = "-DOCSTART-"
 
 # Not __name__: run with ``python -m`` this module is ``__main__``.
 log = logging.getLogger("elmo_tasks.predict")
-
-
-class UsageError(ValueError):
-    """A bad command line (exit status 2)."""
-
-
-class PredictError(RuntimeError):
-    """A run folder, checkpoint or input that cannot be used, explained (exit status 1)."""
 
 
 # --------------------------------------------------------------------------- arguments
@@ -82,194 +79,44 @@ class Arguments:
     batch_size: int = 32
     input_format: str = "auto"
     checkpoint: Path | None = None
+    device: str = "auto"
+
+
+PARSER = ArgumentParser(
+    "predict",
+    [
+        Option("run_dir", "the run folder, or an exported model folder"),
+        Option("input", "a file, or - for stdin"),
+        Option("output", "a file, or - for stdout", default="-"),
+        Option("format", "output format", default="jsonl", choices=FORMATS),
+        Option("batch_size", "texts or sentences per forward pass", default=32, type=int),
+        Option("input_format", "how to read the input", default="auto", choices=INPUT_FORMATS),
+        Option("checkpoint", "a checkpoint instead of the run's best", default=None, nullable=True),
+        Option("device", "auto, cpu, cuda, cuda:N or mps", default="auto"),
+    ],
+    help_text=USAGE,
+)
 
 
 def parse_arguments(argv: Sequence[str]) -> Arguments:
     """``key=value`` arguments -> :class:`Arguments`; UsageError naming what is wrong."""
-    known = [f.name for f in fields(Arguments)]
-    values: dict[str, str] = {}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep:
-            raise UsageError(f"expected key=value, got {arg!r} (see --help)")
-        if key not in known:
-            nearest = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {nearest[0]}={value}?" if nearest else f"; keys: {', '.join(known)}"
-            raise UsageError(f"unknown argument {key!r}{hint}")
-        if key in values:
-            raise UsageError(f"{key} is given twice")
-        values[key] = value
-    missing = [key for key in ("run_dir", "input") if not values.get(key)]
-    if missing:
-        raise UsageError(f"missing {' and '.join(k + '=...' for k in missing)} (see --help)")
-    for key, allowed in (("format", FORMATS), ("input_format", INPUT_FORMATS)):
-        if key in values and values[key] not in allowed:
-            raise UsageError(f"{key} must be one of {', '.join(allowed)}, got {values[key]!r}")
-    try:
-        batch_size = int(values.get("batch_size", 32))
-    except ValueError:
-        raise UsageError(f"batch_size must be a whole number, got {values['batch_size']!r}") from None
-    if batch_size < 1:
-        raise UsageError(f"batch_size must be at least 1, got {batch_size}")
-    checkpoint = values.get("checkpoint")
+    return _arguments(PARSER.parse(argv))
+
+
+def _arguments(values: dict[str, Any]) -> Arguments:
+    if values["batch_size"] < 1:
+        raise UsageError(f"batch_size must be at least 1, got {values['batch_size']}")
+    checkpoint = values["checkpoint"]
     return Arguments(
         run_dir=Path(values["run_dir"]).expanduser(),
         input=values["input"],
-        output=values.get("output", "-"),
-        format=values.get("format", "jsonl"),
-        batch_size=batch_size,
-        input_format=values.get("input_format", "auto"),
+        output=values["output"],
+        format=values["format"],
+        batch_size=values["batch_size"],
+        input_format=values["input_format"],
         checkpoint=Path(checkpoint).expanduser() if checkpoint else None,
+        device=values["device"],
     )
-
-
-# --------------------------------------------------------------------------- the trained run
-
-
-@dataclass
-class TrainedRun:
-    """A model rebuilt from a run folder (in eval mode) and the data module it was trained with."""
-
-    model: Any
-    datamodule: Any
-    config_file: Path
-    checkpoint: Path
-
-    @property
-    def kind(self) -> str:
-        """``classification`` or ``tagging``."""
-        return self.datamodule.kind
-
-
-def find_config(run_dir: Path) -> Path:
-    """``config_resolved.yaml`` of the run, else the ``.hydra/config.yaml`` Hydra wrote."""
-    for name in CONFIG_FILES:
-        if (run_dir / name).is_file():
-            return run_dir / name
-    looked = ", ".join(str(run_dir / name) for name in CONFIG_FILES)
-    raise PredictError(f"no run config in {run_dir}: looked for {looked} (train.py writes both into its run folder)")
-
-
-def load_config(run_dir: Path):
-    """The run's composed config, resolved; ``.hydra/config.yaml`` gets ``paths.output_dir=run_dir``
-    since its ``${hydra:...}`` value needs a running Hydra."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from .config import register_resolvers
-
-    path = find_config(run_dir)
-    register_resolvers()
-    try:
-        cfg = OmegaConf.load(path)
-        if path.name == "config.yaml" and OmegaConf.select(cfg, "paths") is not None:
-            cfg.paths.output_dir = str(run_dir)
-        OmegaConf.resolve(cfg)
-    except (OmegaConfBaseException, OSError) as error:
-        raise PredictError(f"cannot read the run config {path}: {error}") from error
-    for key in ("task", "encoder", "head", "optim"):
-        if OmegaConf.select(cfg, key) is None:
-            raise PredictError(f"{path} has no '{key}' section; is it the config of a train.py run?")
-    return cfg
-
-
-def find_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint results.json names as best, else checkpoints/best.ckpt, else last.ckpt."""
-    candidates: list[Path] = []
-    results = run_dir / "results.json"
-    if results.is_file():
-        try:
-            best = json.loads(results.read_text(encoding="utf-8")).get("best_checkpoint")
-        except (json.JSONDecodeError, AttributeError) as error:
-            raise PredictError(f"{results} is not a JSON object: {error}") from error
-        if best:
-            # The run folder may have moved since training: also look for the file inside it.
-            candidates += [Path(best), run_dir / "checkpoints" / Path(best).name]
-    candidates += [run_dir / name for name in CHECKPOINTS]
-    for path in candidates:
-        if path.is_file():
-            return path
-    looked = ", ".join(dict.fromkeys(str(p) for p in candidates))
-    raise PredictError(f"no checkpoint in {run_dir}: looked for {looked}; pass checkpoint=PATH to choose one")
-
-
-def read_checkpoint(path: Path) -> dict:
-    """A Lightning checkpoint (a bare state dict comes back as ``{"state_dict": ...}``),
-    loaded with ``weights_only=True`` so that no code inside the file runs."""
-    import torch
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise PredictError(
-            f"{path} holds objects other than tensors and plain containers, which torch.load(weights_only=True) "
-            f"refuses to unpickle: {str(error).splitlines()[0]}"
-        ) from error
-    except (OSError, RuntimeError, EOFError) as error:
-        raise PredictError(f"cannot read checkpoint {path}: {error}") from error
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise PredictError(f"{path} is neither a Lightning checkpoint (no 'state_dict') nor a state dict of tensors")
-    return checkpoint if "state_dict" in checkpoint else {"state_dict": state}
-
-
-def _without_caches(node: Any) -> None:
-    """Set every ``cache_dir`` of an encoder config (nested ones too) to None: predictions run the
-    biLM directly instead of needing the activation cache of the training data."""
-    from omegaconf import DictConfig, ListConfig
-
-    if isinstance(node, DictConfig):
-        if "cache_dir" in node:
-            node.cache_dir = None
-        for key in node:
-            _without_caches(node[key])
-    elif isinstance(node, ListConfig):
-        for item in node:
-            _without_caches(item)
-
-
-def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> TrainedRun:
-    """Rebuild the model of ``run_dir`` with ``experiment.build`` (vocabulary and labels from the
-    checkpoint, else from the training data as in training), load the weights and switch to eval mode."""
-    run_dir = Path(run_dir).expanduser()
-    if not run_dir.is_dir():
-        raise PredictError(f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)")
-    cfg = load_config(run_dir)
-    checkpoint = Path(checkpoint) if checkpoint else find_checkpoint(run_dir)
-    if not checkpoint.is_file():
-        raise PredictError(f"checkpoint {checkpoint} not found")
-    state = read_checkpoint(checkpoint)
-    _without_caches(cfg.encoder)
-    config_file = find_config(run_dir)
-
-    import datasets
-
-    from .experiment import build
-    from .tasks.base import DATA_STATE, restore_frozen_encoder
-
-    datasets.disable_progress_bars()
-    data_state = state.get(DATA_STATE)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # keep stdout for predictions only
-            datamodule, model = build(cfg, data_state=data_state)
-    except (OSError, ValueError, ImportError) as error:
-        why = (
-            "" if data_state is not None else "\n(this checkpoint does not hold the vocabulary and label set, so the "
-            "training data named in the config is read again to rebuild them exactly as in training)"
-        )
-        raise PredictError(f"cannot rebuild the model of {config_file}: {error}{why}") from error
-    try:
-        restore_frozen_encoder(model, state)  # frozen biLM weights are read from their files
-        model.load_state_dict(state["state_dict"])
-    except (RuntimeError, ValueError) as error:
-        detail = " ".join(str(error).split())
-        raise PredictError(
-            f"{checkpoint} does not fit the model rebuilt from {config_file} (were the config or the training "
-            f"data changed since training?): {detail[:400]}"
-        ) from error
-    model.eval()
-    log.info("loaded %s (%s, %d labels) from %s", checkpoint, datamodule.kind, len(model.labels), config_file)
-    return TrainedRun(model, datamodule, config_file, checkpoint)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -388,32 +235,14 @@ def _read_conll_tokens(lines: Iterable[str], source: str) -> Iterator[Example]:
 
 def classify(run: TrainedRun, batch: Sequence[Example]) -> list[dict]:
     """``{"text", "label", "probabilities"}`` per example."""
-    labels = run.model.labels
-    probabilities = run.model.predict_proba([example.tokens for example in batch]).tolist()
-    return [
-        {
-            "text": example.text,
-            "label": labels[max(range(len(row)), key=row.__getitem__)],
-            "probabilities": dict(zip(labels, row)),
-        }
-        for example, row in zip(batch, probabilities)
-    ]
+    predictions = run.classify_tokens([example.tokens for example in batch])
+    return [{"text": example.text, **record} for example, record in zip(batch, predictions)]
 
 
 def tag(run: TrainedRun, batch: Sequence[Example]) -> list[dict]:
-    """``{"tokens", "tags", "entities"}`` per sentence, tags in the training file's scheme."""
-    from .tags import bio_spans, from_bio, to_bio
-
-    scheme, input_scheme = run.model.scheme, run.datamodule.input_scheme
-    records = []
-    for example, predicted in zip(batch, run.model.predict([example.tokens for example in batch])):
-        tags = from_bio(to_bio(predicted, scheme), input_scheme)
-        entities = [
-            {"type": type_, "start": start, "end": end, "text": " ".join(example.tokens[start:end])}
-            for type_, start, end in bio_spans(tags)
-        ]
-        records.append({"tokens": example.tokens, "tags": tags, "entities": entities})
-    return records
+    """``{"tokens", "tags", "tag_probabilities", "entities"}`` per sentence, tags in the training
+    file's scheme, each entity with its probability (``score``)."""
+    return run.tag_tokens([example.tokens for example in batch])
 
 
 def render(record: dict, output_format: str) -> str:
@@ -464,7 +293,8 @@ def predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
         if args.output != "-" and Path(args.output).resolve() == Path(args.input).resolve():
             raise UsageError("output would overwrite input; choose another output file")
     input_format = detect_input_format(args.input, args.input_format)
-    run = load_run(args.run_dir, args.checkpoint)
+    resolve_device(args.device)  # a bad device is reported before the model is built
+    run = load_run(args.run_dir, args.device, args.checkpoint)
     if run.kind == "classification" and args.format == "conll":
         raise UsageError("format=conll is for taggers; this run is a classifier (use format=jsonl)")
     source = "stdin" if args.input == "-" else args.input
@@ -491,14 +321,15 @@ def predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
 
 def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 1 bad run or input, 2 bad arguments)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or any(arg in ("-h", "--help", "help") for arg in argv):
-        print(USAGE, file=sys.stdout if argv else sys.stderr)
-        return 0 if argv else 2
+    argv = ["--help" if arg == "help" else arg for arg in (sys.argv[1:] if argv is None else argv)]
+    return PARSER.run(argv, lambda values: _run(values, stdin or sys.stdin, stdout or sys.stdout))
+
+
+def _run(values: dict[str, Any], stdin: IO[str], stdout: IO[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     log.setLevel(logging.INFO)
     try:
-        predict(parse_arguments(argv), stdin or sys.stdin, stdout or sys.stdout)
+        predict(_arguments(values), stdin, stdout)
     except UsageError as error:
         print(f"predict: {error}", file=sys.stderr)
         return 2

@@ -170,8 +170,9 @@ def task_sources(task: Mapping[str, Any]) -> tuple[str | None, list[tuple[str, P
     reader = "conll" if tagging else str(task.get("reader", "table"))
     hub_name = task.get("hub_name")
     if hub_name and (tagging or reader == "hub"):
-        config = task.get("hub_config")
-        return f"{hub_name}" + (f"/{config}" if config else "") + f" [{task.get('train_file')}]", []
+        config, revision = task.get("hub_config"), task.get("hub_revision")
+        name = f"{hub_name}" + (f"/{config}" if config else "") + (f"@{revision}" if revision else "")
+        return f"{name} [{task.get('train_file')}]", []
     sources: list[tuple[str, Path]] = []
     if reader == "tweeteval":
         directory = Path(str(task.get("data_dir"))).expanduser()

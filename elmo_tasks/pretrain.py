@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,19 +21,31 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import preflight
 from .checkpoint_io import AtomicCheckpointIO
-from .config import DEFAULT_PROJECT_ROOT, register_resolvers
-from .data.lm import LmDataModule, build_vocabulary, read_vocabulary, resolve_files, write_vocabulary
+from .config import (
+    CONFIG_SEARCH_PATH,
+    DEFAULT_PROJECT_ROOT,
+    config_dir,
+    register_resolvers,
+)
+from .data.lm import (
+    LmDataModule,
+    build_vocabulary,
+    read_vocabulary,
+    resolve_files,
+    write_vocabulary,
+)
 from .elmo.hub import resolve
 from .elmo.options import load_options
 from .elmo.weights import load_weights
 from .errors import readable_errors
+from .loggers import build_loggers, finish_loggers
 from .pretrain_export import export_pretrained
 from .resume import RandomStateCheckpoint
 from .tasks.language_model import BiLmPretrainer, read_checkpoint
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = DEFAULT_PROJECT_ROOT / "conf"
+CONFIG_DIR = config_dir()
 CONFIG_NAME = "pretrain"
 
 register_resolvers(DEFAULT_PROJECT_ROOT)
@@ -136,7 +149,7 @@ def run(cfg: DictConfig) -> float | None:
         callback_cfgs["model_checkpoint"]["monitor"] = None  # nothing to rank checkpoints by
     callbacks = [hydra.utils.instantiate(c) for c in callback_cfgs.values() if c is not None]
     callbacks.append(RandomStateCheckpoint())  # dropout and sampled softmax draw the same numbers after a resume
-    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    loggers = build_loggers(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]  # crash-safe checkpoints
     )
@@ -150,6 +163,7 @@ def run(cfg: DictConfig) -> float | None:
     if trainer.checkpoint_callback is not None:
         last_checkpoint = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
         trainer.save_checkpoint(last_checkpoint, weights_only=False)  # the final state, whatever stopped training
+    finish_loggers(loggers)
     if trainer.is_global_zero:
         info = {
             "steps": trainer.global_step,
@@ -176,11 +190,22 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
+@hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> float | None:
     with readable_errors():
         return run(cfg)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
+    from .config_errors import check_overrides
+
+    problem = check_overrides(sys.argv[1:], config_dir(), "pretrain")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -10,13 +10,14 @@ The softmax is not exported: ELMo users only need the biLM.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from .arguments import ArgumentParser, Option
 from .data.lm import write_vocabulary
 from .elmo.weights import save_elmo
 from .tasks.language_model import BiLmPretrainer
@@ -58,21 +59,30 @@ def export_checkpoint(checkpoint: str | Path, export_dir: str | Path) -> Path:
     return export_pretrained(module, export_dir, info)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m elmo_tasks.pretrain_export",
-        description="Write options.json, weights.hdf5, vocab.txt and pretrain_info.json of a pretraining checkpoint.",
-    )
-    parser.add_argument("checkpoint", help="a .ckpt written by python -m elmo_tasks.pretrain")
-    parser.add_argument("export_dir", help="folder to write the files into (created if needed)")
-    args = parser.parse_args(argv)
+PARSER = ArgumentParser(
+    "pretrain-export",
+    [
+        Option("checkpoint", "a .ckpt written by python -m elmo_tasks.pretrain", positional=True),
+        Option("export_dir", "folder to write the files into (created if needed)", positional=True),
+    ],
+    description="Write options.json, weights.hdf5, vocab.txt and pretrain_info.json of a pretraining checkpoint.",
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return PARSER.run(list(sys.argv[1:] if argv is None else argv), _run)
+
+
+def _run(args: dict) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        export_dir = export_checkpoint(args.checkpoint, args.export_dir)
+        export_dir = export_checkpoint(args["checkpoint"], args["export_dir"])
     except (FileNotFoundError, ValueError) as error:
-        parser.error(str(error))
+        print(f"pretrain-export: {error}", file=sys.stderr)
+        return 1
     print(f"options_file={export_dir / 'options.json'} weight_file={export_dir / 'weights.hdf5'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,13 +10,19 @@ lowercasing as the biLM) and writes ``word2vec.output_file``, a word2vec text fi
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from .config import DEFAULT_PROJECT_ROOT, register_resolvers
+from .config import (
+    CONFIG_SEARCH_PATH,
+    DEFAULT_PROJECT_ROOT,
+    config_dir,
+    register_resolvers,
+)
 from .data.lm import read_sentences, resolve_files
 from .data.tokenize import get_tokenizer
 
@@ -74,10 +80,21 @@ def run(cfg: DictConfig) -> Path:
     )
 
 
-@hydra.main(version_base="1.3", config_path=str(DEFAULT_PROJECT_ROOT / "conf"), config_name="pretrain")
+@hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name="pretrain")
 def main(cfg: DictConfig) -> None:
     print(f"encoder.pretrained_file={run(cfg)}")
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
+    from .config_errors import check_overrides
+
+    problem = check_overrides(sys.argv[1:], config_dir(), "pretrain")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -301,6 +301,10 @@ def test_perplexity_falls_and_the_export_loads_with_identical_activations(tmp_pa
     expected = ElmoBiLm.from_module(trained.bilm)(char_ids)["activations"]
     loaded = ElmoBiLm(export / "options.json", export / "weights.hdf5")(char_ids)["activations"]
     assert all(torch.equal(a, b) for a, b in zip(expected, loaded))
+    # Lightning's own loader rebuilds it alone too (vocabulary from the checkpoint).
+    alone = BiLmPretrainer.load_from_checkpoint(out / "checkpoints" / "last.ckpt", map_location="cpu")
+    assert alone.vocabulary == trained.vocabulary and alone.hparams.softmax == trained.hparams.softmax
+    assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), trained.state_dict().values()))
 
     # On demand from a checkpoint: the same weights.
     export_main([str(out / "checkpoints" / "last.ckpt"), str(tmp_path / "again")])

@@ -551,16 +551,18 @@ def read_hub(
     *,
     labels: Sequence[str] | None = None,
     cache_dir: PathLike | None = None,
+    revision: str | None = None,
 ) -> LabelledSplit:
     """Load ``split`` of the hub dataset ``name`` (``config``), using its ClassLabel names when it has them.
 
+    ``revision`` pins the dataset repository to a branch, tag or commit (None: the default branch).
     ``line`` is the 0-based row index. Offline (``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``) or
     without a connection, a dataset that is not cached raises :class:`HubUnavailableError` at once.
     """
-    source = f"{name}" + (f"/{config}" if config else "") + f" [{split}]"
+    source = hub_source(name, config, split, revision)
     _check_hub_reachable(source)
     try:
-        raw = datasets.load_dataset(name, config, split=split, cache_dir=_str_or_none(cache_dir))
+        raw = datasets.load_dataset(name, config, split=split, cache_dir=_str_or_none(cache_dir), revision=revision)
     except (ConnectionError, FileNotFoundError) as error:
         if not _hub_offline():
             if isinstance(error, FileNotFoundError):
@@ -569,6 +571,11 @@ def read_hub(
         reason = f"offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and it is not in the local cache ({error})"
         raise HubUnavailableError(_hub_message(source, reason)) from error
     return split_from_hub_dataset(raw, text_column, label_column, labels=labels, source=source)
+
+
+def hub_source(name: str, config: str | None, split: str, revision: str | None = None) -> str:
+    """How messages name a hub split: ``name/config@revision [split]``."""
+    return f"{name}" + (f"/{config}" if config else "") + (f"@{revision}" if revision else "") + f" [{split}]"
 
 
 def split_from_hub_dataset(

@@ -48,6 +48,7 @@ class ClassificationDataModule(BucketedDataModule):
         data_dir: str | None = None,
         hub_name: str | None = None,
         hub_config: str | None = None,
+        hub_revision: str | None = None,
         tokenizer: str = "whitespace",
         lowercase: bool = False,
         validation_fraction: float = 0.1,
@@ -67,13 +68,25 @@ class ClassificationDataModule(BucketedDataModule):
         self.reader = reader
         self.files = {"train": train_file, "validation": validation_file, "test": test_file}
         self.text_column, self.label_column = text_column, label_column
-        self.data_dir, self.hub_name, self.hub_config = data_dir, hub_name, hub_config
+        self.data_dir, self.hub_name, self.hub_config, self.hub_revision = data_dir, hub_name, hub_config, hub_revision
         self.tokenize = get_tokenizer(tokenizer)
         self.lowercase = lowercase
         self.validation_fraction = validation_fraction
         self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
         self.main_metric = main_metric
         self.labels: list[str] = []
+
+    def data_source(self) -> dict:
+        """Where the data comes from, for results.json: the reader, the split files (or hub split
+        names) and, for the hub, the dataset, its config and revision, and the columns read."""
+        source: dict = {"reader": self.reader, "splits": dict(self.files)}
+        if self.reader == "hub":
+            source.update(hub_name=self.hub_name, hub_config=self.hub_config, hub_revision=self.hub_revision)
+        if self.reader in ("hub", "table"):
+            source.update(text_column=self.text_column, label_column=self.label_column)
+        if self.reader == "tweeteval":
+            source.update(data_dir=self.data_dir)
+        return source
 
     # -- reading ---------------------------------------------------------------------------
     def _read(self, split: str, labels: list[str] | None) -> LabelledSplit:
@@ -85,7 +98,7 @@ class ClassificationDataModule(BucketedDataModule):
         if self.reader == "tweeteval":
             return read_tweeteval(self.data_dir, source)
         return read_hub(self.hub_name, self.hub_config, split=source, text_column=self.text_column,
-                        label_column=self.label_column, labels=labels)
+                        label_column=self.label_column, labels=labels, revision=self.hub_revision)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

@@ -19,7 +19,7 @@ import torch
 
 from ..tags import check_scheme, detect_scheme, from_bio, split_tag, to_bio, to_bioes
 from .base import BucketedDataModule
-from .classification import HubUnavailableError, _check_hub_reachable, _hub_message, _hub_offline
+from .classification import HubUnavailableError, _check_hub_reachable, _hub_message, _hub_offline, hub_source
 from .conll import Sentence, read_conll
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,10 @@ def sentences_from_hub_dataset(
     strings); ``line`` is the 0-based row. Rows without tokens are skipped with a warning."""
     missing = [c for c in (token_column, tag_column) if c not in raw.column_names]
     if missing:
-        raise ValueError(f"{source}: no column {', '.join(map(repr, missing))}; available: {raw.column_names}")
+        raise ValueError(
+            f"{source}: no column {', '.join(map(repr, missing))}; available: {raw.column_names} "
+            "(set task.tokens_column and task.tags_column)"
+        )
     feature = getattr(raw.features[tag_column], "feature", None)
     names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
     sentences, empty = [], []
@@ -83,15 +86,24 @@ def sentences_from_hub_dataset(
     return TaggedSplit(sentences, source, unit="row")
 
 
-def read_hub_tagging(name: str, config: str | None, split: str) -> TaggedSplit:
-    """``split`` of hub dataset ``name`` (``config``) with ``tokens``/``ner_tags`` columns.
+def read_hub_tagging(
+    name: str,
+    config: str | None,
+    split: str,
+    tokens_column: str = "tokens",
+    tags_column: str = "ner_tags",
+    revision: str | None = None,
+) -> TaggedSplit:
+    """``split`` of hub dataset ``name`` (``config``, at ``revision``: a branch, tag or commit;
+    None for the default branch) with a token list column and a tag list column (tag names
+    from the dataset's ClassLabel feature, or the strings themselves).
 
     Offline or unreachable and not cached: :class:`HubUnavailableError` at once.
     """
-    source = f"{name}" + (f"/{config}" if config else "") + f" [{split}]"
+    source = hub_source(name, config, split, revision)
     _check_hub_reachable(source, tagging=True)
     try:
-        raw = datasets.load_dataset(name, config, split=split)
+        raw = datasets.load_dataset(name, config, split=split, revision=revision)
     except (ConnectionError, FileNotFoundError) as error:
         if isinstance(error, FileNotFoundError) and not _hub_offline():
             raise
@@ -100,7 +112,7 @@ def read_hub_tagging(name: str, config: str | None, split: str) -> TaggedSplit:
             if _hub_offline() else f"the hub could not be reached ({type(error).__name__})"
         )
         raise HubUnavailableError(_hub_message(source, reason, tagging=True)) from error
-    return sentences_from_hub_dataset(raw, source)
+    return sentences_from_hub_dataset(raw, source, tokens_column, tags_column)
 
 
 # --------------------------------------------------------------------------- tags and chunks
@@ -179,6 +191,9 @@ class TaggingDataModule(BucketedDataModule):
         scheme: str = "BIO",
         hub_name: str | None = None,
         hub_config: str | None = None,
+        hub_revision: str | None = None,
+        tokens_column: str = "tokens",
+        tags_column: str = "ner_tags",
         validation_fraction: float = 0.1,
         max_train_samples: int | None = None,
         max_eval_samples: int | None = None,
@@ -207,7 +222,8 @@ class TaggingDataModule(BucketedDataModule):
                 raise ValueError(f"task.{key} must be None or >= 0, got {value}")
         self.files = {"train": train_file, "validation": validation_file, "test": test_file}
         self.token_column, self.tag_column = token_column, tag_column
-        self.hub_name, self.hub_config = hub_name, hub_config
+        self.hub_name, self.hub_config, self.hub_revision = hub_name, hub_config, hub_revision
+        self.tokens_column, self.tags_column = tokens_column, tags_column
         self.validation_fraction = validation_fraction
         self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
         self.max_length, self.long_sentences = max_length, long_sentences
@@ -218,11 +234,24 @@ class TaggingDataModule(BucketedDataModule):
         self._types: set[str] = set()
         self._train_source = ""
 
+    def data_source(self) -> dict:
+        """Where the data comes from, for results.json: CoNLL files and their columns, or the hub
+        dataset, its config and revision, the split names and the columns read."""
+        if self.hub_name:
+            return {
+                "reader": "hub", "splits": dict(self.files), "hub_name": self.hub_name, "hub_config": self.hub_config,
+                "hub_revision": self.hub_revision, "tokens_column": self.tokens_column, "tags_column": self.tags_column,
+            }
+        return {"reader": "conll", "splits": dict(self.files), "token_column": self.token_column,
+                "tag_column": self.tag_column}
+
     # -- reading ---------------------------------------------------------------------------
     def _read(self, split: str) -> TaggedSplit:
         source = self.files[split]
         if self.hub_name:
-            return read_hub_tagging(self.hub_name, self.hub_config, source)
+            return read_hub_tagging(
+                self.hub_name, self.hub_config, source, self.tokens_column, self.tags_column, self.hub_revision
+            )
         sentences = read_conll(source, self.token_column, self.tag_column)
         return TaggedSplit(sentences, str(source))
 

@@ -65,8 +65,8 @@ class ElmoBiLm(nn.Module):
         options_file: PathLike,
         weight_file: PathLike,
         requires_grad: bool = False,
-        stateful: bool = False,
         vocab_to_cache: Sequence[str] | None = None,
+        stateful: bool = False,
     ) -> None:
         super().__init__()
         self.options_path = resolve(options_file, "options")
@@ -210,14 +210,14 @@ class Elmo(nn.Module):
         options_file: PathLike,
         weight_file: PathLike,
         num_output_representations: int,
-        dropout: float = 0.5,
         requires_grad: bool = False,
         do_layer_norm: bool = False,
+        dropout: float = 0.5,
+        vocab_to_cache: Sequence[str] | None = None,
         keep_sentence_boundaries: bool = False,
         scalar_mix_parameters: Sequence[float] | None = None,
-        stateful: bool = False,
-        vocab_to_cache: Sequence[str] | None = None,
         module: ElmoBiLm | None = None,
+        stateful: bool = False,
     ) -> None:
         super().__init__()
         self._elmo_lstm = module or ElmoBiLm(

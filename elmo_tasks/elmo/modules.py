@@ -16,6 +16,8 @@ step, and padded positions are never computed.
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Sequence
 
 import torch
@@ -329,9 +331,27 @@ class ScalarMix(nn.Module):
     """``gamma * sum_k softmax(s)_k * layer_k``, optionally layer-normalising each layer
     with mean and variance over the unmasked positions only."""
 
-    def __init__(self, n_layers: int, do_layer_norm: bool = False, initial: Sequence[float] | None = None, trainable: bool = True) -> None:
+    def __init__(
+        self,
+        mixture_size: int,
+        do_layer_norm: bool = False,
+        initial_scalar_parameters: Sequence[float] | None = None,
+        trainable: bool = True,
+        *,
+        initial: Sequence[float] | None = None,
+    ) -> None:
+        """AllenNLP's arguments; ``initial`` is the old name of ``initial_scalar_parameters``."""
         super().__init__()
-        initial = [0.0] * n_layers if initial is None else list(initial)
+        if initial is not None:
+            if initial_scalar_parameters is not None:
+                raise TypeError("ScalarMix: give initial_scalar_parameters only (initial is its old name)")
+            warnings.warn(
+                "ScalarMix(initial=...) is deprecated; use initial_scalar_parameters=... (AllenNLP's name)",
+                DeprecationWarning, stacklevel=2,
+            )
+            initial_scalar_parameters = initial
+        n_layers = mixture_size
+        initial = [0.0] * n_layers if initial_scalar_parameters is None else list(initial_scalar_parameters)
         if len(initial) != n_layers:
             raise ValueError(f"scalar_mix_parameters has {len(initial)} values; the biLM has {n_layers} layers")
         self.do_layer_norm = do_layer_norm

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from .posteriors import ChainPosteriors
+
 DISALLOWED = -10000.0
 """Score given to forbidden transitions: finite, so logsumexp never sees ``-inf - -inf``, yet
 low enough that a forbidden path carries ``exp(-10000) = 0`` probability mass."""
@@ -146,6 +148,12 @@ class ConditionalRandomField(nn.Module):
     ) -> torch.Tensor:
         """Same as ``log_likelihood``."""
         return self.log_likelihood(emissions, tags, mask)
+
+    @torch.no_grad()
+    def posteriors(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> ChainPosteriors:
+        """Forward-backward over ``emissions``: token marginals and span probabilities."""
+        mask = self._check(emissions, mask)
+        return ChainPosteriors(emissions, mask, *self._scores())
 
     @torch.no_grad()
     def viterbi_decode(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> list[list[int]]:

@@ -18,6 +18,7 @@ from ..dropout import Dropout
 from ..tags import crf_constraints
 from .contextualizers import build_contextualizer, contextualize
 from .crf import ConditionalRandomField
+from .posteriors import ChainPosteriors
 
 PAD_TAG = -100
 
@@ -88,6 +89,10 @@ class Tagger(nn.Module):
     def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
         raise NotImplementedError
 
+    def posteriors(self, vectors: torch.Tensor, mask: torch.Tensor) -> ChainPosteriors:
+        """The model's distribution over tag sequences, for token marginals and entity probabilities."""
+        raise NotImplementedError
+
 
 class SoftmaxTagger(Tagger):
     """Independent per-token predictions; loss is the token cross-entropy (mean over tokens).
@@ -117,6 +122,14 @@ class SoftmaxTagger(Tagger):
         best = logits.argmax(dim=-1).tolist()
         return [row[:length] for row, length in zip(best, mask.sum(dim=1).tolist())]
 
+    @torch.no_grad()
+    def posteriors(self, vectors: torch.Tensor, mask: torch.Tensor) -> ChainPosteriors:
+        """Independent tokens: each token's softmax, as a chain with zero transition scores
+        (``constraints`` shape decoding only, not these probabilities)."""
+        log_probs = torch.log_softmax(self(vectors, mask), dim=-1)
+        zeros = log_probs.new_zeros(self.num_tags)
+        return ChainPosteriors(log_probs, mask, log_probs.new_zeros(self.num_tags, self.num_tags), zeros, zeros)
+
 
 class CrfTagger(Tagger):
     """Linear emissions + a linear-chain CRF (the ELMo NER tagger with ``contextualizer: bilstm``).
@@ -142,3 +155,8 @@ class CrfTagger(Tagger):
     @torch.no_grad()
     def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
         return self.crf.viterbi_decode(self(vectors, mask), mask.bool())
+
+    @torch.no_grad()
+    def posteriors(self, vectors: torch.Tensor, mask: torch.Tensor) -> ChainPosteriors:
+        """The CRF's distribution (forbidden transitions carry no probability)."""
+        return self.crf.posteriors(self(vectors, mask), mask)

@@ -119,6 +119,7 @@ class EncoderHeadTask(pl.LightningModule):
         checkpoint[FROZEN_ENCODER] = reloadable
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.data_state = checkpoint.get(DATA_STATE, self.data_state)
         restore_frozen_encoder(self, checkpoint)
 
     def _reloadable_encoder_state(self) -> dict | None:
@@ -128,6 +129,8 @@ class EncoderHeadTask(pl.LightningModule):
     def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
         # Batches are flat dicts of tensors and token lists. Lightning's default walks every
         # string of the token lists looking for tensors, a fifth of a cached-ELMo step.
+        if not isinstance(batch, dict):  # e.g. a plain list of token lists for predict_step
+            return super().transfer_batch_to_device(batch, device, dataloader_idx)
         return {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
 
     def configure_optimizers(self):

@@ -13,6 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, M
 
 from ..encoders import TokenEncoder
 from .base import EncoderHeadTask, passthrough
+from .parts import Config, TaskParts, batch_tokens, plain_parts
 
 
 def metric_label(label: str) -> str:
@@ -33,20 +34,31 @@ def classification_metrics(labels: Sequence[str]) -> MetricCollection:
 
 
 class ClassificationTask(EncoderHeadTask):
-    """encoder (tokens -> vectors + mask) -> head (-> logits); logs ``{split}/{metric}``."""
+    """encoder (tokens -> vectors + mask) -> head (-> logits); logs ``{split}/{metric}``.
+
+    encoder, head, optimizer, scheduler: built objects, or their Hydra configs (the encoder's
+    built with ``vocabulary``); given as configs they are saved with the hyperparameters, so
+    that ``ClassificationTask.load_from_checkpoint(path)`` rebuilds the model alone.
+    """
 
     def __init__(
         self,
-        encoder: TokenEncoder,
-        head: Callable[..., nn.Module],
-        optimizer: Callable[..., torch.optim.Optimizer],
-        scheduler: Callable[..., object] | None = None,
+        encoder: TokenEncoder | Config,
+        head: Callable[..., nn.Module] | Config,
+        optimizer: Callable[..., torch.optim.Optimizer] | Config,
+        scheduler: Callable[..., object] | Config | None = None,
         main_metric: str = "accuracy",
         labels: Sequence[str] = (),
+        vocabulary: Sequence[str] | None = None,
         param_groups: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        super().__init__(encoder, optimizer, scheduler, main_metric, param_groups)
-        self.head = head(input_dim=encoder.output_dim, num_classes=len(labels), **passthrough(encoder))
+        # Configs as plain containers: save_hyperparameters reads these locals, and checkpoints
+        # must load with torch.load(weights_only=True).
+        encoder, head, optimizer, scheduler = plain_parts(encoder, head, optimizer, scheduler)
+        parts = TaskParts.build(encoder, head, optimizer, scheduler, vocabulary)
+        super().__init__(parts.encoder, parts.optimizer, parts.scheduler, main_metric, param_groups)
+        self.save_hyperparameters(ignore=parts.unsaved, logger=False)
+        self.head = parts.head(input_dim=parts.encoder.output_dim, num_classes=len(labels), **passthrough(parts.encoder))
         self.labels = list(labels)
         self.loss = nn.CrossEntropyLoss()
         # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
@@ -91,4 +103,19 @@ class ClassificationTask(EncoderHeadTask):
 
     @torch.no_grad()
     def predict_proba(self, tokens: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Class probabilities, ``(batch, len(labels))``, in the order of ``self.labels``."""
         return torch.softmax(self(tokens), dim=-1)
+
+    @torch.no_grad()
+    def predict_labels(self, tokens: Sequence[Sequence[str]]) -> list[dict]:
+        """``{"label", "probabilities": {label: p}}`` per tokenised text."""
+        rows = self.predict_proba(tokens).tolist()
+        return [
+            {"label": self.labels[max(range(len(row)), key=row.__getitem__)], "probabilities": dict(zip(self.labels, row))}
+            for row in rows
+        ]
+
+    def predict_step(self, batch: dict | Sequence[Sequence[str]], batch_idx: int = 0) -> list[dict]:
+        """``trainer.predict``: a batch of the data module (or a list of tokenised texts) ->
+        ``predict_labels`` of its texts."""
+        return self.predict_labels(batch_tokens(batch))

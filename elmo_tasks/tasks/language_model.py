@@ -392,6 +392,15 @@ class BiLmPretrainer(pl.LightningModule):
         self._states = {("train", int(k)): [(h, c) for h, c in v] for k, v in saved.get("train_states", {}).items()}
 
     @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | Path, map_location: Any = None, hparams_file: Any = None,
+                             strict: bool | None = None, **kwargs: Any) -> "BiLmPretrainer":  # type: ignore[override]
+        """Lightning's ``load_from_checkpoint``, with the vocabulary (saved beside the
+        hyperparameters, not among them) taken from the checkpoint unless given."""
+        if "vocabulary" not in kwargs:
+            kwargs["vocabulary"] = read_checkpoint(checkpoint_path)["pretrain"]["vocabulary"]
+        return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict, **kwargs)
+
+    @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "BiLmPretrainer":
         """The module saved in a checkpoint of ``python -m elmo_tasks.pretrain`` (for export)."""
         checkpoint = read_checkpoint(path, map_location)

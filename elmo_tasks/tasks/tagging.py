@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -13,9 +13,10 @@ from torch import nn
 from ..data.conll import write_conll
 from ..encoders import TokenEncoder
 from ..metrics import conll_scores
-from ..tags import check_scheme, split_tag, to_bio
+from ..tags import bio_spans, check_scheme, split_tag, to_bio
 from .base import EncoderHeadTask, passthrough
 from .classification import metric_label
+from .parts import Config, TaskParts, batch_tokens, plain_parts
 
 SCORES = ("f1", "precision", "recall", "token_accuracy")
 PREDICTIONS_FILE = "predictions_test.conll"
@@ -28,25 +29,35 @@ class TaggingTask(EncoderHeadTask):
     ``f1``, ``precision``, ``recall``, ``token_accuracy`` and ``f1_<TYPE>`` from ``conll_scores``.
     Scores are computed on BIO tags (BIOES output is converted first), so token accuracy is
     comparable between schemes; entity scores do not depend on the conversion.
+
+    encoder, head, optimizer, scheduler: built objects, or their Hydra configs (the encoder's
+    built with ``vocabulary``); given as configs they are saved with the hyperparameters, so
+    that ``TaggingTask.load_from_checkpoint(path)`` rebuilds the model alone.
     """
 
     def __init__(
         self,
-        encoder: TokenEncoder,
-        head: Callable[..., nn.Module],
-        optimizer: Callable[..., torch.optim.Optimizer],
-        scheduler: Callable[..., object] | None = None,
+        encoder: TokenEncoder | Config,
+        head: Callable[..., nn.Module] | Config,
+        optimizer: Callable[..., torch.optim.Optimizer] | Config,
+        scheduler: Callable[..., object] | Config | None = None,
         main_metric: str = "f1",
         labels: Sequence[str] = (),
         scheme: str = "BIO",
+        vocabulary: Sequence[str] | None = None,
         param_groups: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        super().__init__(encoder, optimizer, scheduler, main_metric, param_groups)
+        # Configs as plain containers: save_hyperparameters reads these locals, and checkpoints
+        # must load with torch.load(weights_only=True).
+        encoder, head, optimizer, scheduler = plain_parts(encoder, head, optimizer, scheduler)
+        parts = TaskParts.build(encoder, head, optimizer, scheduler, vocabulary)
+        super().__init__(parts.encoder, parts.optimizer, parts.scheduler, main_metric, param_groups)
+        self.save_hyperparameters(ignore=parts.unsaved, logger=False)
         self.labels = list(labels)
         self.scheme = check_scheme(scheme)
-        self.head = head(
-            input_dim=encoder.output_dim, num_tags=len(self.labels), labels=self.labels, scheme=self.scheme,
-            **passthrough(encoder),
+        self.head = parts.head(
+            input_dim=parts.encoder.output_dim, num_tags=len(self.labels), labels=self.labels, scheme=self.scheme,
+            **passthrough(parts.encoder),
         )
         self.types = sorted({split_tag(label)[1] for label in self.labels} - {""})
         # Row index -> (gold, predicted) tag strings, per evaluated split, for the current epoch.
@@ -68,6 +79,35 @@ class TaggingTask(EncoderHeadTask):
         """Tags of each sentence, in the model's scheme (``self.scheme``)."""
         vectors, mask = self.encode(tokens)
         return [[self.labels[i] for i in path] for path in self.head.decode(vectors, mask)]
+
+    @torch.no_grad()
+    def predict_with_scores(self, tokens: Sequence[Sequence[str]]) -> list[dict]:
+        """Per sentence: ``tags`` (decoded, in ``self.scheme``), ``tag_probabilities`` (the
+        marginal probability of each of those tags) and ``entities`` (``type``, ``start``,
+        ``end`` exclusive, ``score``: the probability that exactly this entity is there, i.e.
+        that its tokens carry these tags and the next token does not continue it; exact, by
+        forward-backward over the CRF, or over the independent tokens of a softmax tagger)."""
+        vectors, mask = self.encode(tokens)
+        paths = self.head.decode(vectors, mask)
+        posteriors = self.head.posteriors(vectors, mask)
+        marginals = posteriors.token_marginals()
+        records = []
+        for row, path in enumerate(paths):
+            tags = [self.labels[i] for i in path]
+            entities = []
+            for type_, start, end in bio_spans(to_bio(tags, self.scheme)):
+                stop_not = [self.labels.index(t) for t in (f"I-{type_}", f"E-{type_}") if t in self.labels]
+                score = posteriors.span_probability(row, start, path[start:end], stop_not)
+                entities.append({"type": type_, "start": start, "end": end, "score": score})
+            probabilities = marginals[row, torch.arange(len(path)), torch.tensor(path)].tolist()
+            records.append({"tags": tags, "tag_probabilities": probabilities, "entities": entities})
+        return records
+
+    def predict_step(self, batch: dict | Sequence[Sequence[str]], batch_idx: int = 0) -> list[dict]:
+        """``trainer.predict``: a batch of the data module (or a list of tokenised sentences) ->
+        ``predict_with_scores`` of its sentences, plus their ``tokens``."""
+        tokens = batch_tokens(batch)
+        return [{"tokens": sentence, **record} for sentence, record in zip(tokens, self.predict_with_scores(tokens))]
 
     def _step(self, batch: dict, split: str) -> torch.Tensor:
         vectors, mask = self.encode(batch["tokens"])

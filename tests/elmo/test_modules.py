@@ -298,7 +298,7 @@ def test_skip_connection_adds_exactly_the_layer_one_output(tmp_path):
 
 def test_scalar_mix_without_layer_norm_hand_computed():
     s = [0.1, 0.5, -0.3]
-    mix = ScalarMix(3, initial=s)
+    mix = ScalarMix(3, initial_scalar_parameters=s)
     with torch.no_grad():
         mix.gamma.fill_(2.0)
     layers = [torch.full((1, 2, 3), 1.0), torch.full((1, 2, 3), 2.0), torch.full((1, 2, 3), -4.0)]
@@ -334,7 +334,7 @@ def test_scalar_mix_layer_norm_uses_only_masked_positions():
     huge = [layer.clone() for layer in layers]
     for layer in huge:
         layer[~mask] = 1e8
-    mix = ScalarMix(3, do_layer_norm=True, initial=[0.2, -0.1, 0.4])
+    mix = ScalarMix(3, do_layer_norm=True, initial_scalar_parameters=[0.2, -0.1, 0.4])
     with torch.no_grad():
         mix.gamma.fill_(1.5)
     out = mix(layers, mask)
@@ -352,14 +352,14 @@ def test_scalar_mix_layer_norm_uses_only_masked_positions():
     expected = 1.5 * expected
     torch.testing.assert_close(out[mask], expected[mask], rtol=0, atol=1e-5)
     # And it is not the plain mix.
-    assert not torch.allclose(out[mask], ScalarMix(3, initial=[0.2, -0.1, 0.4])(layers)[mask] * 1.5, atol=1e-2)
+    assert not torch.allclose(out[mask], ScalarMix(3, initial_scalar_parameters=[0.2, -0.1, 0.4])(layers)[mask] * 1.5, atol=1e-2)
 
 
 def test_scalar_mix_layer_norm_needs_mask_and_checks_layer_count():
     with pytest.raises(ValueError, match="mask"):
         ScalarMix(2, do_layer_norm=True)([torch.ones(1, 2, 3), torch.ones(1, 2, 3)])
     with pytest.raises(ValueError, match="3 values"):
-        ScalarMix(2, initial=[0.0, 0.0, 0.0])
+        ScalarMix(2, initial_scalar_parameters=[0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="3 weights but got 2 layers"):
         ScalarMix(3)([torch.ones(1, 2, 3), torch.ones(1, 2, 3)])
 

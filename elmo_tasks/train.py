@@ -1,0 +1,61 @@
+"""Train and evaluate one experiment: ``elmo-tasks train experiment=sst2_elmo seed=1`` (or
+``python train.py ...`` in a checkout).
+
+Hydra composes the package's config.yaml (``pkg://elmo_tasks.conf``; add your own configs with
+``--config-dir DIR``) with the chosen groups; see docs/configuration.md. With no arguments it
+runs the quickstart: ELMo against a baseline on data the package writes itself, offline,
+ending with a comparison table; ``experiment=none`` composes groups by hand.
+Returns the main validation metric, so Hydra sweepers can optimise it.
+A misspelt group option or key stops the run with a one-line suggestion (exit status 2);
+missing data or weights, an unreachable hub dataset or absent CUDA stop it with one message
+that says how to fix it (exit status 1; see elmo_tasks/preflight.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import hydra
+from omegaconf import DictConfig
+
+from .config import (
+    CONFIG_SEARCH_PATH,
+    DEFAULT_PROJECT_ROOT,
+    config_dir,
+    register_resolvers,
+)
+from .config_errors import check_overrides
+from .errors import readable_errors
+from .quickstart import hand_picked_note
+
+register_resolvers(DEFAULT_PROJECT_ROOT)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name="config")
+def hydra_main(cfg: DictConfig) -> float | None:
+    from .experiment import run
+
+    with readable_errors():  # missing data/weights, hub offline, no CUDA: the message alone, exit status 1
+        return run(cfg)
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    """Check the overrides (exit 2 with a suggestion), then run the Hydra app on ``argv``
+    (default ``sys.argv[1:]``)."""
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    problem = check_overrides(sys.argv[1:], config_dir())
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    note = hand_picked_note(sys.argv[1:])
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    hydra_main()
+
+
+main = cli  # the name other tools' modules use for their entry point
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,70 @@
+"""compare on a terminal: the rich table (comparison.md and piped output stay markdown)."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from elmo_tasks import compare
+from elmo_tasks.compare_table import comparison_table, print_comparison
+from tests.test_compare import sweep, write_run  # noqa: F401  (the fixture)
+
+
+def _rendered(sweep_dir, width: int = 120) -> str:
+    collection = compare.collect([sweep_dir])
+    split = compare.split_with_metrics(collection.runs)
+    metrics = compare.metric_names(collection.runs, split)
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    print_comparison(console, collection, compare.group_runs(collection.runs), split, metrics)
+    return console.file.getvalue()
+
+
+def test_rich_table_has_the_numbers_of_the_markdown_report(sweep):  # noqa: F811
+    text = _rendered(sweep)
+    rows = {}
+    for line in text.split("Paired differences")[0].splitlines():
+        if line[:1] in ("│", "┃"):  # body and header rows
+            cells = [cell.strip() for cell in line.replace("┃", "│").split("│")[1:-1]]
+            rows[cells[0]] = cells[1:]
+    assert rows["group"] == ["n", "accuracy", "macro_f1"]
+    assert rows["experiment=a"] == ["3", "0.8200 ± 0.0200", "0.7200 ± 0.0346"]
+    assert rows["experiment=b"] == ["2", "0.8800 ± 0.0283", "0.6200 ± 0.0283"]
+    assert rows["experiment=c"] == ["1", "0.5000 ± 0.0000", "–"]
+    words = " ".join(text.split())  # the caption wraps at the table's width
+    assert "Test metrics" in words and "(seeds 1, 2, 3)" in words
+    assert "Incomplete runs (1), not in the table:" in text
+
+
+def test_the_paired_differences_follow_the_table(sweep):  # noqa: F811
+    paired = _rendered(sweep, width=160).split("Paired differences over seeds (test accuracy)")[1]
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in paired.splitlines() if line.startswith("│")]
+    by_pair = {tuple(row[:2]): row[2:] for row in rows if row[0].startswith("experiment=")}
+    assert by_pair[("experiment=b", "experiment=a")] == ["2", "+0.0600", "0.0566", "0.374", "no significant difference (p ≥ 0.05)"]
+    assert len(by_pair) == 3
+
+
+def test_best_means_are_bold_and_labels_are_not_markup():
+    class Group:
+        def __init__(self, label, runs):
+            self.label, self.runs = label, runs
+
+    class Run:
+        def __init__(self, value):
+            self.results = {"test": {"f1": value}}
+
+    table = comparison_table([Group("head=[max]", [Run(0.5)]), Group("b", [Run(0.9)])], "test", ["f1"])
+    console = Console(file=io.StringIO(), width=80, force_terminal=True, color_system="standard")
+    console.print(table)
+    out = console.file.getvalue()
+    assert "head=[max]" in out  # escaped, not swallowed as a style tag
+    assert "\x1b[1m0.9000 ± 0.0000" in out and "\x1b[1m0.5000" not in out
+
+
+def test_main_prints_the_rich_table_on_a_terminal_and_markdown_otherwise(sweep, capsys, monkeypatch):  # noqa: F811
+    assert compare.main([str(sweep)]) == 0
+    assert capsys.readouterr().out == (sweep / "comparison.md").read_text()
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    assert compare.main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "│ experiment=a" in out and "| experiment=a |" not in out
