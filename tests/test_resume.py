@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from elmo_tasks.checkpoint_io import AtomicCheckpointIO, atomic_write_text
+from elmo_tasks.integrity import verify
 from elmo_tasks.data.batching import BucketBatchSampler
 from elmo_tasks.resume import random_state, resolve_ckpt_path, set_random_state
 from tests.conftest import PROJECT_ROOT
@@ -247,12 +248,14 @@ def test_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch)
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert torch.load(path, weights_only=True)["global_step"] == 1
-    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]  # no temporary file left
+    # No temporary file left; the checksum is still the old file's.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt", "last.ckpt.sha256"]
+    assert verify(path)
     # A first write that fails leaves nothing at all at the target.
     monkeypatch.setattr(torch, "save", crash_midway)
     with pytest.raises(OSError):
         io.save_checkpoint({"w": torch.zeros(1)}, tmp_path / "new.ckpt")
-    assert not (tmp_path / "new.ckpt").exists()
+    assert not (tmp_path / "new.ckpt").exists() and not (tmp_path / "new.ckpt.sha256").exists()
 
 
 def test_results_are_written_atomically(tmp_path, monkeypatch):
