@@ -7,21 +7,24 @@ taggers). With ``input=-`` it answers each stdin line as soon as it is read. See
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import difflib
 import json
 import logging
 import os
-import pickle
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import ElmoTasksError
+
 USAGE = """\
 usage: python -m elmo_tasks.predict run_dir=PATH input=FILE|- [output=FILE|-] [format=jsonl|conll]
                                     [batch_size=32] [input_format=auto|lines|jsonl|conll] [checkpoint=PATH]
+                                    [encoding=utf-8] [verify=true|false]
 
 Predict with a run folder written by train.py: its config (config_resolved.yaml, else
 .hydra/config.yaml) and best checkpoint (results.json "best_checkpoint", else
@@ -31,13 +34,18 @@ from the training data named in the config, which must then be readable).
 
   run_dir       the run folder
   input         a file, or - to read stdin line by line and write each prediction at once
-  output        a file, or - for stdout (default)
+  output        a file, or - for stdout (default). A file is written under a temporary name
+                and renamed when complete: an existing file is replaced only by a complete one
   format        jsonl (default), or conll for taggers: `token tag` lines, a blank line after
                 each sentence
   batch_size    texts or sentences per forward pass when reading a file (default 32)
   input_format  auto (default): *.jsonl files are JSON lines; *.conll files and files that
                 start with -DOCSTART- are CoNLL; other files and stdin hold one item per line
   checkpoint    use this checkpoint instead of the run's best
+  encoding      of the input (default utf-8); a file is decoded whole before anything is
+                written, and a line that does not decode is reported by its number
+  verify        false skips the SHA-256 check of the checkpoint against its .sha256 file
+                (for checkpoints copied without it); a mismatch is refused by default
 
 Classification: one text per line (tokenised as in training), or JSON lines with a "text"
   field. Output: {"text": ..., "label": ..., "probabilities": {label: p, ...}}.
@@ -82,6 +90,8 @@ class Arguments:
     batch_size: int = 32
     input_format: str = "auto"
     checkpoint: Path | None = None
+    encoding: str = "utf-8"
+    verify: bool = True
 
 
 def parse_arguments(argv: Sequence[str]) -> Arguments:
@@ -112,6 +122,14 @@ def parse_arguments(argv: Sequence[str]) -> Arguments:
     if batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, got {batch_size}")
     checkpoint = values.get("checkpoint")
+    encoding = values.get("encoding", "utf-8")
+    try:
+        encoding = codecs.lookup(encoding).name
+    except LookupError:
+        raise UsageError(f"encoding={encoding!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)") from None
+    verify = values.get("verify", "true").lower()
+    if verify not in ("true", "false"):
+        raise UsageError(f"verify must be true or false, got {values['verify']!r}")
     return Arguments(
         run_dir=Path(values["run_dir"]).expanduser(),
         input=values["input"],
@@ -120,6 +138,8 @@ def parse_arguments(argv: Sequence[str]) -> Arguments:
         batch_size=batch_size,
         input_format=values.get("input_format", "auto"),
         checkpoint=Path(checkpoint).expanduser() if checkpoint else None,
+        encoding=encoding,
+        verify=verify == "true",
     )
 
 
@@ -183,8 +203,9 @@ def find_checkpoint(run_dir: Path) -> Path:
         except (json.JSONDecodeError, AttributeError) as error:
             raise PredictError(f"{results} is not a JSON object: {error}") from error
         if best:
-            # The run folder may have moved since training: also look for the file inside it.
-            candidates += [Path(best), run_dir / "checkpoints" / Path(best).name]
+            # The copy inside this run folder first: the folder may have been moved or copied
+            # since training, and the path written then may name another run's file.
+            candidates += [run_dir / "checkpoints" / Path(best).name, Path(best)]
     candidates += [run_dir / name for name in CHECKPOINTS]
     for path in candidates:
         if path.is_file():
@@ -193,20 +214,23 @@ def find_checkpoint(run_dir: Path) -> Path:
     raise PredictError(f"no checkpoint in {run_dir}: looked for {looked}; pass checkpoint=PATH to choose one")
 
 
-def read_checkpoint(path: Path) -> dict:
+def read_checkpoint(path: Path, verify: bool = True) -> dict:
     """A Lightning checkpoint (a bare state dict comes back as ``{"state_dict": ...}``),
-    loaded with ``weights_only=True`` so that no code inside the file runs."""
+    checked against its ``.sha256`` (unless ``verify`` is False), loaded with
+    ``weights_only=True`` so that no code inside the file runs, and checked for non-finite weights."""
     import torch
 
+    from .checkpoint_io import load_checkpoint
+    from .integrity import set_verification, verification_enabled
+
+    before = verification_enabled()
+    set_verification(before and verify)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise PredictError(
-            f"{path} holds objects other than tensors and plain containers, which torch.load(weights_only=True) "
-            f"refuses to unpickle: {str(error).splitlines()[0]}"
-        ) from error
-    except (OSError, RuntimeError, EOFError) as error:
-        raise PredictError(f"cannot read checkpoint {path}: {error}") from error
+        checkpoint = load_checkpoint(path, skip="verify=false")
+    except ElmoTasksError as error:
+        raise PredictError(str(error)) from None
+    finally:
+        set_verification(before)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PredictError(f"{path} is neither a Lightning checkpoint (no 'state_dict') nor a state dict of tensors")
@@ -228,9 +252,10 @@ def _without_caches(node: Any) -> None:
             _without_caches(item)
 
 
-def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> TrainedRun:
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, verify: bool = True) -> TrainedRun:
     """Rebuild the model of ``run_dir`` with ``experiment.build`` (vocabulary and labels from the
-    checkpoint, else from the training data as in training), load the weights and switch to eval mode."""
+    checkpoint, else from the training data as in training), load the weights and switch to eval mode.
+    ``verify=False`` skips the SHA-256 check of the checkpoint."""
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
         raise PredictError(f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)")
@@ -238,7 +263,7 @@ def load_run(run_dir: str | Path, checkpoint: str | Path | None = None) -> Train
     checkpoint = Path(checkpoint) if checkpoint else find_checkpoint(run_dir)
     if not checkpoint.is_file():
         raise PredictError(f"checkpoint {checkpoint} not found")
-    state = read_checkpoint(checkpoint)
+    state = read_checkpoint(checkpoint, verify)
     _without_caches(cfg.encoder)
     config_file = find_config(run_dir)
 
@@ -437,55 +462,117 @@ def _batches(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
 # --------------------------------------------------------------------------- driver
 
 
-@contextlib.contextmanager
-def _input_lines(path: str, stdin: IO[str]) -> Iterator[Iterable[str]]:
-    if path == "-":
-        yield iter(stdin.readline, "")  # line by line as they arrive, no read-ahead
+def _undecodable(source: str, number: int, error: UnicodeDecodeError, encoding: str) -> PredictError:
+    byte = error.object[error.start : error.start + 1].hex()
+    return PredictError(
+        f"{source}, line {number}: not valid {encoding} (byte 0x{byte} at byte {error.start + 1} of the line); "
+        f"give the file's encoding, e.g. encoding=latin-1 or encoding=cp1252, or convert it to {encoding}"
+    )
+
+
+def decode_lines(data: bytes, source: str, encoding: str = "utf-8") -> list[str]:
+    """The lines of ``data`` (split at \\n, \\r\\n or \\r), each decoded; a line that does not
+    decode is a :class:`PredictError` naming its number and the ``encoding=`` fix."""
+    lines = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            lines.append(raw.decode(encoding))
+        except UnicodeDecodeError as error:
+            raise _undecodable(source, number, error, encoding) from None
+    return lines
+
+
+def stream_lines(stdin: IO[str], encoding: str = "utf-8") -> Iterator[str]:
+    """stdin line by line as the lines arrive (no read-ahead past a line), each decoded on its
+    own, so every line before one that does not decode is answered first."""
+    binary = getattr(stdin, "buffer", None)
+    if binary is None:  # a text stream (tests, embedding): already decoded
+        yield from iter(stdin.readline, "")
         return
-    with open(path, encoding="utf-8", newline=None) as handle:
-        yield handle
+    for number, raw in enumerate(iter(binary.readline, b""), start=1):
+        try:
+            yield raw.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise _undecodable("stdin", number, error, encoding) from None
+
+
+def read_input_file(path: str, encoding: str = "utf-8") -> list[str]:
+    """The lines of the input file, all decoded (before any output is opened)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise PredictError(f"cannot read input file {path}: {error.strerror or error}") from None
+    return decode_lines(data, path, encoding)
+
+
+def check_output_writable(path: str) -> None:
+    """:class:`UsageError` when ``output``'s folder cannot be created or written."""
+    folder = Path(path).expanduser().resolve().parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"output={path}: cannot write into {existing if existing is not None else folder} "
+            "(no write permission or not a folder); choose another output=FILE, or output=- for stdout"
+        )
 
 
 @contextlib.contextmanager
 def _output(path: str, stdout: IO[str]) -> Iterator[IO[str]]:
+    """stdout, or ``path`` written atomically: an existing file is replaced only by a complete one."""
     if path == "-":
         yield stdout
         return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
+    from .checkpoint_io import atomic_open
+
+    with atomic_open(path, "w", fix="free space there, or write elsewhere: output=/path/with/room/FILE",
+                     encoding="utf-8") as handle:
         yield handle
 
 
 def predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
     """Run the predictions ``args`` asks for; returns how many items were predicted."""
-    if args.input != "-":
+    streaming = args.input == "-"
+    if not streaming:
         if not Path(args.input).is_file():
             raise PredictError(f"input file {args.input} not found")
         if args.output != "-" and Path(args.output).resolve() == Path(args.input).resolve():
             raise UsageError("output would overwrite input; choose another output file")
+    if args.output != "-":
+        check_output_writable(args.output)
     input_format = detect_input_format(args.input, args.input_format)
-    run = load_run(args.run_dir, args.checkpoint)
+    # A file is decoded whole before the model is loaded and before any output is opened.
+    lines: Iterable[str] = stream_lines(stdin, args.encoding) if streaming else read_input_file(args.input, args.encoding)
+    run = load_run(args.run_dir, args.checkpoint, verify=args.verify)
     if run.kind == "classification" and args.format == "conll":
         raise UsageError("format=conll is for taggers; this run is a classifier (use format=jsonl)")
-    source = "stdin" if args.input == "-" else args.input
-    streaming = args.input == "-"
+    source = "stdin" if streaming else args.input
+    if run.kind == "classification":
+        dm = run.datamodule
+        examples: Iterable[Example] = read_texts(lines, source, input_format, dm.tokenize, dm.lowercase, dm.text_column)
+        predict_batch = classify
+    else:
+        examples = read_sentences(lines, source, input_format)
+        predict_batch = tag
+    if not streaming:
+        examples = list(examples)  # every line checked before the output is opened
     count = 0
-    with _input_lines(args.input, stdin) as lines, _output(args.output, stdout) as out:
-        if run.kind == "classification":
-            dm = run.datamodule
-            examples = read_texts(lines, source, input_format, dm.tokenize, dm.lowercase, dm.text_column)
-            predict_batch = classify
-        else:
-            examples = read_sentences(lines, source, input_format)
-            predict_batch = tag
-        for batch in _batches(examples, 1 if streaming else args.batch_size):
-            for record in predict_batch(run, batch):
-                out.write(render(record, args.format))
-            count += len(batch)
-            if streaming:
-                out.flush()
+    stopped: PredictError | None = None
+    with _output(args.output, stdout) as out:
+        try:
+            for batch in _batches(examples, 1 if streaming else args.batch_size):
+                for record in predict_batch(run, batch):
+                    out.write(render(record, args.format))
+                count += len(batch)
+                if streaming:
+                    out.flush()
+        except PredictError as error:
+            if not streaming:
+                raise
+            stopped = error  # stdin: keep the answers to the lines before the bad one
         out.flush()
     log.info("%d predictions written to %s", count, "stdout" if args.output == "-" else args.output)
+    if stopped is not None:
+        raise stopped
     return count
 
 
@@ -502,7 +589,7 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout
     except UsageError as error:
         print(f"predict: {error}", file=sys.stderr)
         return 2
-    except PredictError as error:
+    except (PredictError, ElmoTasksError) as error:
         print(f"predict: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # e.g. `| head`: stop quietly

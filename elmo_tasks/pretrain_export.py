@@ -13,11 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from .checkpoint_io import atomic_write_text, load_checkpoint
 from .data.lm import write_vocabulary
+from .errors import ElmoTasksError
+from .integrity import set_verification
+from .litter import remove_stale_temporaries
 from .elmo.weights import save_elmo
 from .tasks.language_model import BiLmPretrainer
 
@@ -28,6 +33,7 @@ def export_pretrained(module: BiLmPretrainer, export_dir: str | Path, info: dict
     """Write the four export files of ``module`` into ``export_dir``; returns the folder."""
     export_dir = Path(export_dir).expanduser()
     export_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(export_dir)  # left by an export that was killed
     save_elmo(module.bilm, export_dir / "options.json", export_dir / "weights.hdf5")
     write_vocabulary(module.vocabulary, export_dir / "vocab.txt")
     val = module.last_val
@@ -46,13 +52,16 @@ def export_pretrained(module: BiLmPretrainer, export_dir: str | Path, info: dict
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **(info or {}),
     }
-    (export_dir / "pretrain_info.json").write_text(json.dumps(details, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(export_dir / "pretrain_info.json", json.dumps(details, indent=2) + "\n")
     log.info("exported the biLM to %s", export_dir)
     return export_dir
 
 
 def export_checkpoint(checkpoint: str | Path, export_dir: str | Path) -> Path:
-    """Export the biLM saved in a pretraining checkpoint."""
+    """Export the biLM saved in a pretraining checkpoint, verified first (its ``.sha256``,
+    readable, finite weights)."""
+    if Path(checkpoint).expanduser().is_file():
+        load_checkpoint(Path(checkpoint).expanduser(), skip="--no-verify")
     module = BiLmPretrainer.from_checkpoint(checkpoint)
     info = {"steps": module.global_step_at_save, "checkpoint": str(Path(checkpoint).resolve())}
     return export_pretrained(module, export_dir, info)
@@ -65,10 +74,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("checkpoint", help="a .ckpt written by python -m elmo_tasks.pretrain")
     parser.add_argument("export_dir", help="folder to write the files into (created if needed)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the SHA-256 check of the checkpoint against its .sha256 file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    set_verification(not args.no_verify)
     try:
         export_dir = export_checkpoint(args.checkpoint, args.export_dir)
+    except ElmoTasksError as error:  # damaged checkpoint, full disk: the message, exit status 1
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     print(f"options_file={export_dir / 'options.json'} weight_file={export_dir / 'weights.hdf5'}")
