@@ -19,7 +19,9 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from . import preflight
-from .checkpoint_io import AtomicCheckpointIO
+from .checkpoint_io import AtomicCheckpointIO, atomic_open
+from .integrity import set_verification
+from .resume import check_resumable
 from .config import DEFAULT_PROJECT_ROOT, register_resolvers
 from .data.lm import LmDataModule, build_vocabulary, read_vocabulary, resolve_files, write_vocabulary
 from .elmo.hub import resolve
@@ -96,7 +98,10 @@ def build_pretrainer(cfg: DictConfig, vocabulary: list[str], corpus: dict[str, A
 
 def run(cfg: DictConfig) -> float | None:
     """Build the vocabulary, train, export; write the vocabulary and export into the run folder."""
-    preflight.check(cfg)  # missing corpus/vocab/init_from files, CUDA absent: one clear message first
+    preflight.check(cfg)  # missing corpus/vocab/init_from files, bad values, CUDA absent: one clear message first
+    set_verification(cfg.get("verify_checksums", True))
+    if cfg.get("ckpt_path") and Path(str(cfg.ckpt_path)).is_file():
+        check_resumable(str(cfg.ckpt_path), Path(str(cfg.ckpt_path)).parent)
     start = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +165,8 @@ def run(cfg: DictConfig) -> float | None:
             "config_overrides": _overrides(),
         }
         export_pretrained(model, cfg.export_dir, info)
-        OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
+        with atomic_open(output_dir / "config_resolved.yaml", "w", encoding="utf-8") as handle:
+            OmegaConf.save(cfg, handle, resolve=True)
         log.info("export: %s", json.dumps({"options_file": f"{cfg.export_dir}/options.json", "weight_file": f"{cfg.export_dir}/weights.hdf5"}))
     return model.last_val.get("val/ppl")
 

@@ -296,3 +296,29 @@ def test_pretraining_checkpoints_are_atomic_and_load_weights_only(tmp_path):
         assert checkpoint["global_step"] == 3 and "pretrain" in checkpoint
     assert (checkpoints / "last.ckpt").is_file()
     assert not list(checkpoints.glob(".*.tmp"))
+
+
+def test_a_failed_resume_puts_the_metrics_back(tmp_path):
+    from elmo_tasks.resume import keep_metrics_before_resume, undo_keep_metrics
+
+    (tmp_path / "metrics.csv").write_text("epoch,val\n0,0.5\n")
+    kept = keep_metrics_before_resume(tmp_path)
+    (tmp_path / "metrics.csv").write_text("epoch,val\n1,0.6\n")  # what the failed resume logged
+    undo_keep_metrics(kept, tmp_path)
+    assert (tmp_path / "metrics.csv").read_text() == "epoch,val\n0,0.5\n"
+    assert (tmp_path / "metrics.failed_resume_1.csv").read_text() == "epoch,val\n1,0.6\n"
+    assert not kept.exists()
+
+
+def test_an_unreadable_checkpoint_is_refused_naming_the_others(tmp_path):
+    from elmo_tasks.resume import ResumeError, check_resumable
+
+    save = AtomicCheckpointIO().save_checkpoint
+    save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "best.ckpt")
+    save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "last.ckpt")
+    check_resumable(str(tmp_path / "last.ckpt"), tmp_path)
+    (tmp_path / "last.ckpt").write_bytes(b"")
+    with pytest.raises(ResumeError, match=r"(?s)cannot resume: .*last\.ckpt.*The run folder was left as it was\. "
+                                          r"To continue, resume from another checkpoint: ckpt_path=\S+best\.ckpt"):
+        check_resumable(str(tmp_path / "last.ckpt"), tmp_path)
+    check_resumable("hpc", tmp_path)  # Lightning's keywords are Lightning's
