@@ -5,7 +5,8 @@ arguments it runs the quickstart (conf/experiment/quickstart.yaml): ELMo against
 data the package writes itself, offline, ending with a comparison table; `experiment=none`
 composes groups by hand.
 Returns the main validation metric, so Hydra sweepers can optimise it.
-A misspelt group option or key stops the run with a one-line suggestion (exit status 2);
+A misspelt group option or key, a value of the wrong type or range, or a folder that cannot be
+written stops the run with a one-line suggestion (exit status 2);
 missing data or weights, an unreachable hub dataset or absent CUDA stop it with one message
 that says how to fix it (exit status 1; see elmo_tasks/preflight.py).
 """
@@ -18,6 +19,7 @@ from omegaconf import DictConfig
 
 from elmo_tasks.config import register_resolvers
 from elmo_tasks.config_errors import check_overrides
+from elmo_tasks.config_values import run_folder_problem
 from elmo_tasks.errors import readable_errors
 from elmo_tasks.quickstart import hand_picked_note
 
@@ -34,7 +36,9 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    problem = check_overrides(sys.argv[1:], PROJECT_ROOT / "conf")
+    problem = check_overrides(sys.argv[1:], PROJECT_ROOT / "conf") or run_folder_problem(
+        sys.argv[1:], PROJECT_ROOT / "outputs"
+    )
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
