@@ -34,11 +34,10 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from .checkpoint_io import atomic_write_text
 from .disk import check_free_space, hdf5_writer
 from .elmo.batching import batches_by_tokens
 from .elmo.characters import batch_to_ids
-from .elmo.hub import file_sha256
+from . import integrity
 from .litter import remove_stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -58,21 +57,10 @@ def sentence_id(tokens: Sequence[str]) -> str:
     return hashlib.sha1("\x1f".join(tokens).encode("utf-8")).hexdigest()
 
 
-_checksums: dict[tuple[str, int, int], str] = {}
-
-
-def _checksum_key(path: str | os.PathLike) -> tuple[str, int, int]:
-    stat = Path(path).stat()
-    return str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns
-
-
 def file_checksum(path: str | os.PathLike) -> str:
     """SHA-256 of a file (weights, options, cache files), remembered per (path, size, mtime)
-    within the process."""
-    key = _checksum_key(path)
-    if key not in _checksums:
-        _checksums[key] = file_sha256(Path(path))
-    return _checksums[key]
+    within the process (shared with the checks of ``elmo_tasks.integrity``)."""
+    return integrity.file_sha256(path)
 
 
 def bilm_checksums(bilm: torch.nn.Module) -> dict[str, str]:
@@ -174,13 +162,10 @@ def write_activations(
             handle.create_dataset(INDEX, data=[sentence_id(s) for s in sentences], dtype=h5py.string_dtype())
         handle.attrs.update({**manifest, "layers": layers, "dtype": dtype, "n_sentences": len(ids),
                              "format_version": CACHE_FORMAT_VERSION})
-    tmp.replace(path)
-    checksum = file_sha256(path)
-    _checksums[_checksum_key(path)] = checksum
     try:
-        atomic_write_text(path.with_name(path.name + ".sha256"), checksum + "\n", fix=fix)
+        checksum = integrity.replace_with_sidecar(tmp, path)  # NAME.sha256, in sha256sum format
     except BaseException:
-        path.unlink(missing_ok=True)  # a file without its checksum would only be rebuilt
+        tmp.unlink(missing_ok=True)
         raise
     for sid, array in written.items():
         array.setflags(write=False)
@@ -204,11 +189,11 @@ class ActivationCache:
 
     def __init__(self, path: str | os.PathLike, expected: dict | None = None) -> None:
         self.path = Path(path)
-        checksum = self.path.with_name(self.path.name + ".sha256")
-        if not self.path.is_file() or not checksum.is_file():
+        listed = integrity.read_sidecar(self.path)
+        if not self.path.is_file() or not listed:
             raise CacheError(f"{self.path}: no complete cache file (missing file or checksum)")
-        self.sha256 = checksum.read_text().strip()
-        if file_checksum(self.path) != self.sha256:  # hashed once per process and file version
+        self.sha256 = file_checksum(self.path)  # hashed once per process and file version
+        if self.sha256 not in listed:
             raise CacheError(f"{self.path}: contents do not match their checksum (corrupted or partial)")
         try:
             self.handle = h5py.File(self.path, "r")

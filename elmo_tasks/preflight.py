@@ -134,6 +134,7 @@ def check_values(cfg: DictConfig) -> None:
     for key, encoder in _encoders(cfg.get("encoder"), "encoder"):
         problems.append(check_cache_dir(encoder.get("cache_dir"), f"{key}.cache_dir"))
     problems.append(writable_folder(_resolved(cfg, "paths.output_dir"), "paths.output_dir"))
+    problems.append(writable_folder(_resolved(cfg, "export_dir"), "export_dir"))  # pretraining
     for name in cfg.get("callbacks") or {}:
         problems.append(writable_folder(_resolved(cfg, f"callbacks.{name}.dirpath"), f"callbacks.{name}.dirpath"))
     raise_problems(problems)

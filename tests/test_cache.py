@@ -159,7 +159,7 @@ def test_embed_command_writes_layers_index_and_manifest(tiny_elmo_files, tmp_pat
             assert handle[ids[0]].shape[0] == expected_layers and handle[ids[0]].dtype == np.float16
             assert handle.attrs["weights_sha256"] == file_checksum(tiny_elmo_files.weight_file)
     assert "wrote 4 sentences (3 distinct)" in capsys.readouterr().out
-    assert (tmp_path / "all.h5.sha256").read_text() == file_checksum(tmp_path / "all.h5") + "\n"
+    assert (tmp_path / "all.h5.sha256").read_text() == f"{file_checksum(tmp_path / 'all.h5')}  all.h5\n"
 
 
 def test_embed_checks_its_input_before_writing(tiny_elmo_files, tmp_path, capsys):

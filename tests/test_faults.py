@@ -74,8 +74,13 @@ def command(args: list[str], *, stdin: bytes | None = None, max_file_bytes: int 
 
 def killed_while_paused(hook: str, marker: Path, args: list[str], timeout: float = 240) -> int:
     """Run ``python -m tests.crash HOOK MARKER ARGS``, SIGKILL it once it pauses; its exit status."""
-    process = subprocess.Popen([sys.executable, "-m", "tests.crash", hook, str(marker), *args], cwd=PROJECT_ROOT,
-                               env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return killed_at_marker(["-m", "tests.crash", hook, str(marker), *args], marker, timeout)
+
+
+def killed_at_marker(args: list[str], marker: Path, timeout: float = 240) -> int:
+    """Run ``python ARGS``, SIGKILL it once ``marker`` exists (it pauses there); its exit status."""
+    process = subprocess.Popen([sys.executable, *args], cwd=PROJECT_ROOT, env=_environment(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     try:
         while not marker.exists():
@@ -250,6 +255,22 @@ def sigkill_during_cache_build_then_rerun(world: World, request) -> Case:
     return Case(result, 0, r"removed \S+\.tmp .*killed.*\n(.|\n)*results:", clean=[cache])
 
 
+def sigkill_mid_epoch_then_resume(world: World, request) -> Case:
+    folder = world.folder("kill_mid_epoch")
+    run = folder / "run"
+    args = tiny_task(world.files, "encoder.dim=16", "trainer.max_epochs=2", "trainer.log_every_n_steps=1",
+                     "callbacks.last_checkpoint.every_n_train_steps=2", f"hydra.run.dir={run}")
+    pause = f"+callbacks.pause={{_target_:tests.crash.PauseAtStep,step:5,marker:{folder / 'paused'}}}"
+    assert killed_at_marker([*args, pause], folder / "paused") == -signal.SIGKILL
+    last = run / "checkpoints" / "last.ckpt"
+    assert file_sha256(last) in read_sidecar(last) and torch.load(last, weights_only=True)["global_step"] == 4
+    before = snapshot(run / "metrics.csv")  # rows of epoch 0 and the steps after it
+    result = command([*args, "ckpt_path=last"])
+    kept = {run / "metrics.before_resume_1.csv": data for data in before.values()}  # the rows logged before the kill
+    assert json.loads((run / "results.json").read_text())["val"], "the resumed run finished"
+    return Case(result, 0, r"resuming from \S+last\.ckpt", kept=kept, clean=[run / "checkpoints"])
+
+
 def concurrent_runs_on_one_cache(world: World, request) -> Case:
     folder = world.folder("concurrent")
     cache = folder / "cache"
@@ -385,6 +406,7 @@ ROWS: list = [
     invalid_utf8_into_predict_with_existing_output,
     invalid_utf8_on_predict_stdin,
     pytest.param(sigkill_during_cache_build_then_rerun, marks=pytest.mark.slow),
+    pytest.param(sigkill_mid_epoch_then_resume, marks=pytest.mark.slow),
     pytest.param(concurrent_runs_on_one_cache, marks=pytest.mark.slow),
     pytest.param(truncated_cache_is_rebuilt, marks=pytest.mark.slow),
     pytest.param(byte_flipped_cache_is_rebuilt, marks=pytest.mark.slow),
