@@ -130,8 +130,14 @@ def resolve_ckpt_path(ckpt_path: Any, checkpoint_dir: str | Path, run_dir: str |
         return None
     path = Path(str(ckpt_path)).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+        found = sorted(str(p) for p in Path(checkpoint_dir).glob("*.ckpt"))
+        hint = f"; this run's checkpoints: {', '.join(found)}" if found else " (or ckpt_path=last for this run's last.ckpt)"
+        raise CheckpointNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file{hint}")
     return str(path)
+
+
+class CheckpointNotFoundError(ElmoTasksError, FileNotFoundError):
+    """``ckpt_path`` names a file that does not exist."""
 
 
 class ResumeError(ElmoTasksError, RuntimeError):
