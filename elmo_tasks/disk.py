@@ -153,7 +153,7 @@ class GuardedFile(io.RawIOBase):
 
 @contextlib.contextmanager
 def hdf5_writer(tmp: str | os.PathLike, target: str | os.PathLike, needed: int | None = None,
-                fix: str = DEFAULT_FIX) -> Iterator[tuple["object", GuardedFile]]:
+                fix: str = DEFAULT_FIX) -> Iterator[tuple[object, GuardedFile]]:
     """``(h5py.File, guard)`` writing ``tmp``. When the block or a write fails, ``tmp`` is
     removed; a full disk becomes one :class:`DiskFullError` about ``target``. The caller calls
     ``guard.check()`` inside long loops to stop at the first failed write."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from omegaconf import ListConfig
+
 from .config_values import real_number, whole_number, writable_folder
 
 # key: (minimum, note). -1 means "no limit" for max_epochs / max_steps.
@@ -30,11 +32,13 @@ def check_devices(value: Any, key: str) -> str | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return None if value >= 1 else f"{key}={value}: must be a positive number of devices, -1 (all) or auto"
-    if isinstance(value, str) and all(part.strip().isdigit() for part in value.split(",") if part.strip()):
+    parts = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else None
+    if parts and all(part.isdigit() for part in parts):
         return None
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
-        if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
-            return None
+    if isinstance(value, (list, tuple, ListConfig)) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    ):
+        return None
     return f"{key}={value!r}: must be a number of devices (e.g. {key}=1), -1 for all, a list of ids or auto"
 
 

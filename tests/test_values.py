@@ -7,7 +7,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from elmo_tasks import preflight
-from elmo_tasks.config_values import ConfigValueError, run_folder_problem, writable_folder
+from elmo_tasks.config_values import (
+    ConfigValueError,
+    run_folder_problem,
+    writable_folder,
+)
 from elmo_tasks.data.base import check_task_values
 from elmo_tasks.errors import readable_errors
 from elmo_tasks.optim_checks import check_optim_values
