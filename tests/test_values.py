@@ -100,3 +100,16 @@ def test_threads_share_the_cores_between_jobs():
     assert threads_for(None, cores=8, jobs=2) == 4
     assert threads_for(None, cores=2, jobs=4) == 1
     assert threads_for(3, cores=8, jobs=2) == 3  # threads= wins
+
+
+def test_a_folder_without_write_permission_is_named(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # the suite may run as root, which may write anywhere
+    assert writable_folder(tmp_path, "paths.output_dir") == (
+        f"paths.output_dir={tmp_path}: the folder is not writable; give a folder you can write to"
+    )
+    assert writable_folder(tmp_path / "new", "encoder.cache_dir") == (
+        f"encoder.cache_dir={tmp_path / 'new'}: the folder cannot be created ({tmp_path} is not writable); "
+        "give a folder you can write to"
+    )
