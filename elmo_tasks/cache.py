@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from . import integrity
 from .disk import check_free_space, hdf5_writer
 from .elmo.batching import batches_by_tokens
 from .elmo.characters import batch_to_ids
-from . import integrity
 from .litter import remove_stale_temporaries
 
 log = logging.getLogger(__name__)

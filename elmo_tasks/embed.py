@@ -21,10 +21,9 @@ with a ``.sha256`` beside them (exports, the packaged ``mini``) are verified fir
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-
-import os
 
 from .cache import LAYER_CHOICES, bilm_checksums, write_activations
 from .data.tokenize import get_tokenizer

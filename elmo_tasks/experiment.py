@@ -18,10 +18,16 @@ from . import preflight
 from .checkpoint_io import AtomicCheckpointIO, atomic_open, atomic_write_text
 from .integrity import set_verification
 from .litter import remove_stale_temporaries
-from .resume import RandomStateCheckpoint, check_resumable, keep_metrics_before_resume, resolve_ckpt_path, undo_keep_metrics
-from .threads import apply_threads
+from .resume import (
+    RandomStateCheckpoint,
+    check_resumable,
+    keep_metrics_before_resume,
+    resolve_ckpt_path,
+    undo_keep_metrics,
+)
 from .sweeps import check_not_ddp_multirun
 from .tasks import ClassificationTask, TaggingTask
+from .threads import apply_threads
 
 log = logging.getLogger(__name__)
 

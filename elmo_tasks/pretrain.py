@@ -20,16 +20,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import preflight
 from .checkpoint_io import AtomicCheckpointIO, atomic_open
-from .integrity import set_verification
-from .resume import check_resumable
 from .config import DEFAULT_PROJECT_ROOT, register_resolvers
 from .data.lm import LmDataModule, build_vocabulary, read_vocabulary, resolve_files, write_vocabulary
 from .elmo.hub import resolve
 from .elmo.options import load_options
 from .elmo.weights import load_weights
 from .errors import readable_errors
+from .integrity import set_verification
 from .pretrain_export import export_pretrained
-from .resume import RandomStateCheckpoint
+from .resume import RandomStateCheckpoint, check_resumable
 from .tasks.language_model import BiLmPretrainer, read_checkpoint
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ from typing import Any
 
 from .checkpoint_io import atomic_write_text, load_checkpoint
 from .data.lm import write_vocabulary
+from .elmo.weights import save_elmo
 from .errors import ElmoTasksError
 from .integrity import set_verification
 from .litter import remove_stale_temporaries
-from .elmo.weights import save_elmo
 from .tasks.language_model import BiLmPretrainer
 
 log = logging.getLogger(__name__)
