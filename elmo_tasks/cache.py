@@ -38,7 +38,7 @@ from . import integrity
 from .disk import check_free_space, hdf5_writer
 from .elmo.batching import batches_by_tokens
 from .elmo.characters import batch_to_ids
-from .litter import remove_stale_temporaries
+from .litter import remove_stale_temporaries, temporary_name
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def write_activations(
     ids, todo = list(unique), list(unique.values())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary_name(path)
     device = next(bilm.parameters()).device
     batches = batches_by_tokens([len(s) for s in todo], max_tokens)
     written: dict[str, np.ndarray] = {}

@@ -28,7 +28,15 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from .disk import DEFAULT_FIX, check_free_space, disk_full_error, is_disk_full
 from .errors import ElmoTasksError
-from .integrity import check_finite, read_sidecar, remember, sidecar, verify, write_sidecar
+from .integrity import (
+    check_finite,
+    read_sidecar,
+    remember,
+    sidecar,
+    verify,
+    write_sidecar,
+)
+from .litter import process_tag
 
 CHECKPOINT_FIX = "free space there, or give the run a folder on a disk with room (hydra.run.dir=/path/with/room)"
 
@@ -59,7 +67,7 @@ def _fsync_dir(directory: Path) -> None:
 def atomic_open(path: str | os.PathLike, mode: str = "wb", fix: str = DEFAULT_FIX, needed: int | None = None,
                 **kwargs: Any) -> Iterator[IO]:
     """``open(path, mode)`` for writing, made atomic: the data goes to a hidden temporary file
-    beside ``path`` (``.NAME.PID.XXXXXXXX.tmp``), which replaces ``path`` (``os.replace``) only
+    beside ``path`` (``.NAME.HOST-PID.XXXXXXXX.tmp``), which replaces ``path`` (``os.replace``) only
     when the block ends without an exception, after an ``fsync``; on an exception the temporary
     file is removed and ``path`` is left as it was. A full disk raises one
     :class:`~elmo_tasks.disk.DiskFullError` naming ``path``, ``needed`` bytes (if known) and ``fix``."""
@@ -67,7 +75,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", fix: str = DEFAULT_FI
         raise ValueError(f"atomic_open writes files; mode {mode!r} has no 'w'")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{process_tag()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle

@@ -116,9 +116,10 @@ def test_readable_errors_turn_a_library_full_disk_into_one_message(tmp_path, cap
     assert "To fix it: free space on that disk, or write to another one." in err
 
 
-def test_atomic_open_names_its_process_in_the_temporary(tmp_path, monkeypatch):
-    seen = []
+def test_atomic_open_names_its_machine_and_process_in_the_temporary(tmp_path):
+    from elmo_tasks.litter import process_tag
+
     with atomic_open(tmp_path / "x.txt", "w") as handle:
         seen = [p.name for p in Path(tmp_path).iterdir()]
         handle.write("x")
-    assert len(seen) == 1 and seen[0].startswith(f".x.txt.{os.getpid()}.") and seen[0].endswith(".tmp")
+    assert len(seen) == 1 and seen[0].startswith(f".x.txt.{process_tag()}.") and seen[0].endswith(".tmp")

@@ -141,9 +141,8 @@ def save_elmo(bilm: "torch.nn.Module", options_path: str | Path, weight_path: st
     temporary name first and renamed with its ``.sha256``, so an interrupted save never leaves
     a valid-looking file.
     """
-    import os
-
     from ..disk import disk_full_error, is_disk_full
+    from ..litter import temporary_name
 
     core = _core_bilm(bilm)
     for path, write in (
@@ -152,7 +151,7 @@ def save_elmo(bilm: "torch.nn.Module", options_path: str | Path, weight_path: st
     ):
         path = path.expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = temporary_name(path)
         try:
             write(tmp, path)
             replace_with_sidecar(tmp, path)
