@@ -123,3 +123,12 @@ def test_atomic_open_names_its_machine_and_process_in_the_temporary(tmp_path):
         seen = [p.name for p in Path(tmp_path).iterdir()]
         handle.write("x")
     assert len(seen) == 1 and seen[0].startswith(f".x.txt.{process_tag()}.") and seen[0].endswith(".tmp")
+
+
+def test_readable_errors_name_the_file_of_a_permission_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info, readable_errors():
+        raise PermissionError(13, "Permission denied", str(tmp_path / "metrics.csv"))
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.startswith(f"error: permission denied on {tmp_path / 'metrics.csv'}: ")
+    with pytest.raises(FileNotFoundError), readable_errors():  # other OS errors are not this module's to explain
+        raise FileNotFoundError(2, "No such file")
