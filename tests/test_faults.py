@@ -354,6 +354,20 @@ def byte_flipped_weights_into_embed(world: World, request) -> Case:
     return Case(result, 1, r"ELMo weights file \S+weights\.hdf5 does not match the SHA-256.*--no-verify")
 
 
+def truncated_weights_without_checksum_into_embed(world: World, request) -> Case:
+    folder = world.folder("truncated_weights")
+    shutil.copy(MINI / "options.json", folder / "options.json")
+    weights = folder / "weights.hdf5"  # made elsewhere: no .sha256 beside it
+    weights.write_bytes((MINI / "weights.hdf5").read_bytes()[:100_000])
+    text = folder / "sentences.txt"
+    text.write_text("a good film\n")
+    output = folder / "out.h5"
+    output.write_bytes(b"an earlier output")
+    result = command(["-m", "elmo_tasks.embed", "--options", str(folder / "options.json"), "--weights", str(weights),
+                      "--input", str(text), "--output", str(output)])
+    return Case(result, 1, r"\S+weights\.hdf5: not a readable hdf5 file", kept=snapshot(output), clean=[folder])
+
+
 def sigkill_during_export_keeps_the_previous_export(world: World, request) -> Case:
     checkpoint = request.getfixturevalue("pretrain_checkpoint")
     folder = world.folder("kill_export")
@@ -414,6 +428,7 @@ ROWS: list = [
     empty_checkpoint_into_predict,
     byte_flipped_checkpoint_into_predict,
     byte_flipped_weights_into_embed,
+    truncated_weights_without_checksum_into_embed,
     pytest.param(sigkill_during_export_keeps_the_previous_export, marks=pytest.mark.slow),
     unwritable_cache_dir,
     unwritable_run_dir,
