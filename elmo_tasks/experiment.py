@@ -27,7 +27,7 @@ from .resume import (
 )
 from .sweeps import check_not_ddp_multirun
 from .tasks import ClassificationTask, TaggingTask
-from .threads import apply_threads
+from .threads import ThreadShare, apply_threads
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,8 @@ def run(cfg: DictConfig) -> float | None:
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     callbacks.append(RandomStateCheckpoint())  # exact resumes: the RNG states go into checkpoints
+    if cfg.get("threads") is None:
+        callbacks.append(ThreadShare())  # follow the runs that start or end on this machine
     # Checkpoints are written atomically. The bucketing batch sampler splits the data between
     # DDP processes itself, so Lightning must not inject its DistributedSampler.
     trainer: pl.Trainer = hydra.utils.instantiate(
