@@ -44,8 +44,8 @@ from the training data named in the config, which must then be readable).
   checkpoint    use this checkpoint instead of the run's best
   encoding      of the input (default utf-8); a file is decoded whole before anything is
                 written, and a line that does not decode is reported by its number
-  verify        false skips the SHA-256 check of the checkpoint against its .sha256 file
-                (for checkpoints copied without it); a mismatch is refused by default
+  verify        false skips the SHA-256 checks of the checkpoint and the ELMo files against
+                their .sha256 files (for files changed on purpose); a mismatch is refused by default
 
 Classification: one text per line (tokenised as in training), or JSON lines with a "text"
   field. Output: {"text": ..., "label": ..., "probabilities": {label: p, ...}}.
@@ -531,6 +531,17 @@ def _output(path: str, stdout: IO[str]) -> Iterator[IO[str]]:
 
 def predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
     """Run the predictions ``args`` asks for; returns how many items were predicted."""
+    from .integrity import set_verification, verification_enabled
+
+    before = verification_enabled()
+    set_verification(args.verify)  # the checkpoint and the ELMo files it names
+    try:
+        return _predict(args, stdin, stdout)
+    finally:
+        set_verification(before)
+
+
+def _predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
     streaming = args.input == "-"
     if not streaming:
         if not Path(args.input).is_file():
