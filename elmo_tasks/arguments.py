@@ -4,7 +4,7 @@ pretrain-export): Hydra-style ``key=value`` arguments that behave as Hydra's do.
 * ``key=value`` (``+key=value`` too); ``null`` is None, ``true``/``false`` are booleans;
 * ``--help`` prints the tool's help (exit 0), ``--cfg`` the parsed arguments (exit 0);
 * an unknown key is answered with the nearest one, and every usage error exits with 2;
-* old spellings (``--key value``, ``--key=value``, ``--dashed-key``, positional arguments)
+* old spellings (``--key value``, ``--key=value``, ``--dashed-key``, ``--no-flag``, positional arguments)
   keep working for one release, each with a deprecation note on stderr.
 """
 
@@ -108,6 +108,11 @@ class ArgumentParser:
         positional = [o.name for o in self.options if o.positional and o.name not in named]
         while arguments:
             arg = arguments.pop(0)
+            flag = arg[5:].replace("-", "_") if arg.startswith("--no-") and "=" not in arg else None
+            if flag in self.by_name and self.by_name[flag].type is bool:
+                notes.append(f"'{arg}' is the old spelling; write {flag}=false")
+                pairs.append((flag, "false"))
+                continue
             if arg.startswith("--"):
                 name, sep, value = arg[2:].partition("=")
                 if not sep:

@@ -10,7 +10,8 @@ The file name is derived from the manifest and the sentences, so changed weights
 changed tokenizer (different tokens) simply name another file. Files are written under a
 temporary name and renamed when complete; a ``.sha256`` beside each file is checked when
 it is opened, so a partial or corrupted cache is detected and rebuilt, never used. A file
-lock lets concurrent sweep jobs share one build.
+lock lets concurrent sweep jobs share one build. A full disk stops a build with one message
+(``elmo_tasks.disk``); temporaries of killed builds are removed when the folder is next used.
 
 Reads go through a process-wide in-memory LRU (``ELMO_TASKS_CACHE_MEMORY_MB``, default 2048;
 0 turns it off), keyed by the file's checksum and the sentence id: after the first epoch a
@@ -26,15 +27,18 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 import torch
 from filelock import FileLock
 
+from . import integrity
+from .disk import check_free_space, hdf5_writer
 from .elmo.batching import batches_by_tokens
 from .elmo.characters import batch_to_ids
-from .elmo.hub import file_sha256
+from .litter import remove_stale_temporaries, temporary_name
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +57,10 @@ def sentence_id(tokens: Sequence[str]) -> str:
     return hashlib.sha1("\x1f".join(tokens).encode("utf-8")).hexdigest()
 
 
-_checksums: dict[tuple[str, int, int], str] = {}
-
-
-def _checksum_key(path: str | os.PathLike) -> tuple[str, int, int]:
-    stat = Path(path).stat()
-    return str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns
-
-
 def file_checksum(path: str | os.PathLike) -> str:
     """SHA-256 of a file (weights, options, cache files), remembered per (path, size, mtime)
-    within the process."""
-    key = _checksum_key(path)
-    if key not in _checksums:
-        _checksums[key] = file_sha256(Path(path))
-    return _checksums[key]
+    within the process (shared with the checks of ``elmo_tasks.integrity``)."""
+    return integrity.file_sha256(path)
 
 
 def bilm_checksums(bilm: torch.nn.Module) -> dict[str, str]:
@@ -126,11 +119,15 @@ def write_activations(
     progress: bool = True,
     write_index: bool = False,
     keep_in_memory: bool = False,
+    fix: str = "free space there, or point encoder.cache_dir= at a disk with room (encoder.cache_dir=null computes "
+    "the activations at every epoch instead)",
 ) -> Path:
     """Run ``bilm`` (an ``ElmoBiLm``) over the distinct ``sentences`` and write them to ``path``
-    atomically. ``write_index`` adds ``sentence_ids``: the id of input sentence k at row k.
-    ``keep_in_memory`` also puts the activations into the in-memory cache (as far as its
-    budget allows), so training right after a build reads no hdf5. Returns ``path``."""
+    atomically, with a ``.sha256`` beside it. ``write_index`` adds ``sentence_ids``: the id of
+    input sentence k at row k. ``keep_in_memory`` also puts the activations into the in-memory
+    cache (as far as its budget allows), so training right after a build reads no hdf5.
+    A full disk raises one :class:`~elmo_tasks.disk.DiskFullError` (the space needed and
+    ``fix``) and leaves no partial file. Returns ``path``."""
     from tqdm.auto import tqdm
 
     sentences = list(sentences)
@@ -141,13 +138,16 @@ def write_activations(
     ids, todo = list(unique), list(unique.values())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary_name(path)
     device = next(bilm.parameters()).device
     batches = batches_by_tokens([len(s) for s in todo], max_tokens)
     written: dict[str, np.ndarray] = {}
     written_bytes = 0
-    with h5py.File(tmp, "w") as handle, torch.inference_mode():
+    needed = estimated_bytes([len(s) for s in todo], _n_layers(bilm, layers), bilm.get_output_dim(), dtype)
+    check_free_space(path, needed, fix)
+    with hdf5_writer(tmp, path, needed, fix) as (handle, guard), torch.inference_mode():
         for batch in tqdm(batches, desc=f"caching ELMo activations -> {path.name}", disable=not progress, leave=False):
+            guard.check()  # stop at the first failed write (a full disk)
             out = bilm(batch_to_ids([todo[i] for i in batch]).to(device))
             chosen = select_layers(out["activations"], layers)
             for row, index in enumerate(batch):
@@ -157,18 +157,30 @@ def write_activations(
                 if keep_in_memory and written_bytes + array.nbytes <= MEMORY.budget_bytes:
                     written[ids[index]] = array
                     written_bytes += array.nbytes
+        guard.check()
         if write_index:
             handle.create_dataset(INDEX, data=[sentence_id(s) for s in sentences], dtype=h5py.string_dtype())
         handle.attrs.update({**manifest, "layers": layers, "dtype": dtype, "n_sentences": len(ids),
                              "format_version": CACHE_FORMAT_VERSION})
-    tmp.replace(path)
-    checksum = file_sha256(path)
-    _checksums[_checksum_key(path)] = checksum
-    path.with_name(path.name + ".sha256").write_text(checksum + "\n")
+    try:
+        checksum = integrity.replace_with_sidecar(tmp, path)  # NAME.sha256, in sha256sum format
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     for sid, array in written.items():
         array.setflags(write=False)
         MEMORY.put((checksum, sid), array)
     return path
+
+
+def _n_layers(bilm: torch.nn.Module, layers: str) -> int:
+    return bilm.num_layers if layers == "all" else 1
+
+
+def estimated_bytes(lengths: Sequence[int], n_layers: int, dim: int, dtype: str) -> int:
+    """About the size of a cache file of sentences of these lengths (data plus hdf5 overhead)."""
+    itemsize = np.dtype(DTYPES[dtype]).itemsize
+    return sum(n_layers * (n + 2) * dim * itemsize + 1024 for n in lengths) + 64 * 1024
 
 
 class ActivationCache:
@@ -177,11 +189,11 @@ class ActivationCache:
 
     def __init__(self, path: str | os.PathLike, expected: dict | None = None) -> None:
         self.path = Path(path)
-        checksum = self.path.with_name(self.path.name + ".sha256")
-        if not self.path.is_file() or not checksum.is_file():
+        listed = integrity.read_sidecar(self.path)
+        if not self.path.is_file() or not listed:
             raise CacheError(f"{self.path}: no complete cache file (missing file or checksum)")
-        self.sha256 = checksum.read_text().strip()
-        if file_checksum(self.path) != self.sha256:  # hashed once per process and file version
+        self.sha256 = file_checksum(self.path)  # hashed once per process and file version
+        if self.sha256 not in listed:
             raise CacheError(f"{self.path}: contents do not match their checksum (corrupted or partial)")
         try:
             self.handle = h5py.File(self.path, "r")
@@ -235,6 +247,14 @@ def cache_path(cache_dir: str | os.PathLike, manifest: dict, sentences: Iterable
     return Path(cache_dir).expanduser() / f"elmo-{digest.hexdigest()[:24]}.h5"
 
 
+def check_cache_dir(cache_dir: Any, key: str = "encoder.cache_dir") -> str | None:
+    """Why ``cache_dir`` cannot hold caches (not a folder, not writable), or None: for the
+    pre-flight step, so that a build does not fail after minutes of work."""
+    from .config_values import writable_folder
+
+    return writable_folder(cache_dir, key) if cache_dir else None
+
+
 def ensure_cache(
     bilm: torch.nn.Module,
     manifest: dict,
@@ -246,6 +266,7 @@ def ensure_cache(
     """Open the cache of ``sentences``, building (or rebuilding a broken one) under a file lock."""
     path = cache_path(cache_dir, manifest, sentences, layers, dtype)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent)  # left by builds that were killed or ran out of space
     with FileLock(str(path) + ".lock"):
         if path.exists():
             try:

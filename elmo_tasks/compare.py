@@ -271,7 +271,10 @@ def plot(groups: Sequence[Group], split: str, metric: str, path: Path) -> None:
     axes.set_xlabel(f"{split} {metric} (mean ± sample std)")
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    from .checkpoint_io import atomic_open  # an existing chart is replaced only by a complete one
+
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, dpi=120, format="png")
     plt.close(figure)
 
 
@@ -327,7 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or args.paths[0]
     out.mkdir(parents=True, exist_ok=True)
     text = report(collection, groups, split, metrics)
-    (out / "comparison.md").write_text(text)
+    from .checkpoint_io import atomic_write_text
+
+    atomic_write_text(out / "comparison.md", text)
     plot(groups, split, chart_metric, out / "comparison.png")
     if sys.stdout.isatty():  # a terminal gets a rich table; a pipe or a file the markdown of comparison.md
         from rich.console import Console

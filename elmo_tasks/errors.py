@@ -4,7 +4,10 @@ Every class here derives from :class:`ElmoTasksError` and from the built-in exce
 caller would expect (``FileNotFoundError``, ``ConnectionError``, ``RuntimeError``,
 ``ValueError``), so library code can keep catching the built-in one. Their messages say
 what was looked for, which config key set it and how to fix it; :func:`readable_errors`
-prints such a message as it is (no traceback) and exits with status 1.
+prints such a message as it is (no traceback) and exits with status 1 (2 for a config value,
+``exit_status`` of the class). A full disk met anywhere in a run (``OSError`` ENOSPC, EDQUOT,
+EFBIG), even in a library's own writer, and a permission error are reported the same way,
+naming the file.
 """
 
 from __future__ import annotations
@@ -135,6 +138,21 @@ def readable_errors() -> Iterator[None]:
         yield
     except ElmoTasksError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _job_in_this_process():
+            raise
+        raise SystemExit(getattr(error, "exit_status", 1)) from None
+    except OSError as error:
+        from .disk import disk_full_message, is_disk_full
+
+        where = error.filename or "a file of this run"
+        if is_disk_full(error):
+            message = disk_full_message(where, reason=error, partial_removed=False)
+        elif isinstance(error, PermissionError):
+            message = (f"permission denied on {where}: this user may not write (or read) it; change its permissions "
+                       "or give the config key that names it another path")
+        else:
+            raise
+        print(f"error: {message}", file=sys.stderr, flush=True)
         if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _job_in_this_process():
             raise
         raise SystemExit(1) from None

@@ -11,17 +11,25 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from . import preflight
 from .checkpoint_io import AtomicCheckpointIO, atomic_open, atomic_write_text
+from .integrity import set_verification
+from .litter import remove_stale_temporaries
 from .loggers import build_loggers, finish_loggers
-from .resume import RandomStateCheckpoint, keep_metrics_before_resume, resolve_ckpt_path
+from .resume import (
+    RandomStateCheckpoint,
+    check_resumable,
+    keep_metrics_before_resume,
+    resolve_ckpt_path,
+    undo_keep_metrics,
+)
 from .sweeps import check_not_ddp_multirun
 from .tasks import ClassificationTask, TaggingTask
 from .tasks.parts import plain_config
+from .threads import ThreadShare, apply_threads
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +83,9 @@ def run(cfg: DictConfig) -> float | None:
     """Train, validate and test the best checkpoint; write results.json; return the main
     validation metric (what sweepers optimise)."""
     check_not_ddp_multirun(cfg)
-    preflight.check(cfg)  # missing data/weights, hub offline, CUDA absent: one clear message before building
-    if cfg.get("threads"):  # torch's intra-op threads; the quickstart sets 1
-        torch.set_num_threads(cfg.threads)
+    preflight.check(cfg)  # missing data/weights, bad values, hub offline, no CUDA: one clear message first
+    set_verification(cfg.get("verify_checksums", True))
+    threads = apply_threads(cfg.get("threads"))  # this run's share of the cores
     start = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +97,8 @@ def run(cfg: DictConfig) -> float | None:
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     callbacks.append(RandomStateCheckpoint())  # exact resumes: the RNG states go into checkpoints
+    if cfg.get("threads") is None:
+        callbacks.append(ThreadShare())  # follow the runs that start or end on this machine
     # Checkpoints are written atomically. The bucketing batch sampler splits the data between
     # DDP processes itself, so Lightning must not inject its DistributedSampler.
     trainer: pl.Trainer = hydra.utils.instantiate(
@@ -97,14 +107,22 @@ def run(cfg: DictConfig) -> float | None:
     )
 
     checkpoint_dir = getattr(trainer.checkpoint_callback, "dirpath", None) or output_dir / "checkpoints"
+    remove_stale_temporaries(checkpoint_dir)  # left by a run of this folder that was killed mid-write
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), checkpoint_dir, trainer.default_root_dir)
-    if ckpt_path and trainer.is_global_zero:
-        keep_metrics_before_resume(output_dir)  # the CSV logger would delete the rows logged so far
+    kept = None
+    if ckpt_path:
+        check_resumable(ckpt_path, checkpoint_dir)  # unreadable: say so before the run folder is touched
+        if trainer.is_global_zero:
+            kept = keep_metrics_before_resume(output_dir)  # the CSV logger would delete the rows logged so far
     # The resolved config as the run's hyperparameters (W&B, MLflow, hparams.yaml ...); after the
-    # line above, since the CSV logger clears metrics.csv when first used.
+    # lines above, since the CSV logger clears metrics.csv when first used.
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except BaseException:
+        undo_keep_metrics(kept, output_dir)  # a failed resume leaves the folder as it was
+        raise
     has_best = trainer.checkpoint_callback is not None and bool(trainer.checkpoint_callback.best_model_path)
     ckpt = trainer.checkpoint_callback.best_model_path if has_best else None  # the best of model_checkpoint
     val = _split_metrics(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True), "val")
@@ -138,6 +156,7 @@ def run(cfg: DictConfig) -> float | None:
             "total": sum(p.numel() for p in model.parameters()),
         },
         "wall_time_s": round(time.perf_counter() - start, 3),
+        "threads": threads,
         "train_tokens_per_s": round(model.train_tokens / model.train_seconds, 1) if model.train_seconds else None,
         "config_overrides": _overrides(),
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if has_best else None,

@@ -7,6 +7,7 @@ taggers). With ``input=-`` it answers each stdin line as soon as it is read. See
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import logging
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .arguments import ArgumentParser, Option, UsageError
+from .errors import ElmoTasksError
 from .trained import PredictError, TrainedRun, load_run, resolve_device
 
 __all__ = ["PredictError", "TrainedRun", "UsageError", "load_run", "main", "predict"]
@@ -25,7 +27,8 @@ __all__ = ["PredictError", "TrainedRun", "UsageError", "load_run", "main", "pred
 USAGE = """\
 usage: elmo-tasks predict run_dir=PATH input=FILE|- [output=FILE|-] [format=jsonl|conll]
                          [batch_size=32] [input_format=auto|lines|jsonl|conll] [checkpoint=PATH]
-                         [device=auto|cpu|cuda|cuda:N]       (or python -m elmo_tasks.predict ...)
+                         [device=auto|cpu|cuda|cuda:N] [encoding=utf-8] [verify=true|false]
+                         (or python -m elmo_tasks.predict ...)
 
 Predict with a run folder written by train.py: its config (config_resolved.yaml, else
 .hydra/config.yaml) and best checkpoint (results.json "best_checkpoint", else
@@ -43,6 +46,10 @@ from the training data named in the config, which must then be readable).
                 start with -DOCSTART- are CoNLL; other files and stdin hold one item per line
   checkpoint    use this checkpoint instead of the run's best
   device        auto (default: CUDA when present, else CPU), cpu, cuda, cuda:N or mps
+  encoding      of the input (default utf-8); a file is decoded whole before anything is
+                written, and a line that does not decode is reported by its number
+  verify        false skips the SHA-256 checks of the checkpoint and the ELMo files against
+                their .sha256 files (for files changed on purpose); a mismatch is refused by default
 
 Classification: one text per line (tokenised as in training), or JSON lines with a "text"
   field. Output: {"text": ..., "label": ..., "probabilities": {label: p, ...}}.
@@ -80,6 +87,8 @@ class Arguments:
     input_format: str = "auto"
     checkpoint: Path | None = None
     device: str = "auto"
+    encoding: str = "utf-8"
+    verify: bool = True
 
 
 PARSER = ArgumentParser(
@@ -93,6 +102,8 @@ PARSER = ArgumentParser(
         Option("input_format", "how to read the input", default="auto", choices=INPUT_FORMATS),
         Option("checkpoint", "a checkpoint instead of the run's best", default=None, nullable=True),
         Option("device", "auto, cpu, cuda, cuda:N or mps", default="auto"),
+        Option("encoding", "the input's text encoding", default="utf-8"),
+        Option("verify", "check files against their .sha256", default=True, type=bool),
     ],
     help_text=USAGE,
 )
@@ -107,6 +118,12 @@ def _arguments(values: dict[str, Any]) -> Arguments:
     if values["batch_size"] < 1:
         raise UsageError(f"batch_size must be at least 1, got {values['batch_size']}")
     checkpoint = values["checkpoint"]
+    try:
+        encoding = codecs.lookup(values["encoding"]).name
+    except LookupError:
+        raise UsageError(
+            f"encoding={values['encoding']!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)"
+        ) from None
     return Arguments(
         run_dir=Path(values["run_dir"]).expanduser(),
         input=values["input"],
@@ -116,6 +133,8 @@ def _arguments(values: dict[str, Any]) -> Arguments:
         input_format=values["input_format"],
         checkpoint=Path(checkpoint).expanduser() if checkpoint else None,
         device=values["device"],
+        encoding=encoding,
+        verify=values["verify"],
     )
 
 
@@ -266,56 +285,129 @@ def _batches(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
 # --------------------------------------------------------------------------- driver
 
 
-@contextlib.contextmanager
-def _input_lines(path: str, stdin: IO[str]) -> Iterator[Iterable[str]]:
-    if path == "-":
-        yield iter(stdin.readline, "")  # line by line as they arrive, no read-ahead
+def _undecodable(source: str, number: int, error: UnicodeDecodeError, encoding: str) -> PredictError:
+    byte = error.object[error.start : error.start + 1].hex()
+    return PredictError(
+        f"{source}, line {number}: not valid {encoding} (byte 0x{byte} at byte {error.start + 1} of the line); "
+        f"give the file's encoding, e.g. encoding=latin-1 or encoding=cp1252, or convert it to {encoding}"
+    )
+
+
+def decode_lines(data: bytes, source: str, encoding: str = "utf-8") -> list[str]:
+    """The lines of ``data`` (split at \\n, \\r\\n or \\r), each decoded; a line that does not
+    decode is a :class:`PredictError` naming its number and the ``encoding=`` fix."""
+    lines = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            lines.append(raw.decode(encoding))
+        except UnicodeDecodeError as error:
+            raise _undecodable(source, number, error, encoding) from None
+    return lines
+
+
+def stream_lines(stdin: IO[str], encoding: str = "utf-8") -> Iterator[str]:
+    """stdin line by line as the lines arrive (no read-ahead past a line), each decoded on its
+    own, so every line before one that does not decode is answered first."""
+    binary = getattr(stdin, "buffer", None)
+    if binary is None:  # a text stream (tests, embedding): already decoded
+        yield from iter(stdin.readline, "")
         return
-    with open(path, encoding="utf-8", newline=None) as handle:
-        yield handle
+    for number, raw in enumerate(iter(binary.readline, b""), start=1):
+        try:
+            yield raw.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise _undecodable("stdin", number, error, encoding) from None
+
+
+def read_input_file(path: str, encoding: str = "utf-8") -> list[str]:
+    """The lines of the input file, all decoded (before any output is opened)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise PredictError(f"cannot read input file {path}: {error.strerror or error}") from None
+    return decode_lines(data, path, encoding)
+
+
+def check_output_writable(path: str) -> None:
+    """:class:`UsageError` when ``output``'s folder cannot be created or written."""
+    folder = Path(path).expanduser().resolve().parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"output={path}: cannot write into {existing if existing is not None else folder} "
+            "(no write permission or not a folder); choose another output=FILE, or output=- for stdout"
+        )
 
 
 @contextlib.contextmanager
 def _output(path: str, stdout: IO[str]) -> Iterator[IO[str]]:
+    """stdout, or ``path`` written atomically: an existing file is replaced only by a complete one."""
     if path == "-":
         yield stdout
         return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
+    from .checkpoint_io import atomic_open
+
+    with atomic_open(path, "w", fix="free space there, or write elsewhere: output=/path/with/room/FILE",
+                     encoding="utf-8") as handle:
         yield handle
 
 
 def predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
     """Run the predictions ``args`` asks for; returns how many items were predicted."""
-    if args.input != "-":
+    from .integrity import set_verification, verification_enabled
+
+    before = verification_enabled()
+    set_verification(args.verify)  # the checkpoint and the ELMo files it names
+    try:
+        return _predict(args, stdin, stdout)
+    finally:
+        set_verification(before)
+
+
+def _predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
+    streaming = args.input == "-"
+    if not streaming:
         if not Path(args.input).is_file():
             raise PredictError(f"input file {args.input} not found")
         if args.output != "-" and Path(args.output).resolve() == Path(args.input).resolve():
             raise UsageError("output would overwrite input; choose another output file")
+    if args.output != "-":
+        check_output_writable(args.output)
     input_format = detect_input_format(args.input, args.input_format)
     resolve_device(args.device)  # a bad device is reported before the model is built
-    run = load_run(args.run_dir, args.device, args.checkpoint)
+    # A file is decoded whole before the model is loaded and before any output is opened.
+    lines: Iterable[str] = stream_lines(stdin, args.encoding) if streaming else read_input_file(args.input, args.encoding)
+    run = load_run(args.run_dir, args.device, args.checkpoint, verify=args.verify)
     if run.kind == "classification" and args.format == "conll":
         raise UsageError("format=conll is for taggers; this run is a classifier (use format=jsonl)")
-    source = "stdin" if args.input == "-" else args.input
-    streaming = args.input == "-"
+    source = "stdin" if streaming else args.input
+    if run.kind == "classification":
+        dm = run.datamodule
+        examples: Iterable[Example] = read_texts(lines, source, input_format, dm.tokenize, dm.lowercase, dm.text_column)
+        predict_batch = classify
+    else:
+        examples = read_sentences(lines, source, input_format)
+        predict_batch = tag
+    if not streaming:
+        examples = list(examples)  # every line checked before the output is opened
     count = 0
-    with _input_lines(args.input, stdin) as lines, _output(args.output, stdout) as out:
-        if run.kind == "classification":
-            dm = run.datamodule
-            examples = read_texts(lines, source, input_format, dm.tokenize, dm.lowercase, dm.text_column)
-            predict_batch = classify
-        else:
-            examples = read_sentences(lines, source, input_format)
-            predict_batch = tag
-        for batch in _batches(examples, 1 if streaming else args.batch_size):
-            for record in predict_batch(run, batch):
-                out.write(render(record, args.format))
-            count += len(batch)
-            if streaming:
-                out.flush()
+    stopped: PredictError | None = None
+    with _output(args.output, stdout) as out:
+        try:
+            for batch in _batches(examples, 1 if streaming else args.batch_size):
+                for record in predict_batch(run, batch):
+                    out.write(render(record, args.format))
+                count += len(batch)
+                if streaming:
+                    out.flush()
+        except PredictError as error:
+            if not streaming:
+                raise
+            stopped = error  # stdin: keep the answers to the lines before the bad one
         out.flush()
     log.info("%d predictions written to %s", count, "stdout" if args.output == "-" else args.output)
+    if stopped is not None:
+        raise stopped
     return count
 
 
@@ -333,7 +425,7 @@ def _run(values: dict[str, Any], stdin: IO[str], stdout: IO[str]) -> int:
     except UsageError as error:
         print(f"predict: {error}", file=sys.stderr)
         return 2
-    except PredictError as error:
+    except (PredictError, ElmoTasksError) as error:
         print(f"predict: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # e.g. `| head`: stop quietly

@@ -4,6 +4,11 @@ with one message that says what is wrong and how to fix it.
 :func:`check` is called first thing by ``experiment.run`` and ``pretrain.run``. In order:
 
 1. no mandatory value (``???``) is left unset (``task=text_classification`` needs ``task.train_file``);
+1b. values have the right type and range and the folders to write can be written
+   (:func:`check_values`: one :class:`~elmo_tasks.config_values.ConfigValueError`, exit status 2,
+   listing every problem). Each component keeps its own check, gathered here: the task's sizes
+   and limits (``data.base.check_task_values``), the trainer's (``trainer_checks``), the
+   optimiser's (``optim_checks``), the cache folder (``cache.check_cache_dir``);
 2. CUDA, when the trainer asks for it (``trainer=gpu``, or ``trainer.accelerator=gpu``), is there;
 3. every local data file the task will read exists (:class:`~elmo_tasks.errors.DataNotFoundError`
    names each path, the key that set it, ``$ELMO_TASKS_DATA`` and the fixes), and a hub
@@ -59,6 +64,7 @@ HUB_ALTERNATIVES = {
 def check(cfg: DictConfig) -> None:
     """All pre-flight checks for a composed ``conf/config.yaml`` or ``conf/pretrain.yaml``."""
     check_missing_values(cfg)
+    check_values(cfg)
     pretraining = cfg.get("data") is not None and cfg.get("model") is not None
     if cfg.get("trainer") is not None:
         check_cuda(cfg.trainer, command="python -m elmo_tasks.pretrain" if pretraining else "python train.py")
@@ -100,6 +106,56 @@ def check_missing_values(cfg: DictConfig) -> None:
     else:
         lines.append("Set them on the command line, e.g. " + " ".join(f"{key}=VALUE" for key in missing))
     raise MissingValueError("\n".join(lines))
+
+
+# --------------------------------------------------------------------------- values and folders
+
+
+def check_values(cfg: DictConfig) -> None:
+    """:class:`~elmo_tasks.config_values.ConfigValueError` listing every value of the wrong type
+    or range and every folder that cannot be written, gathered from each component's check."""
+    from .cache import check_cache_dir
+    from .config_values import raise_problems, whole_number, writable_folder
+    from .data.base import check_task_values
+    from .optim_checks import check_optim_values
+    from .trainer_checks import check_trainer_values
+
+    problems: list[str | None] = []
+    if cfg.get("threads") is not None:
+        problems.append(whole_number(cfg.get("threads"), "threads", 1))
+    if cfg.get("trainer") is not None:
+        problems += check_trainer_values(cfg.trainer)
+    if cfg.get("optim") is not None:
+        problems += check_optim_values(cfg.optim)
+    if cfg.get("task") is not None:
+        problems += check_task_values(cfg.task)
+    if cfg.get("data") is not None and cfg.get("model") is not None:  # pretraining
+        problems += check_task_values(cfg.data, "data")
+    for key, encoder in _encoders(cfg.get("encoder"), "encoder"):
+        problems.append(check_cache_dir(encoder.get("cache_dir"), f"{key}.cache_dir"))
+    problems.append(writable_folder(_resolved(cfg, "paths.output_dir"), "paths.output_dir"))
+    problems.append(writable_folder(_resolved(cfg, "export_dir"), "export_dir"))  # pretraining
+    for name in cfg.get("callbacks") or {}:
+        problems.append(writable_folder(_resolved(cfg, f"callbacks.{name}.dirpath"), f"callbacks.{name}.dirpath"))
+    raise_problems(problems)
+
+
+def _resolved(cfg: DictConfig, key: str) -> Any:
+    """The value at ``key``, or None when it is absent or needs a running Hydra to resolve."""
+    try:
+        return OmegaConf.select(cfg, key, default=None)
+    except Exception:  # noqa: BLE001 - ${hydra:...} outside a Hydra run
+        return None
+
+
+def _encoders(encoder: Any, key: str) -> list[tuple[str, Any]]:
+    """``(key, config)`` of an encoder and of each encoder of a concat."""
+    if encoder is None:
+        return []
+    found = [(key, encoder)]
+    for index, sub in enumerate(encoder.get("encoders") or []):
+        found += _encoders(sub, f"{key}.encoders.{index}")
+    return found
 
 
 # --------------------------------------------------------------------------- CUDA

@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from . import preflight
-from .checkpoint_io import AtomicCheckpointIO
+from .checkpoint_io import AtomicCheckpointIO, atomic_open
 from .config import (
     CONFIG_SEARCH_PATH,
     DEFAULT_PROJECT_ROOT,
@@ -38,9 +38,10 @@ from .elmo.hub import resolve
 from .elmo.options import load_options
 from .elmo.weights import load_weights
 from .errors import readable_errors
+from .integrity import set_verification
 from .loggers import build_loggers, finish_loggers
 from .pretrain_export import export_pretrained
-from .resume import RandomStateCheckpoint
+from .resume import RandomStateCheckpoint, check_resumable
 from .tasks.language_model import BiLmPretrainer, read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,10 @@ def build_pretrainer(cfg: DictConfig, vocabulary: list[str], corpus: dict[str, A
 
 def run(cfg: DictConfig) -> float | None:
     """Build the vocabulary, train, export; write the vocabulary and export into the run folder."""
-    preflight.check(cfg)  # missing corpus/vocab/init_from files, CUDA absent: one clear message first
+    preflight.check(cfg)  # missing corpus/vocab/init_from files, bad values, CUDA absent: one clear message first
+    set_verification(cfg.get("verify_checksums", True))
+    if cfg.get("ckpt_path") and Path(str(cfg.ckpt_path)).is_file():
+        check_resumable(str(cfg.ckpt_path), Path(str(cfg.ckpt_path)).parent)
     start = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +178,8 @@ def run(cfg: DictConfig) -> float | None:
             "config_overrides": _overrides(),
         }
         export_pretrained(model, cfg.export_dir, info)
-        OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
+        with atomic_open(output_dir / "config_resolved.yaml", "w", encoding="utf-8") as handle:
+            OmegaConf.save(cfg, handle, resolve=True)
         log.info("export: %s", json.dumps({"options_file": f"{cfg.export_dir}/options.json", "weight_file": f"{cfg.export_dir}/weights.hdf5"}))
     return model.last_val.get("val/ppl")
 

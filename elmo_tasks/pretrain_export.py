@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .arguments import ArgumentParser, Option
+from .checkpoint_io import atomic_write_text, load_checkpoint
 from .data.lm import write_vocabulary
 from .elmo.weights import save_elmo
+from .errors import ElmoTasksError
+from .integrity import set_verification
+from .litter import remove_stale_temporaries
 from .tasks.language_model import BiLmPretrainer
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,7 @@ def export_pretrained(module: BiLmPretrainer, export_dir: str | Path, info: dict
     """Write the four export files of ``module`` into ``export_dir``; returns the folder."""
     export_dir = Path(export_dir).expanduser()
     export_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(export_dir)  # left by an export that was killed
     save_elmo(module.bilm, export_dir / "options.json", export_dir / "weights.hdf5")
     write_vocabulary(module.vocabulary, export_dir / "vocab.txt")
     val = module.last_val
@@ -47,13 +52,16 @@ def export_pretrained(module: BiLmPretrainer, export_dir: str | Path, info: dict
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **(info or {}),
     }
-    (export_dir / "pretrain_info.json").write_text(json.dumps(details, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(export_dir / "pretrain_info.json", json.dumps(details, indent=2) + "\n")
     log.info("exported the biLM to %s", export_dir)
     return export_dir
 
 
 def export_checkpoint(checkpoint: str | Path, export_dir: str | Path) -> Path:
-    """Export the biLM saved in a pretraining checkpoint."""
+    """Export the biLM saved in a pretraining checkpoint, verified first (its ``.sha256``,
+    readable, finite weights)."""
+    if Path(checkpoint).expanduser().is_file():
+        load_checkpoint(Path(checkpoint).expanduser(), skip="--no-verify")
     module = BiLmPretrainer.from_checkpoint(checkpoint)
     info = {"steps": module.global_step_at_save, "checkpoint": str(Path(checkpoint).resolve())}
     return export_pretrained(module, export_dir, info)
@@ -64,6 +72,7 @@ PARSER = ArgumentParser(
     [
         Option("checkpoint", "a .ckpt written by python -m elmo_tasks.pretrain", positional=True),
         Option("export_dir", "folder to write the files into (created if needed)", positional=True),
+        Option("verify", "check the checkpoint against its .sha256 file", default=True, type=bool),
     ],
     description="Write options.json, weights.hdf5, vocab.txt and pretrain_info.json of a pretraining checkpoint.",
 )
@@ -75,8 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: dict) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    set_verification(args["verify"])
     try:
         export_dir = export_checkpoint(args["checkpoint"], args["export_dir"])
+    except ElmoTasksError as error:  # damaged checkpoint, full disk: the message, exit status 1
+        print(f"pretrain-export: error: {error}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, ValueError) as error:
         print(f"pretrain-export: {error}", file=sys.stderr)
         return 1

@@ -12,6 +12,10 @@ not interrupted, beyond what Lightning saves (weights, optimiser, loop counters,
 
 Everything is stored as tensors and plain numbers, so checkpoints load with
 ``torch.load(path, weights_only=True)``. See docs/reliability.md.
+
+A resume is all or nothing: the checkpoint is verified (SHA-256, readable, finite weights)
+before the run folder is touched, and a resumed run that fails puts ``metrics.csv`` back
+(:func:`undo_keep_metrics`); ``results.json`` is only written by a run that completes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+
+from .errors import ElmoTasksError
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +130,55 @@ def resolve_ckpt_path(ckpt_path: Any, checkpoint_dir: str | Path, run_dir: str |
         return None
     path = Path(str(ckpt_path)).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+        found = sorted(str(p) for p in Path(checkpoint_dir).glob("*.ckpt"))
+        hint = f"; this run's checkpoints: {', '.join(found)}" if found else " (or ckpt_path=last for this run's last.ckpt)"
+        raise CheckpointNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file{hint}")
     return str(path)
+
+
+class CheckpointNotFoundError(ElmoTasksError, FileNotFoundError):
+    """``ckpt_path`` names a file that does not exist."""
+
+
+class ResumeError(ElmoTasksError, RuntimeError):
+    """The checkpoint to resume from cannot be used; the message names it and the alternatives."""
+
+
+def check_resumable(ckpt_path: str, checkpoint_dir: str | Path) -> None:
+    """:class:`ResumeError` when the local checkpoint ``ckpt_path`` does not match its SHA-256,
+    cannot be read or holds non-finite weights, naming the other checkpoints to try."""
+    from .checkpoint_io import load_checkpoint
+
+    path = Path(ckpt_path)
+    if not path.is_file():  # Lightning's keywords and URLs
+        return
+    try:
+        load_checkpoint(path, skip="verify_checksums=false")
+    except ElmoTasksError as error:
+        others = sorted(str(p) for p in Path(checkpoint_dir).glob("*.ckpt") if p.resolve() != path.resolve())
+        try_instead = (
+            "resume from another checkpoint: " + " or ".join(f"ckpt_path={p}" for p in others) if others
+            else "there is no other checkpoint in " + str(checkpoint_dir)
+        )
+        raise ResumeError(
+            f"cannot resume: {error}\nThe run folder was left as it was. To continue, {try_instead}; "
+            "or drop ckpt_path to train from the start (in another hydra.run.dir to keep this run)."
+        ) from None
+
+
+def undo_keep_metrics(kept: Path | None, run_dir: str | Path, name: str = "metrics.csv") -> None:
+    """After a resumed run failed: put the metrics file that :func:`keep_metrics_before_resume`
+    moved away back in place; rows the failed run logged go to ``metrics.failed_resume_<n>.csv``."""
+    if kept is None or not kept.is_file():
+        return
+    path = Path(run_dir) / name
+    if path.is_file():
+        n = 1
+        while (aside := path.with_name(f"{path.stem}.failed_resume_{n}{path.suffix}")).exists():
+            n += 1
+        path.replace(aside)
+        log.info("metrics logged by the failed resume: %s", aside)
+    kept.replace(path)
 
 
 def keep_metrics_before_resume(run_dir: str | Path, name: str = "metrics.csv") -> Path | None:

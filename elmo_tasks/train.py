@@ -6,7 +6,8 @@ Hydra composes the package's config.yaml (``pkg://elmo_tasks.conf``; add your ow
 runs the quickstart: ELMo against a baseline on data the package writes itself, offline,
 ending with a comparison table; ``experiment=none`` composes groups by hand.
 Returns the main validation metric, so Hydra sweepers can optimise it.
-A misspelt group option or key stops the run with a one-line suggestion (exit status 2);
+A misspelt group option or key, a value of the wrong type or range, or a folder that cannot be
+written stops the run with a one-line suggestion (exit status 2);
 missing data or weights, an unreachable hub dataset or absent CUDA stop it with one message
 that says how to fix it (exit status 1; see elmo_tasks/preflight.py).
 """
@@ -26,6 +27,7 @@ from .config import (
     register_resolvers,
 )
 from .config_errors import check_overrides
+from .config_values import run_folder_problem
 from .errors import readable_errors
 from .quickstart import hand_picked_note
 
@@ -45,7 +47,9 @@ def cli(argv: Sequence[str] | None = None) -> None:
     (default ``sys.argv[1:]``)."""
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
-    problem = check_overrides(sys.argv[1:], config_dir())
+    problem = check_overrides(sys.argv[1:], config_dir()) or run_folder_problem(
+        sys.argv[1:], DEFAULT_PROJECT_ROOT / "outputs"
+    )
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import pickle
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -198,8 +197,9 @@ def find_checkpoint(run_dir: Path) -> Path:
         except (json.JSONDecodeError, AttributeError) as error:
             raise PredictError(f"{results} is not a JSON object: {error}") from error
         if best:
-            # The run folder may have moved since training: also look for the file inside it.
-            candidates += [Path(best), run_dir / "checkpoints" / Path(best).name]
+            # The copy inside this run folder first: the folder may have been moved or copied
+            # since training, and the path written then may name another run's file.
+            candidates += [run_dir / "checkpoints" / Path(best).name, Path(best)]
     candidates += [run_dir / name for name in CHECKPOINTS]
     for path in candidates:
         if path.is_file():
@@ -208,20 +208,24 @@ def find_checkpoint(run_dir: Path) -> Path:
     raise PredictError(f"no checkpoint in {run_dir}: looked for {looked}; pass checkpoint=PATH to choose one")
 
 
-def read_checkpoint(path: Path) -> dict:
+def read_checkpoint(path: Path, verify: bool = True) -> dict:
     """A Lightning checkpoint (a bare state dict comes back as ``{"state_dict": ...}``),
-    loaded with ``weights_only=True`` so that no code inside the file runs."""
+    checked against its ``.sha256`` (unless ``verify`` is False), loaded with
+    ``weights_only=True`` so that no code inside the file runs, and checked for non-finite weights."""
     import torch
 
+    from .checkpoint_io import load_checkpoint
+    from .errors import ElmoTasksError
+    from .integrity import set_verification, verification_enabled
+
+    before = verification_enabled()
+    set_verification(before and verify)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise PredictError(
-            f"{path} holds objects other than tensors and plain containers, which torch.load(weights_only=True) "
-            f"refuses to unpickle: {str(error).splitlines()[0]}"
-        ) from error
-    except (OSError, RuntimeError, EOFError) as error:
-        raise PredictError(f"cannot read checkpoint {path}: {error}") from error
+        checkpoint = load_checkpoint(path, skip="verify=false")
+    except ElmoTasksError as error:
+        raise PredictError(str(error)) from None
+    finally:
+        set_verification(before)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PredictError(f"{path} is neither a Lightning checkpoint (no 'state_dict') nor a state dict of tensors")
@@ -243,11 +247,14 @@ def without_caches(node: Any) -> None:
             without_caches(item)
 
 
-def load_run(run_dir: str | Path, device: Any = "cpu", checkpoint: str | Path | None = None) -> TrainedRun:
+def load_run(
+    run_dir: str | Path, device: Any = "cpu", checkpoint: str | Path | None = None, verify: bool = True
+) -> TrainedRun:
     """Rebuild the model of ``run_dir`` with ``experiment.build`` (vocabulary and labels from the
     checkpoint, else from the training data as in training), load the weights, move it to
     ``device`` (``auto``: CUDA when present) and switch to eval mode. ``run_dir`` may also be
-    a folder written by ``python -m elmo_tasks.export``."""
+    a folder written by ``python -m elmo_tasks.export``. ``verify=False`` skips the SHA-256
+    check of the checkpoint (for files changed on purpose)."""
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
         raise PredictError(f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)")
@@ -262,7 +269,7 @@ def load_run(run_dir: str | Path, device: Any = "cpu", checkpoint: str | Path | 
     checkpoint = Path(checkpoint).expanduser() if checkpoint else find_checkpoint(run_dir)
     if not checkpoint.is_file():
         raise PredictError(f"checkpoint {checkpoint} not found")
-    state = read_checkpoint(checkpoint)
+    state = read_checkpoint(checkpoint, verify)
     without_caches(cfg.encoder)
     config_file = find_config(run_dir)
 

@@ -25,3 +25,78 @@ class PauseAtStep(pl.Callback):
         while time.monotonic() < deadline:  # wait to be killed (bounded, should the test die first)
             time.sleep(0.05)
         raise RuntimeError(f"PauseAtStep: not killed within {self.timeout_s} s")
+
+
+class LimitFileSizeAtEpoch(pl.Callback):
+    """From the start of epoch ``epoch`` on, no file of this process may grow past ``max_bytes``
+    (``RLIMIT_FSIZE``; SIGXFSZ ignored): a write beyond fails with EFBIG, as on a full disk,
+    after the checkpoints of the earlier epochs were written."""
+
+    def __init__(self, epoch: int, max_bytes: int) -> None:
+        self.epoch, self.max_bytes = epoch, max_bytes
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            limit_file_size(self.max_bytes)
+
+
+def limit_file_size(max_bytes: int) -> None:
+    """Files of this process (and its children) may not grow past ``max_bytes`` bytes."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, hard))
+
+
+def _pause(marker: str) -> None:
+    Path(marker).write_text("paused\n")
+    while True:  # wait to be killed (the test kills within seconds, or its timeout does)
+        time.sleep(0.05)
+
+
+def pause_in_cache_build(marker: str) -> None:
+    """Block the first activation-cache build after its temporary file holds a batch."""
+    import elmo_tasks.cache as cache
+
+    original = cache.select_layers
+
+    def select_then_pause(*args, **kwargs):
+        if not Path(marker).exists():
+            _pause(marker)
+        return original(*args, **kwargs)
+
+    cache.select_layers = select_then_pause
+
+
+def pause_in_export(marker: str) -> None:
+    """Block ``save_weights`` of an export once its temporary hdf5 file is open."""
+    import contextlib
+
+    import elmo_tasks.elmo.weights as weights
+
+    original = weights.hdf5_writer
+
+    @contextlib.contextmanager
+    def writer_then_pause(*args, **kwargs):
+        with original(*args, **kwargs) as opened:
+            _pause(marker)
+            yield opened
+
+    weights.hdf5_writer = writer_then_pause
+
+
+if __name__ == "__main__":
+    # python -m tests.crash HOOK MARKER SCRIPT_OR_-m_MODULE ARGS...: run a command with a pause hook.
+    import runpy
+    import sys
+
+    hook, marker, target, *rest = sys.argv[1:]
+    {"cache": pause_in_cache_build, "export": pause_in_export}[hook](marker)
+    if target == "-m":
+        sys.argv = [rest[0], *rest[1:]]
+        runpy.run_module(rest[0], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = [target, *rest]
+        runpy.run_path(target, run_name="__main__")

@@ -282,3 +282,30 @@ def test_argument_errors_are_explained(sst2_run, tmp_path, capsys):
     assert "nope.txt not found" in capsys.readouterr().err
     assert main(["--help"]) == 0
     assert "input_format" in capsys.readouterr().out
+
+
+def test_input_is_decoded_whole_before_the_output_is_opened(sst2_run, tmp_path, capsys):
+    source = tmp_path / "texts.bin"
+    source.write_bytes("a good film\r\nun film très émouvant\n".encode("latin-1"))
+    output = tmp_path / "out.jsonl"
+    output.write_text("earlier\n")
+    assert main([f"run_dir={sst2_run}", f"input={source}", f"output={output}"]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"predict: {source}, line 2: not valid utf-8 (byte 0xe8 at byte 11 of the line); give the file's encoding, "
+        "e.g. encoding=latin-1"
+    )
+    assert output.read_text() == "earlier\n"  # untouched
+    assert main([f"run_dir={sst2_run}", f"input={source}", f"output={output}", "encoding=latin-1"]) == 0
+    assert [json.loads(line)["text"] for line in output.read_text().splitlines()] == ["a good film", "un film très émouvant"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "texts.bin"]  # no temporary left
+    assert main([f"run_dir={sst2_run}", f"input={source}", "encoding=klingon"]) == 2
+    assert "encoding='klingon' is not a known text encoding" in capsys.readouterr().err
+
+
+def test_unwritable_output_folder_is_a_usage_error_before_loading(sst2_run, tmp_path, capsys):
+    source = tmp_path / "texts.txt"
+    source.write_text("good\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main([f"run_dir={sst2_run}", f"input={source}", f"output={blocker}/out.jsonl"]) == 2
+    assert f"output={blocker}/out.jsonl: cannot write into {blocker}" in capsys.readouterr().err

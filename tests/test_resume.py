@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from elmo_tasks.checkpoint_io import AtomicCheckpointIO, atomic_write_text
+from elmo_tasks.integrity import verify
 from elmo_tasks.data.batching import BucketBatchSampler
 from elmo_tasks.resume import random_state, resolve_ckpt_path, set_random_state
 from tests.conftest import PROJECT_ROOT
@@ -247,12 +248,14 @@ def test_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch)
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert torch.load(path, weights_only=True)["global_step"] == 1
-    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]  # no temporary file left
+    # No temporary file left; the checksum is still the old file's.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt", "last.ckpt.sha256"]
+    assert verify(path)
     # A first write that fails leaves nothing at all at the target.
     monkeypatch.setattr(torch, "save", crash_midway)
     with pytest.raises(OSError):
         io.save_checkpoint({"w": torch.zeros(1)}, tmp_path / "new.ckpt")
-    assert not (tmp_path / "new.ckpt").exists()
+    assert not (tmp_path / "new.ckpt").exists() and not (tmp_path / "new.ckpt.sha256").exists()
 
 
 def test_results_are_written_atomically(tmp_path, monkeypatch):
@@ -293,3 +296,29 @@ def test_pretraining_checkpoints_are_atomic_and_load_weights_only(tmp_path):
         assert checkpoint["global_step"] == 3 and "pretrain" in checkpoint
     assert (checkpoints / "last.ckpt").is_file()
     assert not list(checkpoints.glob(".*.tmp"))
+
+
+def test_a_failed_resume_puts_the_metrics_back(tmp_path):
+    from elmo_tasks.resume import keep_metrics_before_resume, undo_keep_metrics
+
+    (tmp_path / "metrics.csv").write_text("epoch,val\n0,0.5\n")
+    kept = keep_metrics_before_resume(tmp_path)
+    (tmp_path / "metrics.csv").write_text("epoch,val\n1,0.6\n")  # what the failed resume logged
+    undo_keep_metrics(kept, tmp_path)
+    assert (tmp_path / "metrics.csv").read_text() == "epoch,val\n0,0.5\n"
+    assert (tmp_path / "metrics.failed_resume_1.csv").read_text() == "epoch,val\n1,0.6\n"
+    assert not kept.exists()
+
+
+def test_an_unreadable_checkpoint_is_refused_naming_the_others(tmp_path):
+    from elmo_tasks.resume import ResumeError, check_resumable
+
+    save = AtomicCheckpointIO().save_checkpoint
+    save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "best.ckpt")
+    save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "last.ckpt")
+    check_resumable(str(tmp_path / "last.ckpt"), tmp_path)
+    (tmp_path / "last.ckpt").write_bytes(b"")
+    with pytest.raises(ResumeError, match=r"(?s)cannot resume: .*last\.ckpt.*The run folder was left as it was\. "
+                                          r"To continue, resume from another checkpoint: ckpt_path=\S+best\.ckpt"):
+        check_resumable(str(tmp_path / "last.ckpt"), tmp_path)
+    check_resumable("hpc", tmp_path)  # Lightning's keywords are Lightning's

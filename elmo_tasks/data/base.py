@@ -11,7 +11,32 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from ..config_values import real_number, whole_number
 from .batching import BucketBatchSampler
+
+# Task keys that take a whole number: minimum, and whether null is allowed.
+TASK_WHOLE_NUMBERS: dict[str, tuple[int, bool]] = {
+    "batch_size": (1, False),
+    "eval_batch_size": (1, True),
+    "max_train_samples": (1, True),
+    "max_eval_samples": (1, True),
+    "min_count": (1, True),
+    "max_vocab_size": (1, True),
+    "num_workers": (0, True),
+}
+
+
+def check_task_values(task: Any, key: str = "task") -> list[str]:
+    """Problems with the sizes and limits of a task (data module) config, before any data is read."""
+    problems = []
+    for name, (minimum, allow_none) in TASK_WHOLE_NUMBERS.items():
+        if name in task:
+            note = " (null: no limit)" if name.startswith("max_") else ""
+            problems.append(whole_number(task.get(name), f"{key}.{name}", minimum, allow_none, note))
+    if "validation_fraction" in task:
+        problems.append(real_number(task.get("validation_fraction"), f"{key}.validation_fraction", minimum=0.0,
+                                    maximum=0.99, example="0.1"))
+    return [p for p in problems if p]
 
 
 class ResumableDataLoader(DataLoader):

@@ -129,6 +129,6 @@ def write_conll(
                     raise ValueError(f"sentence {i}, token {j}: {name} {value!r} is empty or holds whitespace")
             lines.append(" ".join(fields))
         lines.append("")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    from ..checkpoint_io import atomic_write_text  # complete or not there: never a part
+
+    atomic_write_text(path, "".join(line + "\n" for line in lines))

@@ -134,9 +134,9 @@ def build_vocabulary(
 
 def write_vocabulary(words: Sequence[str], path: str | Path) -> None:
     """One token per line, as bilm-tf's ``vocab.txt``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{w}\n" for w in words), encoding="utf-8")
+    from ..checkpoint_io import atomic_write_text
+
+    atomic_write_text(path, "".join(f"{w}\n" for w in words))
 
 
 def read_vocabulary(path: str | Path) -> list[str]:

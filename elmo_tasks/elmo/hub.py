@@ -8,7 +8,9 @@ URLs are downloaded once into a cache directory (``$ELMO_TASKS_CACHE``, default
 renamed only after its size matches ``Content-Length`` and, when the server's ETag is a
 plain MD5 (as S3 gives for the published files) or the URL ends in ``#sha256=<hex>``, its
 digest matches. A file lock keeps concurrent downloads of the same URL from colliding.
-Each cached file keeps a ``.sha256`` beside it that is re-checked when it is reused.
+Each cached file keeps a ``.sha256`` beside it that is re-checked when it is reused. Local
+files and the packaged ``mini`` are checked against the ``.sha256`` beside them, when there is
+one (``elmo_tasks.integrity``; exports and the package's own files have one).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def resolve(name_or_path: str | os.PathLike, kind: str) -> Path:
                 f"{problem} (the package ships it in {PACKAGED[text]}; reinstall the package or pass a local "
                 "path, URL or another preset)"
             )
-        return packaged_files(text)[kind]
+        return _verified(packaged_files(text)[kind], kind)
     if text in PRESETS:
         return download(PRESETS[text].url(kind))
     if text.startswith(("http://", "https://")):
@@ -102,6 +104,18 @@ def resolve(name_or_path: str | os.PathLike, kind: str) -> Path:
             f"ELMo {kind} file not found: {shown_path(path)} (looked for a local file; the config keys "
             f"encoder.options_file / encoder.weight_file take a local path, an http(s) URL or a preset name: {presets})"
         )
+    return _verified(path, kind)
+
+
+SKIP_HINT = "verify_checksums=false (train.py, pretrain), --no-verify (embed, export) or verify=false (predict)"
+
+
+def _verified(path: Path, kind: str) -> Path:
+    """``path``, after checking it against the ``.sha256`` beside it (if any)."""
+    from ..integrity import verify
+
+    if path.is_file():
+        verify(path, f"ELMo {kind} file", skip=SKIP_HINT)
     return path
 
 

@@ -8,6 +8,8 @@
         W_0 (input + P, 4C)  B (4C,)  W_P_0 (C, P)   gates: input, candidate, forget, output
 
 The modules store these arrays as they are, so a load followed by a save is bit-exact.
+Loaded arrays are checked for NaN and infinity; :func:`save_elmo` writes both files atomically
+with a ``.sha256`` beside each (``elmo_tasks.integrity``), and a full disk ends in one message.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ import h5py
 import numpy as np
 import torch
 
+from ..disk import hdf5_writer
+from ..errors import ElmoTasksError
+from ..integrity import replace_with_sidecar
 from .modules import BiLm
 from .options import ElmoOptions, write_options
 
+EXPORT_FIX = "free space there, or export to a folder on a disk with room"
 
-class ElmoWeightsError(ValueError):
+
+class ElmoWeightsError(ElmoTasksError, ValueError):
     """A weight file is unreadable or does not match its options."""
 
 
@@ -93,6 +100,11 @@ def load_weights(bilm: BiLm, weight_file: str | Path) -> None:
             array = np.asarray(handle[name][...], dtype=np.float32)
             if rows is not None:
                 array = array[rows]
+            if not np.isfinite(array).all():
+                raise ElmoWeightsError(
+                    f"{path}: dataset '{name}' holds NaN or infinite values; the file is damaged (use another copy) "
+                    "or comes from a training run that diverged"
+                )
             if tuple(array.shape) != tuple(tensor.shape):
                 raise ElmoWeightsError(
                     f"{path}: dataset '{name}' has shape {tuple(handle[name].shape)}, but options.json implies "
@@ -108,13 +120,17 @@ def _expected_shape(name: str, tensor: torch.Tensor, rows: slice | None, bilm: B
     return tuple(tensor.shape)
 
 
-def save_weights(bilm: BiLm, weight_file: str | Path) -> None:
-    """Write ``bilm`` in the published hdf5 layout (float32)."""
+def save_weights(bilm: BiLm, weight_file: str | Path, target: str | Path | None = None) -> None:
+    """Write ``bilm`` in the published hdf5 layout (float32). ``target``: the file that
+    ``weight_file`` (a temporary) will become, for the message of a full disk."""
     arrays: dict[str, list[np.ndarray]] = {}
     for name, tensor, _ in _tensor_map(bilm):
         arrays.setdefault(name, []).append(tensor.detach().float().cpu().numpy())
-    with h5py.File(Path(weight_file).expanduser(), "w") as handle:
+    needed = sum(part.nbytes for parts in arrays.values() for part in parts) + 64 * 1024
+    weight_file = Path(weight_file).expanduser()
+    with hdf5_writer(weight_file, target or weight_file, needed, EXPORT_FIX) as (handle, guard):
         for name, parts in arrays.items():
+            guard.check()
             handle.create_dataset(name, data=np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0])
 
 
@@ -122,15 +138,28 @@ def save_elmo(bilm: "torch.nn.Module", options_path: str | Path, weight_path: st
     """Write ``options.json`` and ``weights.hdf5`` that this package and AllenNLP can load.
 
     ``bilm`` is an ``ElmoBiLm``, an ``Elmo`` or a bare ``BiLm``. Files are written to a
-    temporary name first and renamed, so an interrupted save never leaves a valid-looking file.
+    temporary name first and renamed with its ``.sha256``, so an interrupted save never leaves
+    a valid-looking file.
     """
+    from ..disk import disk_full_error, is_disk_full
+    from ..litter import temporary_name
+
     core = _core_bilm(bilm)
-    for path, write in ((Path(weight_path), lambda p: save_weights(core, p)), (Path(options_path), lambda p: write_options(core.options, p))):
+    for path, write in (
+        (Path(weight_path), lambda tmp, target: save_weights(core, tmp, target)),
+        (Path(options_path), lambda tmp, target: write_options(core.options, tmp)),
+    ):
         path = path.expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        write(tmp)
-        tmp.replace(path)
+        tmp = temporary_name(path)
+        try:
+            write(tmp, path)
+            replace_with_sidecar(tmp, path)
+        except BaseException as error:
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(error) and not isinstance(error, ElmoTasksError):
+                raise disk_full_error(path, None, EXPORT_FIX, error) from None
+            raise
 
 
 def _core_bilm(module: torch.nn.Module) -> BiLm:

@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from elmo_tasks.elmo import Elmo, ElmoBiLm, ElmoInputError, batch_to_ids, remove_sentence_boundaries
+from elmo_tasks.elmo import (
+    Elmo,
+    ElmoBiLm,
+    ElmoInputError,
+    batch_to_ids,
+    remove_sentence_boundaries,
+)
 from elmo_tasks.elmo.random_weights import write_random_elmo
+from elmo_tasks.integrity import seal
 
 from ..conftest import tiny_options
 
@@ -313,6 +320,7 @@ def test_autocast_saturated_lstm_respects_proj_clip(tmp_path):
                 group = handle[f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell"]
                 for name in ("W_0", "B", "W_P_0"):
                     group[name][...] = rng.uniform(-50, 50, group[name].shape).astype(np.float32)
+    seal(weight_file)  # changed on purpose: record the new checksum
     model = ElmoBiLm(options_file, weight_file)
     ids = batch_to_ids([["saturate", "these", "gates", "now"], ["and", "here"]])
     with torch.autocast("cpu", dtype=torch.bfloat16):

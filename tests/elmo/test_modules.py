@@ -16,6 +16,7 @@ import torch
 
 from elmo_tasks.elmo import Elmo, ElmoBiLm, ScalarMix, batch_to_ids
 from elmo_tasks.elmo.random_weights import write_random_elmo
+from elmo_tasks.integrity import seal
 
 from ..conftest import tiny_options
 
@@ -36,6 +37,7 @@ def write_elmo(directory: Path, options, overrides: dict | None = None, seed: in
             value = np.asarray(value, dtype=np.float32)
             assert handle[name].shape == value.shape, name
             handle[name][...] = value
+    seal(weight_file)  # changed on purpose: record the new checksum
     return options_file, weight_file
 
 

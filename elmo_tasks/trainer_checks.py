@@ -1,0 +1,61 @@
+"""Types and ranges of the ``trainer`` keys that Lightning would only reject after the caches
+are built (or with a bare AssertionError), checked by the pre-flight step."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import ListConfig
+
+from .config_values import real_number, whole_number, writable_folder
+
+# key: (minimum, note). -1 means "no limit" for max_epochs / max_steps.
+WHOLE_NUMBERS: dict[str, tuple[int, str]] = {
+    "max_epochs": (-1, " (-1: no limit)"),
+    "min_epochs": (0, ""),
+    "max_steps": (-1, " (-1: no limit)"),
+    "min_steps": (0, ""),
+    "accumulate_grad_batches": (1, ""),
+    "log_every_n_steps": (1, ""),
+    "check_val_every_n_epoch": (1, ""),
+    "num_sanity_val_steps": (-1, " (-1: all)"),
+    "num_nodes": (1, ""),
+}
+NON_NEGATIVE = ("gradient_clip_val",)
+FRACTION_OR_COUNT = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "val_check_interval")
+
+
+def check_devices(value: Any, key: str) -> str | None:
+    """``devices``: ``auto``, -1, a positive count, a list of ids or a ``"0,1"`` string."""
+    if value is None or value == "auto" or value == -1:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if value >= 1 else f"{key}={value}: must be a positive number of devices, -1 (all) or auto"
+    parts = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else None
+    if parts and all(part.isdigit() for part in parts):
+        return None
+    if isinstance(value, (list, tuple, ListConfig)) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
+    ):
+        return None
+    return f"{key}={value!r}: must be a number of devices (e.g. {key}=1), -1 for all, a list of ids or auto"
+
+
+def check_trainer_values(trainer: Mapping[str, Any], key: str = "trainer") -> list[str]:
+    """Problems with the values of a ``trainer`` config (an empty list when there is none)."""
+    problems = []
+    for name, (minimum, note) in WHOLE_NUMBERS.items():
+        if name in trainer:
+            problems.append(whole_number(trainer.get(name), f"{key}.{name}", minimum, note=note))
+    for name in NON_NEGATIVE:
+        if name in trainer:
+            problems.append(real_number(trainer.get(name), f"{key}.{name}", minimum=0.0, example="5.0"))
+    for name in FRACTION_OR_COUNT:
+        if name in trainer and trainer.get(name) is not None:
+            problems.append(real_number(trainer.get(name), f"{key}.{name}", minimum=0.0, example="1.0"))
+    if "devices" in trainer:
+        problems.append(check_devices(trainer.get("devices"), f"{key}.devices"))
+    if trainer.get("default_root_dir"):
+        problems.append(writable_folder(trainer.get("default_root_dir"), f"{key}.default_root_dir"))
+    return [p for p in problems if p]
