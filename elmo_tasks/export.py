@@ -74,9 +74,11 @@ def _localise_encoder(node: dict, module: Any, folder: Path, key: str, files: li
     """Rewrite the encoder config ``node`` (built into ``module``) for the export folder: ELMo
     files are copied into ``elmo/N/`` and named relative to the folder; a pretrained word
     vector file is dropped (its vectors are in the weights) and ``dim`` set to the real size."""
-    if isinstance(node.get("encoders"), list) and hasattr(module, "encoders"):
-        for index, (child, child_module) in enumerate(zip(node["encoders"], module.encoders)):
-            _localise_encoder(child, child_module, folder, f"{key}.encoders.{index}", files)
+    children = node.get("encoders")
+    if isinstance(children, (list, dict)) and hasattr(module, "encoders"):
+        named = children.items() if isinstance(children, dict) else enumerate(children)
+        for (name, child), child_module in zip(named, module.encoders):
+            _localise_encoder(child, child_module, folder, f"{key}.encoders.{name}", files)
     if "options_file" in node and "weight_file" in node:
         bilm = _bilm_of(module)
         if bilm is None:

@@ -153,8 +153,9 @@ def _encoders(encoder: Any, key: str) -> list[tuple[str, Any]]:
     if encoder is None:
         return []
     found = [(key, encoder)]
-    for index, sub in enumerate(encoder.get("encoders") or []):
-        found += _encoders(sub, f"{key}.encoders.{index}")
+    subs = encoder.get("encoders") or []
+    for name, sub in (subs.items() if isinstance(subs, Mapping) else enumerate(subs)):
+        found += _encoders(sub, f"{key}.encoders.{name}")
     return found
 
 
