@@ -164,27 +164,33 @@ def group_summary(group: Group, split: str, metric: str) -> Summary | None:
     return summarize(numbers) if numbers else None
 
 
-def markdown_table(groups: Sequence[Group], split: str, metrics: Sequence[str]) -> str:
-    """One row per group: n runs and ``mean ± std`` per metric, the best mean of a column in bold."""
+def summary_cells(groups: Sequence[Group], split: str, metrics: Sequence[str]) -> list[list[tuple[str, bool] | None]]:
+    """Per group, per metric: the ``mean ± std`` text and whether it is its column's best mean
+    (None where no run of the group reports the metric)."""
     summaries = {(g.label, m): group_summary(g, split, m) for g in groups for m in metrics}
     best = {
         m: max((s.mean for (_, name), s in summaries.items() if name == m and s is not None), default=None)
         for m in metrics
     }
+    rows = []
+    for group in groups:
+        cells: list[tuple[str, bool] | None] = []
+        for metric in metrics:
+            summary = summaries[(group.label, metric)]
+            cells.append(None if summary is None else (f"{summary.mean:.4f} ± {summary.std:.4f}", summary.mean == best[metric]))
+        rows.append(cells)
+    return rows
+
+
+def markdown_table(groups: Sequence[Group], split: str, metrics: Sequence[str]) -> str:
+    """One row per group: n runs and ``mean ± std`` per metric, the best mean of a column in bold."""
     lines = [
         "| " + " | ".join(["group", "n", *metrics]) + " |",
         "|" + "|".join(["---", "---:", *["---:"] * len(metrics)]) + "|",
     ]
-    for group in groups:
-        cells = [group.label.replace("|", "\\|"), str(len(group.runs))]
-        for metric in metrics:
-            summary = summaries[(group.label, metric)]
-            if summary is None:
-                cells.append("–")
-                continue
-            text = f"{summary.mean:.4f} ± {summary.std:.4f}"
-            cells.append(f"**{text}**" if summary.mean == best[metric] else text)
-        lines.append("| " + " | ".join(cells) + " |")
+    for group, cells in zip(groups, summary_cells(groups, split, metrics)):
+        texts = ["–" if c is None else f"**{c[0]}**" if c[1] else c[0] for c in cells]
+        lines.append("| " + " | ".join([group.label.replace("|", "\\|"), str(len(group.runs)), *texts]) + " |")
     return "\n".join(lines)
 
 

@@ -17,28 +17,16 @@ from rich.table import Table
 
 def comparison_table(groups: Sequence[Any], split: str, metrics: Sequence[str], caption: str = "") -> Table:
     """One row per group: n runs and ``mean ± std`` per metric, the best mean of a column in bold."""
-    from .compare import group_summary
+    from .compare import summary_cells
 
-    summaries = {(g.label, m): group_summary(g, split, m) for g in groups for m in metrics}
-    best = {
-        m: max((s.mean for (_, name), s in summaries.items() if name == m and s is not None), default=None)
-        for m in metrics
-    }
     table = Table(title=f"{'Test' if split == 'test' else 'Validation'} metrics", caption=caption or None)
     table.add_column("group")
     table.add_column("n", justify="right")
     for metric in metrics:
         table.add_column(metric, justify="right")
-    for group in groups:
-        cells = [escape(group.label), str(len(group.runs))]
-        for metric in metrics:
-            summary = summaries[(group.label, metric)]
-            if summary is None:
-                cells.append("–")
-                continue
-            text = f"{summary.mean:.4f} ± {summary.std:.4f}"
-            cells.append(f"[bold]{text}[/bold]" if summary.mean == best[metric] else text)
-        table.add_row(*cells)
+    for group, cells in zip(groups, summary_cells(groups, split, metrics)):
+        texts = ["–" if c is None else f"[bold]{c[0]}[/bold]" if c[1] else c[0] for c in cells]
+        table.add_row(escape(group.label), str(len(group.runs)), *texts)
     return table
 
 
