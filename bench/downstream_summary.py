@@ -20,6 +20,8 @@ TASKS = {"sst2": "SST-2 (accuracy)", "tweet": "tweets (macro recall)", "sst5": "
          "conll2003": "CoNLL-2003 (span F1)"}
 SETTINGS = {"baseline": "baseline", "word2vec": "baseline, word2vec init.", "baseline_elmo": "baseline + ELMo",
             "elmo": "ELMo alone"}
+CHART_LABELS = {"baseline": "baseline", "word2vec": "word2vec\ninit.", "baseline_elmo": "baseline\n+ ELMo",
+                "elmo": "ELMo\nalone"}
 PAIRS = [("baseline_elmo", "baseline"), ("baseline_elmo", "word2vec"), ("elmo", "baseline"), ("word2vec", "baseline")]
 
 
@@ -76,12 +78,11 @@ def chart(found: dict, path: Path) -> None:
 
     figure, axes = plt.subplots(1, len(TASKS), figsize=(12, 3.2))
     for axis, (task, name) in zip(axes, TASKS.items()):
-        shown = [(SETTINGS[s], list(found[task, s]["by_seed"].values())) for s in SETTINGS if (task, s) in found]
+        shown = [(CHART_LABELS[s], list(found[task, s]["by_seed"].values())) for s in SETTINGS if (task, s) in found]
         means = [statistics.fmean(v) for _, v in shown]
         stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in shown]
         axis.bar(range(len(shown)), means, yerr=stds, capsize=3, color=["tab:gray", "tab:olive", "tab:blue", "tab:cyan"])
-        axis.set_xticks(range(len(shown)), [label.replace(", ", ",\n").replace(" + ", "\n+ ") for label, _ in shown],
-                        fontsize=7)
+        axis.set_xticks(range(len(shown)), [label for label, _ in shown], fontsize=7)
         low = min(m - s for m, s in zip(means, stds))
         axis.set_ylim(max(0.0, low - 0.05), min(1.0, max(means) + 0.05))
         axis.set_title(name, fontsize=9)
