@@ -10,6 +10,7 @@ with the paired differences between models. The two resolvers below are register
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,19 +59,15 @@ def sweep_models(*models: str) -> str:
     return ",".join(f"quickstart/{model}" for model in models)
 
 
-def hand_picked_note(argv: list[str]) -> str | None:
-    """A note for a command line that picks a task while the default experiment, the
-    quickstart, is still in effect (no ``experiment=`` or ``hparams_search=``), else None."""
-    keys = [arg.split("=", 1)[0].lstrip("+~") for arg in argv if not arg.startswith("-")]
-    if "experiment" in keys or "hparams_search" in keys:
-        return None
-    task = next((arg.split("=", 1)[1] for arg in argv if arg.split("=", 1)[0] == "task"), None)
-    if task is None or task == "quickstart":
-        return None
-    return (
-        f"the default experiment is the quickstart: task={task} replaces its data, and it still trains its "
-        "encoders as a multirun with its settings; add experiment=none for a single run of the groups you chose."
-    )
+def single_run_argv(argv: list[str], groups: Iterable[str]) -> list[str]:
+    """``argv`` with ``experiment=none`` in front when it chooses a config group (``task=``,
+    ``encoder=``, ``head=``, ...) but no ``experiment=`` or ``hparams_search=``: a command
+    that picks its parts by hand means that single run, not the quickstart's multirun.
+    Otherwise ``argv`` unchanged (plain ``python train.py`` stays the quickstart)."""
+    keys = {arg.split("=", 1)[0].lstrip("+~") for arg in argv if "=" in arg and not arg.startswith("-")}
+    if keys & {"experiment", "hparams_search"} or not keys & set(groups):
+        return list(argv)
+    return ["experiment=none", *argv]
 
 
 class QuickstartSummary(Callback):

@@ -4,7 +4,8 @@
 Hydra composes the package's config.yaml (``pkg://elmo_tasks.conf``; add your own configs with
 ``--config-dir DIR``) with the chosen groups; see docs/configuration.md. With no arguments it
 runs the quickstart: ELMo against a baseline on data the package writes itself, offline,
-ending with a comparison table; ``experiment=none`` composes groups by hand.
+ending with a comparison table. Choosing any group (``task=``, ``encoder=``, ``head=`` ...)
+without ``experiment=`` makes exactly that single run (as ``experiment=none`` does).
 Returns the main validation metric, so Hydra sweepers can optimise it.
 A misspelt group option or key, a value of the wrong type or range, or a folder that cannot be
 written stops the run with a one-line suggestion (exit status 2);
@@ -29,9 +30,12 @@ from .config import (
 from .config_errors import check_overrides
 from .config_values import run_folder_problem
 from .errors import readable_errors
-from .quickstart import hand_picked_note
+from .quickstart import single_run_argv
 
 register_resolvers(DEFAULT_PROJECT_ROOT)
+
+# Groups whose choice on the command line (without experiment=) means one run of those parts.
+CHOSEN_GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callbacks")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name="config")
@@ -53,9 +57,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
-    note = hand_picked_note(sys.argv[1:])
-    if note:
-        print(f"note: {note}", file=sys.stderr)
+    sys.argv = [sys.argv[0], *single_run_argv(sys.argv[1:], CHOSEN_GROUPS)]
     hydra_main()
 
 

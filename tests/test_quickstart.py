@@ -155,22 +155,40 @@ def test_other_experiments_run_once_as_before(overrides, tmp_path) -> None:
     assert cfg.hydra.mode is None and not cfg.hydra.callbacks and not cfg.hydra.sweeper.params
 
 
+GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callbacks")
+
+
 @pytest.mark.parametrize(
-    ("argv", "noted"),
+    ("argv", "single"),
     [
         ([], False),
         (["trainer.max_epochs=2"], False),
         (["task=sst2", "encoder=elmo"], True),
+        (["head=attention"], True),
+        (["-m", "task=sst2,sst5"], True),
         (["experiment=none", "task=sst2"], False),
+        (["experiment=sst2_elmo", "head=mean"], False),
         (["hparams_search=sst2_optuna", "task=sst5"], False),
-        (["task=quickstart"], False),
     ],
 )
-def test_a_hand_picked_task_gets_a_note(argv, noted) -> None:
-    note = quickstart.hand_picked_note(argv)
-    assert (note is not None) == noted
-    if noted:
-        assert "experiment=none" in note
+def test_a_command_that_picks_groups_makes_that_single_run(argv, single) -> None:
+    assert quickstart.single_run_argv(argv, GROUPS) == (["experiment=none", *argv] if single else argv)
+
+
+def test_picked_groups_run_once_into_the_given_folder(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "ELMO_TASKS_CACHE": str(tmp_path / "cache")}
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable, "train.py", "task=quickstart", "encoder=word_embedding", "encoder.dim=16",
+        "task.max_train_samples=40", "task.max_eval_samples=20", "trainer.max_epochs=1",
+        "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}",
+    ]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["task"] == "quickstart" and results["encoder"] == "WordEmbeddingEncoder"
+    assert "Comparison of the runs" not in done.stdout  # no quickstart multirun
 
 
 # --- python train.py ----------------------------------------------------------------------
