@@ -44,6 +44,13 @@ def test_word_embedding_reads_glove_and_word2vec_files(tmp_path):
         assert vectors[0].tolist() == [[1, 2, 3], [4, 5, 6]]
 
 
+def test_word_vectors_that_are_not_finite_are_refused(tmp_path):
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_text("good 1 2 3\nfilm 4 nan 6\n")
+    with pytest.raises(ValueError, match=r"damaged.txt, line 2: the vector of 'film' holds nan or inf"):
+        WordEmbeddingEncoder(vocabulary=["good", "film"], pretrained_file=str(damaged))
+
+
 def test_word_embedding_file_with_a_short_line_names_it(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("good 1 2 3\nfilm 4 5\n")

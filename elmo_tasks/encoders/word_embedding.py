@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,9 +48,15 @@ def read_vectors(path: str | Path, wanted: set[str] | None, lowercase: bool) -> 
             word = fields[0].lower() if lowercase else fields[0]
             if (wanted is None or word in wanted) and word not in vectors:
                 try:
-                    vectors[word] = [float(x) for x in fields[1:]]
+                    values = [float(x) for x in fields[1:]]
                 except ValueError:
                     raise ValueError(f"{path}, line {number}: a value is not a number") from None
+                if not all(math.isfinite(v) for v in values):
+                    raise ValueError(
+                        f"{path}, line {number}: the vector of {word!r} holds nan or inf (a damaged file? "
+                        "download or export it again)"
+                    )
+                vectors[word] = values
     if dim is None:
         raise ValueError(f"{path}: no vectors found")
     return vectors, dim
