@@ -43,5 +43,5 @@ for task in ${TASKS:-sst2 tweet sst5 conll2003}; do
     echo "== $task / $setting"
     python train.py -m "${common[@]}" "hydra.sweep.dir=$out/$task/$setting" "$cap" "${extra[@]}"
   done
-  python -m elmo_tasks.compare "$out/$task" --out "$out/$task" --group-by folder
+  python -m elmo_tasks.compare "paths=$out/$task" "out=$out/$task" group_by=folder
 done

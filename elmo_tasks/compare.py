@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import significance
+from .arguments import ArgumentParser, Option
 
 RESULTS_FILE = "results.json"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
@@ -294,21 +295,41 @@ def _group_by_folder(runs: Sequence[Run], roots: Sequence[Path]) -> list[Group]:
     return sorted(groups.values(), key=lambda group: _natural_key(group.label))
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m elmo_tasks.compare",
-        description="Tables and a bar chart of mean ± std per group of runs (results.json).",
-    )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folders searched for results.json")
-    parser.add_argument("--out", type=Path, help="where comparison.md/.png go (default: the first PATH)")
-    parser.add_argument("--metric", help="metric of the bar chart (default: the runs' main metric)")
-    parser.add_argument(
-        "--group-by",
-        choices=("overrides", "folder"),
-        default="overrides",
-        help="group runs by the overrides that differ (default), or by the folder below PATH that holds them",
-    )
-    return parser
+def path_list(text: str) -> list[Path]:
+    """``a,b`` or ``[a,b]`` as paths."""
+    items = [item.strip() for item in text.strip().removeprefix("[").removesuffix("]").split(",")]
+    paths = [Path(item).expanduser() for item in items if item]
+    if not paths:
+        raise ValueError(text)
+    return paths
+
+
+PARSER = ArgumentParser(
+    "compare",
+    [
+        Option("paths", "folders searched for results.json: one, or several as a,b or [a,b]", type=path_list,
+               positional=True),
+        Option("out", "where comparison.md/.png go (default: the first of paths)", default=None, nullable=True),
+        Option("metric", "metric of the bar chart (default: the runs' main metric)", default=None, nullable=True),
+        Option("group_by", "group runs by the overrides that differ, or by the folder below a path that holds them",
+               default="overrides", choices=("overrides", "folder")),
+    ],
+    description="Tables (mean ± std per group of runs, paired differences between settings one key apart) "
+                "and a bar chart, from the results.json files under the paths.",
+)
+
+
+def _old_positional_paths(argv: Sequence[str]) -> list[str]:
+    """Several bare folder arguments (the old spelling) as one ``paths=a,b``, with a note."""
+    bare = [arg for arg in argv if "=" not in arg and not arg.startswith("-")]
+    flags_with_values = {i + 1 for i, arg in enumerate(argv) if arg.startswith("--") and "=" not in arg}
+    bare = [arg for i, arg in enumerate(argv) if arg in bare and i not in flags_with_values]
+    if len(bare) < 2:
+        return list(argv)
+    print(f"note: positional folders are the old spelling; write paths={','.join(bare)} "
+          "(the old spelling goes away in the next release)", file=sys.stderr)
+    rest = [arg for i, arg in enumerate(argv) if not (arg in bare and i not in flags_with_values)]
+    return [*rest, f"paths={','.join(bare)}"]
 
 
 def _fail(message: str) -> int:
@@ -317,8 +338,17 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write comparison.md and comparison.png, print the table; 2 when there is nothing to compare."""
-    args = _parser().parse_args(argv)
+    """Write comparison.md and comparison.png, print the table; 2 for a usage error or when
+    there is nothing to compare."""
+    argv = _old_positional_paths(list(sys.argv[1:] if argv is None else argv))
+    return PARSER.run(argv, _run)
+
+
+def _run(values: dict[str, Any]) -> int:
+    args = argparse.Namespace(
+        paths=values["paths"], out=Path(values["out"]).expanduser() if values["out"] else None,
+        metric=values["metric"], group_by=values["group_by"],
+    )
     missing = [str(p) for p in args.paths if not p.is_dir()]
     if missing:
         return _fail(f"not a folder: {', '.join(missing)}")

@@ -80,7 +80,7 @@ class QuickstartSummary(Callback):
 
         sweep_dir = Path(config.hydra.sweep.dir)
         print(f"\nComparison of the runs in {sweep_dir}:\n", flush=True)
-        compare([str(sweep_dir)])
+        compare([f"paths={sweep_dir}"])
         sys.stdout.flush()
         if not mini_available():
             print(f"\n{mini_missing_message(done=True)}", flush=True)

@@ -184,3 +184,22 @@ def test_report_of_a_real_multirun(tmp_path_factory, data_dir, tmp_path):
     assert "seeds 1, 2" in completed.stdout
     assert (tmp_path / "comparison.md").read_text() == completed.stdout
     assert (tmp_path / "comparison.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_key_value_arguments_typos_and_old_spellings(sweep, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main([f"paths={sweep}", f"out={out}", "metric=macro_f1"]) == 0
+    assert (out / "comparison.md").is_file() and (out / "comparison.png").is_file()
+    capsys.readouterr()
+    assert main([f"paths={sweep}", "group_bi=folder"]) == 2
+    assert "did you mean group_by=folder?" in capsys.readouterr().err
+    assert main([f"paths={sweep}", "group_by=nonsense"]) == 2
+    assert "group_by must be one of overrides, folder" in capsys.readouterr().err
+    # the old spellings: several positional folders, --out, --metric
+    other = tmp_path / "other"
+    write_run(other / "0", 1, ["experiment=d"], {"accuracy": 0.7, "macro_f1": 0.6})
+    assert main([str(sweep), str(other), "--out", str(tmp_path / "old"), "--metric", "accuracy"]) == 0
+    captured = capsys.readouterr()
+    assert f"write paths={sweep},{other}" in captured.err and "write out=" in captured.err
+    assert "Test metrics of 7 runs in 4 groups" in captured.out  # a, b, c and d: both folders read
+    assert (tmp_path / "old" / "comparison.md").is_file()
