@@ -14,7 +14,7 @@ import json
 import statistics
 from pathlib import Path
 
-from elmo_tasks.significance import paired_difference
+from elmo_tasks.results.significance import paired_difference
 
 TASKS = {"sst2": "SST-2 (accuracy)", "tweet": "tweets (macro recall)", "sst5": "SST-5 (accuracy)",
          "conll2003": "CoNLL-2003 (span F1)"}

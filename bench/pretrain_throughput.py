@@ -24,8 +24,9 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from elmo_throughput import matmul_gflops  # noqa: E402
 
-from elmo_tasks.data.lm import LmDataModule, build_vocabulary  # noqa: E402
-from elmo_tasks.pretrain import build_pretrainer, compose_pretrain_config  # noqa: E402
+from elmo_tasks.pretraining.corpus import LmDataModule  # noqa: E402
+from elmo_tasks.pretraining.run import build_pretrainer, compose_pretrain_config  # noqa: E402
+from elmo_tasks.pretraining.text import build_vocabulary  # noqa: E402
 
 
 def batches(train_file: Path, vocabulary: list[str], count: int, batch_size: int = 64) -> list[dict]:

@@ -6,7 +6,7 @@
 #   bench/pretrained_downstream.sh [EXPORT_DIR] WORD2VEC_FILE [OUT_DIR]
 #
 # EXPORT_DIR holds options.json + weights.hdf5 (python -m elmo_tasks.pretrain; "mini", the
-# default, is the package's own); WORD2VEC_FILE comes from python -m elmo_tasks.pretrain_word2vec
+# default, is the package's own); WORD2VEC_FILE comes from elmo-tasks pretrain-word2vec
 # on the same corpus with word2vec.dim=300 (the baselines' embedding size). Every setting is
 # its preset (experiment=<task>_{baseline,baseline_elmo,elmo}) trained to early stopping,
 # at most MAX_EPOCHS epochs; training sets are capped (SST2_TRAIN, TWEET_TRAIN, CONLL_TRAIN;

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from elmo_tasks.config import compose_config
 from elmo_tasks.elmo.random_weights import write_random_elmo
-from elmo_tasks.experiment import run
+from elmo_tasks.runs.config import compose_config
+from elmo_tasks.runs.experiment import run
 
 RUNS = [(seed, head) for seed in (1, 2, 3) for head in ("max", "attention")]
 

@@ -22,15 +22,15 @@ _EXPORTS = {
     "ElmoBiLm": "elmo_tasks.elmo",
     "ScalarMix": "elmo_tasks.elmo",
     "batch_to_ids": "elmo_tasks.elmo",
-    "load_run": "elmo_tasks.trained",
-    "TrainedRun": "elmo_tasks.trained",
+    "load_run": "elmo_tasks.runs.trained",
+    "TrainedRun": "elmo_tasks.runs.trained",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .elmo import Elmo, ElmoBiLm, ScalarMix, batch_to_ids  # noqa: F401
-    from .trained import TrainedRun, load_run  # noqa: F401
+    from elmo_tasks.elmo import Elmo, ElmoBiLm, ScalarMix, batch_to_ids  # noqa: F401
+    from elmo_tasks.runs.trained import TrainedRun, load_run  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -58,7 +58,7 @@ def _pause(marker: str) -> None:
 
 def pause_in_cache_build(marker: str) -> None:
     """Block the first activation-cache build after its temporary file holds a batch."""
-    import elmo_tasks.cache as cache
+    import elmo_tasks.encoders.elmo_cache as cache
 
     original = cache.select_layers
 

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import elmo_tasks
-from elmo_tasks.predict import PredictError
+from elmo_tasks.cli.predict import PredictError
 from elmo_tasks.tasks import ClassificationTask, TaggingTask
 from tests.tiny_runs import tiny_elmo, train_classifier, train_tagger
 
@@ -218,7 +218,7 @@ def test_frozen_elmo_tagger_load_from_checkpoint_reads_the_bilm_files(tmp_path):
 def test_predict_command_writes_entity_scores_and_tag_probabilities(crf_run):
     import io
 
-    from elmo_tasks.predict import main
+    from elmo_tasks.cli.predict import main
 
     out = io.StringIO()
     status = main([f"run_dir={crf_run}", "input=-", "device=cpu"], stdin=io.StringIO("john was a paris\n"), stdout=out)

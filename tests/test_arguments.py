@@ -7,7 +7,7 @@ import io
 import h5py
 import pytest
 
-from elmo_tasks.arguments import ArgumentParser, Option, UsageError
+from elmo_tasks.cli.arguments import ArgumentParser, Option, UsageError
 
 PARSER = ArgumentParser("tool", [
     Option("source", "what to read", positional=True),
@@ -75,7 +75,7 @@ def test_help_and_cfg():
 
 
 def test_embed_takes_key_value_arguments(tiny_elmo_files, tmp_path, capsys):
-    from elmo_tasks.embed import main
+    from elmo_tasks.cli.embed import main
 
     text = tmp_path / "sentences.txt"
     text.write_text("a small test\nanother one\n")
@@ -89,8 +89,8 @@ def test_embed_takes_key_value_arguments(tiny_elmo_files, tmp_path, capsys):
 
 
 def test_pretrain_export_and_export_usage(capsys):
-    from elmo_tasks.export import main as export_main
-    from elmo_tasks.pretrain_export import main as pretrain_export_main
+    from elmo_tasks.cli.export import main as export_main
+    from elmo_tasks.cli.pretrain_export import main as pretrain_export_main
 
     assert pretrain_export_main(["checkpoint=nope.ckpt", "export_dir=out"]) == 1
     assert "checkpoint not found: nope.ckpt" in capsys.readouterr().err

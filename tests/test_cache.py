@@ -11,12 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from elmo_tasks import cache as cache_module
-from elmo_tasks.cache import ActivationCache, CacheError, ensure_cache, file_checksum, sentence_id
+from elmo_tasks.cli.embed import main as embed_main
 from elmo_tasks.elmo import ElmoBiLm, batch_to_ids
 from elmo_tasks.elmo.random_weights import write_random_elmo
-from elmo_tasks.embed import main as embed_main
-from elmo_tasks.experiment import run
+from elmo_tasks.encoders import elmo_cache as cache_module
+from elmo_tasks.encoders.elmo_cache import (
+    ActivationCache,
+    CacheError,
+    ensure_cache,
+    file_checksum,
+    sentence_id,
+)
+from elmo_tasks.runs.experiment import run
 from tests.compose import compose_config
 from tests.conftest import tiny_options
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from elmo_tasks.experiment import run
+from elmo_tasks.runs.experiment import run
 from tests.compose import compose_config
 
 EXPERIMENTS = {

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from elmo_tasks.compare import main, parse_overrides
+from elmo_tasks.cli.compare import main
+from elmo_tasks.results.compare import parse_overrides
 from tests.test_sweeps import PROJECT_ROOT, tiny_multirun
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

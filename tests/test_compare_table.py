@@ -6,8 +6,9 @@ import io
 
 from rich.console import Console
 
-from elmo_tasks import compare
-from elmo_tasks.compare_table import comparison_table, print_comparison
+from elmo_tasks.cli.compare import main as compare_command
+from elmo_tasks.results import compare
+from elmo_tasks.results.table import comparison_table, print_comparison
 from tests.test_compare import sweep, write_run  # noqa: F401  (the fixture)
 
 
@@ -62,9 +63,9 @@ def test_best_means_are_bold_and_labels_are_not_markup():
 
 
 def test_main_prints_the_rich_table_on_a_terminal_and_markdown_otherwise(sweep, capsys, monkeypatch):  # noqa: F811
-    assert compare.main([str(sweep)]) == 0
+    assert compare_command([str(sweep)]) == 0
     assert capsys.readouterr().out == (sweep / "comparison.md").read_text()
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
-    assert compare.main([str(sweep)]) == 0
+    assert compare_command([str(sweep)]) == 0
     out = capsys.readouterr().out
     assert "│ experiment=a" in out and "| experiment=a |" not in out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from elmo_tasks.config_errors import check_overrides, group_options
+from elmo_tasks.core.config_errors import check_overrides, group_options
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"

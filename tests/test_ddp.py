@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from elmo_tasks.data.batching import BucketBatchSampler
-from tests.test_resume import finish, results, tiny_overrides, train_process, write_tiny_sentiment
+from tests.test_resume import (
+    finish,
+    results,
+    tiny_overrides,
+    train_process,
+    write_tiny_sentiment,
+)
 
 # Without dropout the two runs compute the same thing: the per-process mean losses of two
 # halves of a global batch of 16, averaged by DDP, have the gradient of the mean loss of the

@@ -11,10 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elmo_tasks import disk
-from elmo_tasks.checkpoint_io import atomic_open, atomic_write_text, save_with_sidecar
-from elmo_tasks.disk import DiskFullError, check_free_space, hdf5_writer, is_disk_full
-from elmo_tasks.errors import readable_errors
+from elmo_tasks.core import disk
+from elmo_tasks.core.atomic import atomic_open, atomic_write_text
+from elmo_tasks.core.checkpoint_io import save_with_sidecar
+from elmo_tasks.core.disk import (
+    DiskFullError,
+    check_free_space,
+    hdf5_writer,
+    is_disk_full,
+)
+from elmo_tasks.core.reporting import readable_errors
 
 
 def test_no_space_errors_are_recognised_also_inside_hdf5_messages():
@@ -88,8 +94,8 @@ def test_checkpoint_larger_than_the_free_space_is_refused_before_writing(tmp_pat
 def test_failed_checkpoint_write_restores_the_old_checksum(tmp_path, monkeypatch):
     import torch
 
-    from elmo_tasks import checkpoint_io
-    from elmo_tasks.integrity import file_sha256, read_sidecar
+    from elmo_tasks.core import checkpoint_io
+    from elmo_tasks.core.integrity import file_sha256, read_sidecar
 
     target = tmp_path / "best.ckpt"
     save_with_sidecar({"w": torch.ones(3)}, target)
@@ -117,7 +123,7 @@ def test_readable_errors_turn_a_library_full_disk_into_one_message(tmp_path, cap
 
 
 def test_atomic_open_names_its_machine_and_process_in_the_temporary(tmp_path):
-    from elmo_tasks.litter import process_tag
+    from elmo_tasks.core.litter import process_tag
 
     with atomic_open(tmp_path / "x.txt", "w") as handle:
         seen = [p.name for p in Path(tmp_path).iterdir()]

@@ -9,7 +9,12 @@ import torch
 
 from elmo_tasks.data.batching import BucketBatchSampler
 from elmo_tasks.elmo import batch_to_ids
-from elmo_tasks.encoders import ConcatEncoder, ElmoCharEncoder, ElmoEncoder, WordEmbeddingEncoder
+from elmo_tasks.encoders import (
+    ConcatEncoder,
+    ElmoCharEncoder,
+    ElmoEncoder,
+    WordEmbeddingEncoder,
+)
 from elmo_tasks.heads import (
     AttentionPoolingClassifier,
     FirstLastPoolingClassifier,

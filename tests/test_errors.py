@@ -19,19 +19,22 @@ import pytest
 import torch
 import yaml
 
-from elmo_tasks import preflight
-from elmo_tasks.config_errors import check_overrides
-from elmo_tasks.elmo import hub
-from elmo_tasks.errors import (
+from elmo_tasks.core.checks import PreflightError, component_problems, raise_problems, target_class
+from elmo_tasks.core.config_errors import check_overrides
+from elmo_tasks.core.errors import (
     CudaUnavailableError,
     DataNotFoundError,
     ElmoTasksError,
     HubUnavailableError,
     MissingValueError,
     WeightsNotFoundError,
-    readable_errors,
     train_command,
 )
+from elmo_tasks.core.reporting import readable_errors
+from elmo_tasks.data.sources import HUB_ALTERNATIVES
+from elmo_tasks.elmo import hub
+from elmo_tasks.runs import preflight
+from elmo_tasks.runs.trainer_checks import cuda_problem
 from tests.compose import compose_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -128,11 +131,11 @@ def test_missing_task_data_names_paths_key_environment_and_fixes(
 
 def test_hub_alternatives_in_the_messages_compose(tmp_path: Path) -> None:
     """The overrides the message suggests are valid ones (the hub itself is not contacted)."""
-    for task, hub_overrides in preflight.HUB_ALTERNATIVES.items():
+    for task, hub_overrides in HUB_ALTERNATIVES.items():
         argv = [*BY_HAND, f"task={task}", *hub_overrides.split()]
         assert check_overrides(argv, CONF_DIR) is None, argv
         cfg = compose_config(tmp_path / task, argv)
-        source, files = preflight.task_sources(cfg.task)
+        source, files = target_class(cfg.task).config_sources(cfg.task)
         assert source is not None and files == [], task
 
 
@@ -157,8 +160,7 @@ def test_unset_train_file_says_how_to_give_it(tmp_path: Path) -> None:
 
 
 def test_missing_data_stops_the_run_before_anything_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from elmo_tasks import experiment
-
+    from elmo_tasks.runs import experiment
     def no_build(cfg):
         raise AssertionError("the model was built before the data was checked")
 
@@ -169,8 +171,8 @@ def test_missing_data_stops_the_run_before_anything_is_built(tmp_path: Path, mon
 
 
 def test_missing_pretraining_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from elmo_tasks import pretrain
-    from elmo_tasks.data.lm import resolve_files
+    from elmo_tasks.pretraining import run as pretrain
+    from elmo_tasks.pretraining.text import resolve_files
 
     monkeypatch.setenv("ELMO_TASKS_DATA", str(tmp_path / "nowhere"))
     cfg = pretrain.compose_pretrain_config(tmp_path / "run", ["model=tiny"])
@@ -228,7 +230,7 @@ def test_cached_preset_passes_without_network(tmp_path: Path, monkeypatch: pytes
         target.write_text("x")
         target.with_name(target.name + ".sha256").write_text(hub.file_sha256(target) + "\n")
     cfg = compose(tmp_path, "encoder=elmo", "encoder.options_file=small", "encoder.weight_file=small")
-    preflight.check_encoder(cfg.encoder)
+    assert component_problems(cfg.encoder, "encoder") == []
 
 
 def test_missing_word_vectors(tmp_path: Path) -> None:
@@ -239,8 +241,14 @@ def test_missing_word_vectors(tmp_path: Path) -> None:
         tmp_path, "encoder=concat", f"encoder.encoders.words.pretrained_file={glove}",
         f"encoder.encoders.elmo.options_file={tmp_path}/o.json", f"encoder.encoders.elmo.weight_file={tmp_path}/w.hdf5",
     )
-    with pytest.raises(WeightsNotFoundError, match=re.escape(f"{glove}   <- encoder.encoders.words.pretrained_file")):
-        preflight.check_encoder(cfg.encoder)
+    with pytest.raises(PreflightError) as caught:  # both encoders' problems, in one message
+        raise_problems(component_problems(cfg.encoder, "encoder"))
+    assert [type(p) for p in caught.value.problems] == [WeightsNotFoundError, WeightsNotFoundError]
+    assert caught.value.exit_status == 1
+    message = str(caught.value)
+    assert message.startswith("2 problems stop this run before it starts:\n1. ")
+    assert f"{glove}   <- encoder.encoders.words.pretrained_file" in message
+    assert f"ELMo options file not found: {tmp_path}/o.json   <- encoder.encoders.elmo.options_file" in message
     with pytest.raises(WeightsNotFoundError, match=r"encoder\.pretrained_file.*or null"):
         read_vectors(glove, None, False)
 
@@ -311,13 +319,12 @@ def test_more_gpus_than_visible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     cfg = compose(tmp_path, "trainer=gpu", "trainer.devices=2")
     with pytest.raises(CudaUnavailableError, match=r"trainer.devices=2 asks for 2 CUDA devices but only 1 is visible"):
-        preflight.check_cuda(cfg.trainer)
-    preflight.check_cuda(compose(tmp_path, "trainer=cpu").trainer)
+        raise cuda_problem(cfg.trainer)
+    assert cuda_problem(compose(tmp_path, "trainer=cpu").trainer) is None
 
 
 def test_cuda_check_comes_before_building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from elmo_tasks import experiment
-
+    from elmo_tasks.runs import experiment
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(experiment, "build", lambda cfg: pytest.fail("built before the CUDA check"))
     with pytest.raises(CudaUnavailableError):

@@ -1,4 +1,4 @@
-"""python -m elmo_tasks.export: a self-contained model folder that load_run and predict read."""
+"""elmo-tasks export: a self-contained model folder that load_run and predict read."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 import elmo_tasks
-from elmo_tasks.export import main as export_main
-from elmo_tasks.predict import PredictError
-from elmo_tasks.predict import main as predict_main
+from elmo_tasks.cli.export import main as export_main
+from elmo_tasks.cli.predict import PredictError
+from elmo_tasks.cli.predict import main as predict_main
 from tests.tiny_runs import tiny_elmo, train_classifier, train_tagger
 
 TEXTS = ["the film was good", "a very awful plot"]

@@ -1,4 +1,4 @@
-"""Fault injection: the real commands (``train.py``, ``python -m elmo_tasks.predict``, ``embed``,
+"""Fault injection: the real commands (``train.py``, ``python -m elmo_tasks.cli.predict``, ``embed``,
 ``pretrain_export``) run as subprocesses while something goes wrong: SIGKILL mid-build or
 mid-export, full disks (``RLIMIT_FSIZE`` in the child, so writes fail with EFBIG as on a full
 disk), damaged caches, checkpoints and weights, unwritable folders, bad values, bad input.
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from elmo_tasks.integrity import file_sha256, read_sidecar
+from elmo_tasks.core.integrity import file_sha256, read_sidecar
 from tests.conftest import PROJECT_ROOT
 from tests.test_resume import write_tiny_sentiment
 
@@ -195,7 +195,7 @@ def full_disk_during_embed(world: World, request) -> Case:
     text.write_text("".join(f"sentence number {i} is about a film that was quite good\n" for i in range(60)))
     output = folder / "out.h5"
     output.write_bytes(b"an earlier output")
-    result = command(["-m", "elmo_tasks.embed", "--options", "mini", "--weights", "mini", "--input", str(text),
+    result = command(["-m", "elmo_tasks.cli.embed", "--options", "mini", "--weights", "mini", "--input", str(text),
                       "--output", str(output)], max_file_bytes=200_000)
     return Case(result, 1, r"no space left to write \S+out\.h5 .*output=", kept=snapshot(output), clean=[folder])
 
@@ -222,7 +222,7 @@ def full_disk_during_predict_output(world: World, request) -> Case:
     source = _predict_input(folder, [b"a good and lovely film"] * 40)
     output = folder / "predictions.jsonl"
     output.write_text('{"earlier": "predictions"}\n')
-    result = command(["-m", "elmo_tasks.predict", f"run_dir={world.run}", f"input={source}", f"output={output}"],
+    result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", f"input={source}", f"output={output}"],
                      max_file_bytes=2_000)
     return Case(result, 1, r"no space left to write \S+predictions\.jsonl.*output=", kept=snapshot(output),
                 clean=[folder])
@@ -233,12 +233,12 @@ def invalid_utf8_into_predict_with_existing_output(world: World, request) -> Cas
     source = _predict_input(folder, [b"a good film", b"a bad \xff film", b"a dull film"])
     output = folder / "predictions.jsonl"
     output.write_text('{"earlier": "predictions"}\n')
-    result = command(["-m", "elmo_tasks.predict", f"run_dir={world.run}", f"input={source}", f"output={output}"])
+    result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", f"input={source}", f"output={output}"])
     return Case(result, 1, r"input\.txt, line 2: not valid utf-8 .*encoding=latin-1", kept=snapshot(output))
 
 
 def invalid_utf8_on_predict_stdin(world: World, request) -> Case:
-    result = command(["-m", "elmo_tasks.predict", f"run_dir={world.run}", "input=-"],
+    result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", "input=-"],
                      stdin=b"a good film\na bad \xff film\na dull film\n")
     answered = [json.loads(line) for line in result.stdout.splitlines()]
     assert [record["text"] for record in answered] == ["a good film"], "the line before the bad one is answered"
@@ -327,7 +327,7 @@ def empty_checkpoint_into_predict(world: World, request) -> Case:
     empty = folder / "empty.ckpt"
     empty.write_bytes(b"")
     source = _predict_input(folder, [b"a good film"])
-    result = command(["-m", "elmo_tasks.predict", f"run_dir={world.run}", f"input={source}", f"checkpoint={empty}"])
+    result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", f"input={source}", f"checkpoint={empty}"])
     return Case(result, 1, r"cannot read checkpoint \S+empty\.ckpt: the file is empty \(0 bytes\)")
 
 
@@ -336,7 +336,7 @@ def byte_flipped_checkpoint_into_predict(world: World, request) -> Case:
     best = run / "checkpoints" / "best.ckpt"
     flip_bytes(best, 16, 0.5)
     source = _predict_input(run.parent, [b"a good film"])
-    result = command(["-m", "elmo_tasks.predict", f"run_dir={run}", f"input={source}"])
+    result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={run}", f"input={source}"])
     return Case(result, 1, r"checkpoint \S+best\.ckpt does not match the SHA-256 recorded in \S+best\.ckpt\.sha256.*"
                            r"verify=false", kept=snapshot(best))
 
@@ -348,7 +348,7 @@ def byte_flipped_weights_into_embed(world: World, request) -> Case:
     flip_bytes(folder / "weights.hdf5", 256, 0.6)
     text = folder / "sentences.txt"
     text.write_text("a good film\n")
-    result = command(["-m", "elmo_tasks.embed", "--options", str(folder / "options.json"), "--weights",
+    result = command(["-m", "elmo_tasks.cli.embed", "--options", str(folder / "options.json"), "--weights",
                       str(folder / "weights.hdf5"), "--input", str(text), "--output", str(folder / "out.h5")])
     assert not (folder / "out.h5").exists()
     return Case(result, 1, r"ELMo weights file \S+weights\.hdf5 does not match the SHA-256.*--no-verify")
@@ -363,7 +363,7 @@ def truncated_weights_without_checksum_into_embed(world: World, request) -> Case
     text.write_text("a good film\n")
     output = folder / "out.h5"
     output.write_bytes(b"an earlier output")
-    result = command(["-m", "elmo_tasks.embed", "--options", str(folder / "options.json"), "--weights", str(weights),
+    result = command(["-m", "elmo_tasks.cli.embed", "--options", str(folder / "options.json"), "--weights", str(weights),
                       "--input", str(text), "--output", str(output)])
     return Case(result, 1, r"\S+weights\.hdf5: not a readable hdf5 file", kept=snapshot(output), clean=[folder])
 
@@ -372,16 +372,16 @@ def sigkill_during_export_keeps_the_previous_export(world: World, request) -> Ca
     checkpoint = request.getfixturevalue("pretrain_checkpoint")
     folder = world.folder("kill_export")
     export = folder / "export"
-    first = command(["-m", "elmo_tasks.pretrain_export", str(checkpoint), str(export)])
+    first = command(["-m", "elmo_tasks.cli.pretrain_export", str(checkpoint), str(export)])
     assert first.status == 0, first.output[-3000:]
     kept = snapshot(*sorted(export.iterdir()))
-    status = killed_while_paused("export", folder / "paused", ["-m", "elmo_tasks.pretrain_export", str(checkpoint),
+    status = killed_while_paused("export", folder / "paused", ["-m", "elmo_tasks.cli.pretrain_export", str(checkpoint),
                                                                  str(export)])
     assert status == -signal.SIGKILL
     assert snapshot(*kept) == kept and temporaries(export), "the old export is intact beside the killed temporary"
     for name in ("weights.hdf5", "options.json"):
         assert file_sha256(export / name) in read_sidecar(export / name)
-    result = command(["-m", "elmo_tasks.pretrain_export", str(checkpoint), str(export)])
+    result = command(["-m", "elmo_tasks.cli.pretrain_export", str(checkpoint), str(export)])
     return Case(result, 0, r"options_file=\S+options\.json weight_file=", clean=[export])
 
 
@@ -439,8 +439,8 @@ ROWS: list = [
 @pytest.fixture(scope="module")
 def pretrain_checkpoint(world) -> Path:
     """The last checkpoint of a 3-step pretraining run of the tiny biLM."""
-    from elmo_tasks.pretrain import compose_pretrain_config
-    from elmo_tasks.pretrain import run as pretrain
+    from elmo_tasks.pretraining.run import compose_pretrain_config
+    from elmo_tasks.pretraining.run import run as pretrain
 
     corpus = world.folder("corpus")
     lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(6)) for i in range(80)]

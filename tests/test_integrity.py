@@ -11,22 +11,22 @@ import numpy as np
 import pytest
 import torch
 
-from elmo_tasks import integrity
-from elmo_tasks.checkpoint_io import (
+from elmo_tasks.core import integrity
+from elmo_tasks.core.checkpoint_io import (
     AtomicCheckpointIO,
     CheckpointError,
     load_checkpoint,
     save_with_sidecar,
 )
-from elmo_tasks.elmo import ElmoBiLm, hub
-from elmo_tasks.elmo.weights import ElmoWeightsError, save_elmo
-from elmo_tasks.integrity import (
+from elmo_tasks.core.integrity import (
     IntegrityError,
     file_sha256,
     read_sidecar,
     replace_with_sidecar,
     verify,
 )
+from elmo_tasks.elmo import ElmoBiLm, hub
+from elmo_tasks.elmo.weights import ElmoWeightsError, save_elmo
 
 
 @pytest.fixture(autouse=True)

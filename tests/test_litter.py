@@ -7,9 +7,7 @@ import subprocess
 import sys
 import time
 
-from elmo_tasks.cache import ensure_cache, file_checksum
-from elmo_tasks.elmo import ElmoBiLm
-from elmo_tasks.litter import (
+from elmo_tasks.core.litter import (
     host_tag,
     is_stale,
     pid_alive,
@@ -17,6 +15,8 @@ from elmo_tasks.litter import (
     remove_stale_temporaries,
     temporary_name,
 )
+from elmo_tasks.elmo import ElmoBiLm
+from elmo_tasks.encoders.elmo_cache import ensure_cache, file_checksum
 
 
 def _dead_pid() -> int:

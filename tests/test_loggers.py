@@ -55,11 +55,11 @@ def test_wandb_logger_offline_writes_a_run_folder(tmp_path, monkeypatch):
 
 
 def test_pretraining_logs_to_mlflow_too(tmp_path):
-    """The logger configs serve elmo_tasks.pretrain, which has no task: experiment 'pretrain'."""
+    """The logger configs serve elmo_tasks.pretraining.run, which has no task: experiment 'pretrain'."""
     pytest.importorskip("mlflow", reason="mlflow is an optional extra: pip install 'elmo-tasks[mlflow]'")
     from mlflow.tracking import MlflowClient
 
-    from elmo_tasks.pretrain import run as pretrain
+    from elmo_tasks.pretraining.run import run as pretrain
     from tests.test_pretrain import _config, _pattern_lines
 
     corpus = {"train": tmp_path / "train.txt", "valid": tmp_path / "valid.txt"}

@@ -6,9 +6,15 @@ import random
 import warnings
 
 import pytest
-from seqeval.metrics import accuracy_score, classification_report, f1_score, precision_score, recall_score
+from seqeval.metrics import (
+    accuracy_score,
+    classification_report,
+    f1_score,
+    precision_score,
+    recall_score,
+)
 
-from elmo_tasks.metrics import conll_scores
+from elmo_tasks.tasks.metrics import conll_scores
 
 
 def _approx(result: dict, precision: float, recall: float, f1: float) -> None:

@@ -12,7 +12,12 @@ from elmo_tasks.encoders import ConcatEncoder, ElmoEncoder, WordEmbeddingEncoder
 from elmo_tasks.heads import CrfTagger, MaxPoolingClassifier
 from elmo_tasks.heads.pooling import RunningStandardizer
 from elmo_tasks.tasks import ClassificationTask
-from elmo_tasks.tasks.optimization import build_optimizer, parameter_groups, warmup_constant, warmup_linear
+from elmo_tasks.tasks.optimization import (
+    build_optimizer,
+    parameter_groups,
+    warmup_constant,
+    warmup_linear,
+)
 
 SENTENCES = [["a", "good", "film"], ["bad"], ["not", "good", "at", "all", "."]]
 
@@ -141,7 +146,7 @@ def test_the_standardiser_uses_running_statistics_in_training_and_evaluation() -
 
 
 def test_a_fine_tuned_preset_gives_the_bilm_its_own_small_step(tmp_path, monkeypatch) -> None:
-    from elmo_tasks.experiment import build
+    from elmo_tasks.runs.experiment import build
     from tests.compose import compose_config
 
     monkeypatch.setenv("ELMO_TASKS_CACHE", str(tmp_path / "cache"))

@@ -1,4 +1,4 @@
-"""`python -m elmo_tasks.predict` on tiny trained runs: batch and streaming input, both tasks."""
+"""`python -m elmo_tasks.cli.predict` on tiny trained runs: batch and streaming input, both tasks."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from elmo_tasks.cli.predict import main
 from elmo_tasks.data.conll import read_conll
-from elmo_tasks.experiment import build, run
-from elmo_tasks.predict import main
-from elmo_tasks.tags import bio_spans, split_tag
+from elmo_tasks.data.tags import bio_spans, split_tag
+from elmo_tasks.runs.experiment import build, run
 from tests.compose import compose_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def test_classification_streams_stdin_line_by_line(sst2_run):
     """Each prediction arrives before the next line is sent (the subprocess flushes per line)."""
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "elmo_tasks.predict", f"run_dir={sst2_run}", "input=-"],
+        [sys.executable, "-m", "elmo_tasks.cli.predict", f"run_dir={sst2_run}", "input=-"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=env,
     )
     lines: queue.Queue[str] = queue.Queue()

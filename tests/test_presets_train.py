@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from elmo_tasks.elmo import ElmoBiLm, batch_to_ids, remove_sentence_boundaries
-from elmo_tasks.experiment import build, run
+from elmo_tasks.runs.experiment import build, run
 from tests.compose import compose_config
 
 sklearn = pytest.importorskip("sklearn", reason="scikit-learn (the dev extra) computes the reference probes")

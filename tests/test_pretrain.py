@@ -16,8 +16,20 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from elmo_tasks.data.lm import (
-    LmStreamDataset,
+from elmo_tasks.cli.pretrain_export import main as export_main
+from elmo_tasks.data.tokenize import whitespace_tokenize
+from elmo_tasks.elmo import ElmoBiLm, batch_to_ids, load_options
+from elmo_tasks.elmo.characters import token_to_char_ids
+from elmo_tasks.pretraining.corpus import LmStreamDataset
+from elmo_tasks.pretraining.language_model import (
+    AdaptiveSoftmax,
+    BiLmPretrainer,
+    FullSoftmax,
+    LogUniformSampler,
+    SampledSoftmax,
+)
+from elmo_tasks.pretraining.run import build_pretrainer, compose_pretrain_config, run
+from elmo_tasks.pretraining.text import (
     Vocabulary,
     build_vocabulary,
     read_sentences,
@@ -25,12 +37,6 @@ from elmo_tasks.data.lm import (
     resolve_files,
     write_vocabulary,
 )
-from elmo_tasks.data.tokenize import whitespace_tokenize
-from elmo_tasks.elmo import ElmoBiLm, batch_to_ids, load_options
-from elmo_tasks.elmo.characters import token_to_char_ids
-from elmo_tasks.pretrain import build_pretrainer, compose_pretrain_config, run
-from elmo_tasks.pretrain_export import main as export_main
-from elmo_tasks.tasks.language_model import AdaptiveSoftmax, BiLmPretrainer, FullSoftmax, LogUniformSampler, SampledSoftmax
 from tests.conftest import PROJECT_ROOT
 
 SUBJECTS = ["the cat", "a dog", "my bird", "the fish"]
@@ -388,7 +394,7 @@ def test_word2vec_baseline_writes_vectors_the_word_embedding_encoder_reads(tmp_p
     pytest.importorskip("gensim")
     from elmo_tasks.encoders import WordEmbeddingEncoder
     from elmo_tasks.encoders.word_embedding import read_vectors
-    from elmo_tasks.pretrain_word2vec import run as run_word2vec
+    from elmo_tasks.pretraining.word2vec import run as run_word2vec
 
     cfg = _config(tmp_path, corpus, "w2v", "word2vec.dim=12", "word2vec.min_count=1", "word2vec.epochs=2")
     path = run_word2vec(cfg)

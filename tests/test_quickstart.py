@@ -14,10 +14,15 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from elmo_tasks import quickstart
-from elmo_tasks.config import register_resolvers
-from elmo_tasks.data.synthetic import ADJECTIVES, LABELS, generate, write_quickstart_data
+from elmo_tasks.data.synthetic import (
+    ADJECTIVES,
+    LABELS,
+    generate,
+    write_quickstart_data,
+)
 from elmo_tasks.elmo import hub
+from elmo_tasks.runs import quickstart
+from elmo_tasks.runs.config import register_resolvers
 from tests.compose import compose_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +127,7 @@ def test_the_default_config_is_the_quickstart(tmp_path, cache) -> None:
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
     assert cfg.hydra.sweeper.params.experiment == "quickstart/baseline,quickstart/baseline_elmo,quickstart/elmo"
     assert cfg.hydra.sweeper.params.seed == "1,2,3"
-    assert cfg.hydra.callbacks.summary._target_ == "elmo_tasks.quickstart.QuickstartSummary"
+    assert cfg.hydra.callbacks.summary._target_ == "elmo_tasks.runs.quickstart.QuickstartSummary"
     for key in ("train_file", "validation_file", "test_file"):
         assert Path(cfg.task[key]).is_file() and Path(cfg.task[key]).parent == cache / "quickstart"
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from elmo_tasks.checkpoint_io import AtomicCheckpointIO, atomic_write_text
-from elmo_tasks.integrity import verify
+from elmo_tasks.core.atomic import atomic_write_text
+from elmo_tasks.core.checkpoint_io import AtomicCheckpointIO
+from elmo_tasks.core.integrity import verify
+from elmo_tasks.core.resume import random_state, resolve_ckpt_path, set_random_state
 from elmo_tasks.data.batching import BucketBatchSampler
-from elmo_tasks.resume import random_state, resolve_ckpt_path, set_random_state
 from tests.conftest import PROJECT_ROOT
 
 POSITIVE = ["good", "great", "lovely", "fine", "wonderful", "moving"]
@@ -276,8 +277,8 @@ def test_results_are_written_atomically(tmp_path, monkeypatch):
 
 
 def test_pretraining_checkpoints_are_atomic_and_load_weights_only(tmp_path):
-    from elmo_tasks.pretrain import compose_pretrain_config
-    from elmo_tasks.pretrain import run as pretrain
+    from elmo_tasks.pretraining.run import compose_pretrain_config
+    from elmo_tasks.pretraining.run import run as pretrain
 
     rng = random.Random(0)
     corpus = {}
@@ -299,7 +300,7 @@ def test_pretraining_checkpoints_are_atomic_and_load_weights_only(tmp_path):
 
 
 def test_a_failed_resume_puts_the_metrics_back(tmp_path):
-    from elmo_tasks.resume import keep_metrics_before_resume, undo_keep_metrics
+    from elmo_tasks.core.resume import keep_metrics_before_resume, undo_keep_metrics
 
     (tmp_path / "metrics.csv").write_text("epoch,val\n0,0.5\n")
     kept = keep_metrics_before_resume(tmp_path)
@@ -311,7 +312,7 @@ def test_a_failed_resume_puts_the_metrics_back(tmp_path):
 
 
 def test_an_unreadable_checkpoint_is_refused_naming_the_others(tmp_path):
-    from elmo_tasks.resume import ResumeError, check_resumable
+    from elmo_tasks.core.resume import ResumeError, check_resumable
 
     save = AtomicCheckpointIO().save_checkpoint
     save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "best.ckpt")

@@ -1,4 +1,4 @@
-"""Paired differences over seeds and their t-test (elmo_tasks.significance)."""
+"""Paired differences over seeds and their t-test (elmo_tasks.results.significance)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import math
 import pytest
 from scipy import stats
 
-from elmo_tasks.significance import one_key_apart, paired_difference, paired_t_test
+from elmo_tasks.results.significance import (
+    one_key_apart,
+    paired_difference,
+    paired_t_test,
+)
 
 
 @pytest.mark.parametrize(

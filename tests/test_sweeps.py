@@ -14,9 +14,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from elmo_tasks.config import register_resolvers
-from elmo_tasks.experiment import run
-from elmo_tasks.sweeps import DdpMultirunError, _device_count, check_not_ddp_multirun
+from elmo_tasks.core.sweeps import (
+    DdpMultirunError,
+    _device_count,
+    check_not_ddp_multirun,
+)
+from elmo_tasks.runs.config import register_resolvers
+from elmo_tasks.runs.experiment import run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Small enough that one job takes a few seconds on one core.

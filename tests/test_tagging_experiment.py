@@ -14,8 +14,8 @@ import torch
 from elmo_tasks.data import TaggingDataModule
 from elmo_tasks.data.conll import read_conll
 from elmo_tasks.encoders import ElmoEncoder, TokenEncoder, WordEmbeddingEncoder
-from elmo_tasks.experiment import run
 from elmo_tasks.heads import CrfTagger, SoftmaxTagger
+from elmo_tasks.runs.experiment import run
 from elmo_tasks.tasks import TaggingTask
 from tests.compose import compose_config
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from elmo_tasks.tags import (
+from elmo_tasks.data.tags import (
     allowed_ends,
     allowed_starts,
     allowed_transitions,

@@ -1,4 +1,4 @@
-"""The tasks' unlabelled training text for domain-adapted pretraining (elmo_tasks.task_corpus)."""
+"""The tasks' unlabelled training text for domain-adapted pretraining (elmo_tasks.pretraining.task_corpus)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from elmo_tasks.cli.task_corpus import main
 from elmo_tasks.data.classification import read_sst_trees
-from elmo_tasks.task_corpus import drop_contained, main
+from elmo_tasks.pretraining.task_corpus import drop_contained
 
 
 def test_drop_contained_keeps_whole_sentences_once() -> None:
@@ -21,7 +22,7 @@ def test_writes_the_training_split_only(tmp_path: Path, data_dir: Path, capsys) 
     if not (data_dir / "sst5").is_dir():
         pytest.skip(f"{data_dir / 'sst5'} not found (set ELMO_TASKS_DATA)")
     output = tmp_path / "tasks.txt"
-    main(["--tasks", "sst5", "--output", str(output), "--data-dir", str(data_dir)])
+    assert main(["tasks=sst5", f"output={output}", f"data_dir={data_dir}"]) == 0
     lines = output.read_text(encoding="utf-8").splitlines()
     sizes = json.loads(capsys.readouterr().out)["tasks"]["sst5"]
     assert sizes["lines"] == len(lines) and sizes["tokens"] == sum(len(line.split()) for line in lines)

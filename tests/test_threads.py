@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from elmo_tasks.threads import available_cores
+from elmo_tasks.core.threads import available_cores
 from tests.conftest import PROJECT_ROOT
 from tests.test_resume import tiny_overrides, write_tiny_sentiment
 
@@ -34,8 +34,8 @@ def test_runs_started_side_by_side_share_the_cores(tmp_path, monkeypatch):
     """A run counts the live runs registered on this machine; a killed run's entry is dropped."""
     import torch
 
-    from elmo_tasks import threads
-    from elmo_tasks.litter import host_tag
+    from elmo_tasks.core import threads
+    from elmo_tasks.core.litter import host_tag
 
     monkeypatch.setattr(threads, "available_cores", lambda: 8)
     monkeypatch.setattr(threads, "_registered", set())

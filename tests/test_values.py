@@ -6,17 +6,17 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from elmo_tasks import preflight
-from elmo_tasks.config_values import (
+from elmo_tasks.core.config_values import (
     ConfigValueError,
     run_folder_problem,
     writable_folder,
 )
-from elmo_tasks.data.base import check_task_values
-from elmo_tasks.errors import readable_errors
-from elmo_tasks.optim_checks import check_optim_values
-from elmo_tasks.threads import threads_for
-from elmo_tasks.trainer_checks import check_trainer_values
+from elmo_tasks.core.reporting import readable_errors
+from elmo_tasks.core.threads import threads_for
+from elmo_tasks.data.sources import check_task_values
+from elmo_tasks.runs import preflight
+from elmo_tasks.runs.trainer_checks import check_trainer_values
+from elmo_tasks.tasks.optim_checks import check_optim_values
 
 
 def test_trainer_values():

@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 
 from elmo_tasks.elmo.random_weights import write_random_elmo
-from elmo_tasks.experiment import run
+from elmo_tasks.runs.experiment import run
 from tests.compose import compose_config
 
 QUIET = ["callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false", "logger=[]", "threads=1"]

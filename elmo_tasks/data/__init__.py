@@ -1,6 +1,6 @@
 """Data: readers per format (tables, SST trees, TweetEval, CoNLL, hub) and DataModules."""
 
-from .classification_datamodule import ClassificationDataModule
-from .tagging_datamodule import TaggingDataModule
+from elmo_tasks.data.classification_datamodule import ClassificationDataModule
+from elmo_tasks.data.tagging_datamodule import TaggingDataModule
 
 __all__ = ["ClassificationDataModule", "TaggingDataModule"]

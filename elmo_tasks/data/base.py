@@ -11,32 +11,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from ..config_values import real_number, whole_number
-from .batching import BucketBatchSampler
-
-# Task keys that take a whole number: minimum, and whether null is allowed.
-TASK_WHOLE_NUMBERS: dict[str, tuple[int, bool]] = {
-    "batch_size": (1, False),
-    "eval_batch_size": (1, True),
-    "max_train_samples": (1, True),
-    "max_eval_samples": (1, True),
-    "min_count": (1, True),
-    "max_vocab_size": (1, True),
-    "num_workers": (0, True),
-}
-
-
-def check_task_values(task: Any, key: str = "task") -> list[str]:
-    """Problems with the sizes and limits of a task (data module) config, before any data is read."""
-    problems = []
-    for name, (minimum, allow_none) in TASK_WHOLE_NUMBERS.items():
-        if name in task:
-            note = " (null: no limit)" if name.startswith("max_") else ""
-            problems.append(whole_number(task.get(name), f"{key}.{name}", minimum, allow_none, note))
-    if "validation_fraction" in task:
-        problems.append(real_number(task.get("validation_fraction"), f"{key}.validation_fraction", minimum=0.0,
-                                    maximum=0.99, example="0.1"))
-    return [p for p in problems if p]
+from elmo_tasks.core.checks import Problem
+from elmo_tasks.data.batching import BucketBatchSampler
+from elmo_tasks.data.sources import Sources, check_sources, check_task_values
 
 
 class ResumableDataLoader(DataLoader):
@@ -97,6 +74,22 @@ class BucketedDataModule(pl.LightningDataModule):
         self.splits: dict[str, list[dict]] = {}
         self.vocabulary: list[str] = []
 
+    kind = "data"
+    """What the rows are for: ``classification`` or ``tagging`` (set by subclasses)."""
+
+    @classmethod
+    def check_config(cls, config: Any, key: str = "task", root: Any = None) -> list[Problem]:
+        """Before anything is read: the sizes and limits of ``config``, then every file it
+        names (or its hub dataset) (see :mod:`elmo_tasks.core.checks`)."""
+        problems: list[Problem] = list(check_task_values(config, key))
+        problems += check_sources(config, cls.config_sources(config), root, tagging=cls.kind == "tagging")
+        return problems
+
+    @classmethod
+    def config_sources(cls, config: Any) -> Sources:
+        """What ``config`` reads: a hub dataset or local files (see :data:`~elmo_tasks.data.sources.Sources`)."""
+        return None, []
+
     # What a trained model needs from its training data to be used again (saved in its
     # checkpoints, so prediction does not read the data): names of attributes set by setup().
     trained_state_keys: tuple[str, ...] = ("vocabulary", "labels")
@@ -152,7 +145,7 @@ class BucketedDataModule(pl.LightningDataModule):
         size = self.batch_size if shuffle else self.eval_batch_size
         sampler = BucketBatchSampler(lengths, size, shuffle, self.seed, num_replicas=num_replicas, rank=rank)
         # Its own generator: iterating a loader then draws no number from the global RNG, whose
-        # stream (dropout) a resumed run must continue exactly (see elmo_tasks/resume.py).
+        # stream (dropout) a resumed run must continue exactly (see elmo_tasks/core/resume.py).
         generator = torch.Generator().manual_seed(self.seed)
         kwargs = dict(batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers, generator=generator)
         if shuffle:

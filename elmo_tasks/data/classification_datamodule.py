@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from .base import BucketedDataModule
-from .classification import (
+from elmo_tasks.data.base import BucketedDataModule
+from elmo_tasks.data.classification import (
     LabelledSplit,
     cap,
     read_hub,
@@ -16,7 +18,8 @@ from .classification import (
     read_tweeteval,
     stratified_split,
 )
-from .tokenize import get_tokenizer
+from elmo_tasks.data.sources import FILE_KEYS, Sources, files_of, task_hub_source
+from elmo_tasks.data.tokenize import get_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,26 @@ class ClassificationDataModule(BucketedDataModule):
     """
 
     kind = "classification"
+    FILE_READERS = ("table", "sst_trees", "sst3_trees")
+
+    @classmethod
+    def config_sources(cls, config: Any) -> Sources:
+        """The hub dataset of ``reader: hub``, the TweetEval files of ``reader: tweeteval``, else
+        the train/validation/test files."""
+        reader = str(config.get("reader", "table"))
+        if reader == "hub" and config.get("hub_name"):
+            return task_hub_source(config), []
+        if reader == "tweeteval":
+            directory = Path(str(config.get("data_dir"))).expanduser()
+            files = []
+            for key in FILE_KEYS:
+                split = config.get(key)
+                if split is not None:
+                    split = "val" if str(split) == "validation" else str(split)
+                    files += [(f"task.data_dir + task.{key}={config.get(key)}", directory / f"{split}_{suffix}.txt")
+                              for suffix in ("text", "labels")]
+            return None, [*files, ("task.data_dir", directory / "mapping.txt")]
+        return None, files_of(config) if reader in cls.FILE_READERS else []
 
     def __init__(
         self,

@@ -129,6 +129,8 @@ def write_conll(
                     raise ValueError(f"sentence {i}, token {j}: {name} {value!r} is empty or holds whitespace")
             lines.append(" ".join(fields))
         lines.append("")
-    from ..checkpoint_io import atomic_write_text  # complete or not there: never a part
+    from elmo_tasks.core.atomic import (
+        atomic_write_text,  # complete or not there: never a part
+    )
 
     atomic_write_text(path, "".join(line + "\n" for line in lines))

@@ -12,15 +12,30 @@ import logging
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import datasets
 import numpy as np
 import torch
 
-from ..tags import check_scheme, detect_scheme, from_bio, split_tag, to_bio, to_bioes
-from .base import BucketedDataModule
-from .classification import HubUnavailableError, _check_hub_reachable, _hub_message, _hub_offline, hub_source
-from .conll import Sentence, read_conll
+from elmo_tasks.core.errors import HubUnavailableError
+from elmo_tasks.data.base import BucketedDataModule
+from elmo_tasks.data.conll import Sentence, read_conll
+from elmo_tasks.data.hub import (
+    check_hub_reachable,
+    hub_message,
+    hub_offline,
+    hub_source,
+)
+from elmo_tasks.data.sources import Sources, files_of, task_hub_source
+from elmo_tasks.data.tags import (
+    check_scheme,
+    detect_scheme,
+    from_bio,
+    split_tag,
+    to_bio,
+    to_bioes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +116,17 @@ def read_hub_tagging(
     Offline or unreachable and not cached: :class:`HubUnavailableError` at once.
     """
     source = hub_source(name, config, split, revision)
-    _check_hub_reachable(source, tagging=True)
+    check_hub_reachable(source, tagging=True)
     try:
         raw = datasets.load_dataset(name, config, split=split, revision=revision)
     except (ConnectionError, FileNotFoundError) as error:
-        if isinstance(error, FileNotFoundError) and not _hub_offline():
+        if isinstance(error, FileNotFoundError) and not hub_offline():
             raise
         reason = (
             "offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and it is not in the local cache"
-            if _hub_offline() else f"the hub could not be reached ({type(error).__name__})"
+            if hub_offline() else f"the hub could not be reached ({type(error).__name__})"
         )
-        raise HubUnavailableError(_hub_message(source, reason, tagging=True)) from error
+        raise HubUnavailableError(hub_message(source, reason, tagging=True)) from error
     return sentences_from_hub_dataset(raw, source, tokens_column, tags_column)
 
 
@@ -178,6 +193,11 @@ class TaggingDataModule(BucketedDataModule):
     """
 
     kind = "tagging"
+
+    @classmethod
+    def config_sources(cls, config: Any) -> Sources:
+        """The hub dataset when ``hub_name`` is set, else the CoNLL files."""
+        return (task_hub_source(config), []) if config.get("hub_name") else (None, files_of(config))
     trained_state_keys = ("vocabulary", "labels", "input_scheme")
 
     def __init__(

@@ -5,12 +5,17 @@
     out = elmo(batch_to_ids([["Hello", "world", "."]]))
 """
 
-from .batching import batches_by_tokens, embed_sentences
-from .characters import batch_to_ids
-from .model import Elmo, ElmoBiLm, ElmoInputError, remove_sentence_boundaries
-from .modules import BiLm, ScalarMix
-from .options import ElmoOptions, ElmoOptionsError, load_options
-from .weights import ElmoWeightsError, load_weights, save_elmo
+from elmo_tasks.elmo.batching import batches_by_tokens, embed_sentences
+from elmo_tasks.elmo.characters import batch_to_ids
+from elmo_tasks.elmo.model import (
+    Elmo,
+    ElmoBiLm,
+    ElmoInputError,
+    remove_sentence_boundaries,
+)
+from elmo_tasks.elmo.modules import BiLm, ScalarMix
+from elmo_tasks.elmo.options import ElmoOptions, ElmoOptionsError, load_options
+from elmo_tasks.elmo.weights import ElmoWeightsError, load_weights, save_elmo
 
 __all__ = [
     "BiLm",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .characters import batch_to_ids
+from elmo_tasks.elmo.characters import batch_to_ids
 
 
 def batches_by_tokens(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:

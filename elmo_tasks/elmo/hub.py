@@ -10,7 +10,7 @@ plain MD5 (as S3 gives for the published files) or the URL ends in ``#sha256=<he
 digest matches. A file lock keeps concurrent downloads of the same URL from colliding.
 Each cached file keeps a ``.sha256`` beside it that is re-checked when it is reused. Local
 files and the packaged ``mini`` are checked against the ``.sha256`` beside them, when there is
-one (``elmo_tasks.integrity``; exports and the package's own files have one).
+one (``elmo_tasks.core.integrity``; exports and the package's own files have one).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from ..errors import ElmoTasksError, WeightsNotFoundError, shown_path
+from elmo_tasks.core.errors import ElmoTasksError, WeightsNotFoundError, shown_path
 
 ELMO_BASE_URL = "https://allennlp.s3.amazonaws.com/models/elmo"
 
@@ -112,7 +112,7 @@ SKIP_HINT = "verify_checksums=false (train.py, pretrain), --no-verify (embed, ex
 
 def _verified(path: Path, kind: str) -> Path:
     """``path``, after checking it against the ``.sha256`` beside it (if any)."""
-    from ..integrity import verify
+    from elmo_tasks.core.integrity import verify
 
     if path.is_file():
         verify(path, f"ELMo {kind} file", skip=SKIP_HINT)

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..dropout import Dropout
-from .characters import batch_to_ids
-from .hub import resolve
-from .modules import BiLm, ScalarMix
-from .options import ElmoOptions, load_options
-from .weights import load_weights
+from elmo_tasks.elmo.characters import batch_to_ids
+from elmo_tasks.elmo.dropout import Dropout
+from elmo_tasks.elmo.hub import resolve
+from elmo_tasks.elmo.modules import BiLm, ScalarMix
+from elmo_tasks.elmo.options import ElmoOptions, load_options
+from elmo_tasks.elmo.weights import load_weights
 
 PathLike = str | os.PathLike
 

@@ -17,15 +17,14 @@ step, and padded positions are never computed.
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .characters import PADDING_CHARACTER, bos_char_ids, eos_char_ids
-from .options import ElmoOptions
+from elmo_tasks.elmo.characters import PADDING_CHARACTER, bos_char_ids, eos_char_ids
+from elmo_tasks.elmo.options import ElmoOptions
 
 # TensorFlow's BasicLSTMCell adds this to the forget gate; bilm-tf stores biases without it.
 FORGET_BIAS = 1.0

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .characters import MAX_CHARACTERS_PER_TOKEN, N_CHARACTERS
+from elmo_tasks.elmo.characters import MAX_CHARACTERS_PER_TOKEN, N_CHARACTERS
 
 
 class ElmoOptionsError(ValueError):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from .modules import BiLm
-from .options import ElmoOptions
-from .weights import save_elmo
+from elmo_tasks.elmo.modules import BiLm
+from elmo_tasks.elmo.options import ElmoOptions
+from elmo_tasks.elmo.weights import save_elmo
 
 _PUBLISHED_FILTERS = [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]
 

@@ -9,7 +9,7 @@
 
 The modules store these arrays as they are, so a load followed by a save is bit-exact.
 Loaded arrays are checked for NaN and infinity; :func:`save_elmo` writes both files atomically
-with a ``.sha256`` beside each (``elmo_tasks.integrity``), and a full disk ends in one message.
+with a ``.sha256`` beside each (``elmo_tasks.core.integrity``), and a full disk ends in one message.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import h5py
 import numpy as np
 import torch
 
-from ..disk import hdf5_writer
-from ..errors import ElmoTasksError
-from ..integrity import replace_with_sidecar
-from .modules import BiLm
-from .options import ElmoOptions, write_options
+from elmo_tasks.core.disk import hdf5_writer
+from elmo_tasks.core.errors import ElmoTasksError
+from elmo_tasks.core.integrity import replace_with_sidecar
+from elmo_tasks.elmo.modules import BiLm
+from elmo_tasks.elmo.options import ElmoOptions, write_options
 
 EXPORT_FIX = "free space there, or export to a folder on a disk with room"
 
@@ -141,8 +141,8 @@ def save_elmo(bilm: "torch.nn.Module", options_path: str | Path, weight_path: st
     temporary name first and renamed with its ``.sha256``, so an interrupted save never leaves
     a valid-looking file.
     """
-    from ..disk import disk_full_error, is_disk_full
-    from ..litter import temporary_name
+    from elmo_tasks.core.disk import disk_full_error, is_disk_full
+    from elmo_tasks.core.litter import temporary_name
 
     core = _core_bilm(bilm)
     for path, write in (

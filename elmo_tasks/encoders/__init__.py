@@ -1,8 +1,8 @@
 """Token encoders behind one interface: tokens in, (batch, len, dim) + mask out."""
 
-from .base import TokenEncoder
-from .concat import ConcatEncoder
-from .elmo import ElmoCharEncoder, ElmoEncoder
-from .word_embedding import WordEmbeddingEncoder
+from elmo_tasks.encoders.base import TokenEncoder
+from elmo_tasks.encoders.concat import ConcatEncoder
+from elmo_tasks.encoders.elmo import ElmoCharEncoder, ElmoEncoder
+from elmo_tasks.encoders.word_embedding import WordEmbeddingEncoder
 
 __all__ = ["ConcatEncoder", "ElmoCharEncoder", "ElmoEncoder", "TokenEncoder", "WordEmbeddingEncoder"]

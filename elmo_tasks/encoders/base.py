@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
+
+from elmo_tasks.core.checks import Problem
+from elmo_tasks.encoders.file_checks import elmo_files_problem, word_vectors_problem
 
 Tokens = Sequence[Sequence[str]]
 
@@ -23,6 +27,17 @@ class TokenEncoder(nn.Module):
     # Trailing features of ``output_dim`` that a head should add after its contextualizer
     # instead of feeding them to it (ELMo "at the output" of the task RNN, Peters et al. 2018).
     passthrough_dim: int = 0
+
+    @classmethod
+    def check_config(cls, config: Any, key: str = "encoder", root: Any = None) -> list[Problem]:
+        """What is wrong with ``config`` before anything is loaded (see :mod:`elmo_tasks.core.checks`):
+        by default, each file a ``pretrained_file``, ``options_file`` or ``weight_file`` key names."""
+        problems: list[Problem] = []
+        if "options_file" in config and "weight_file" in config:
+            problems.append(elmo_files_problem(config, key))
+        if config.get("pretrained_file"):
+            problems.append(word_vectors_problem(config.get("pretrained_file"), f"{key}.pretrained_file"))
+        return [p for p in problems if p]
 
     def regularization_loss(self) -> torch.Tensor | None:
         """A penalty to add to the training loss (e.g. L2 on ELMo's scalar-mix weights), or None."""

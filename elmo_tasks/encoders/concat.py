@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from .base import TokenEncoder, Tokens
+from elmo_tasks.core.checks import Problem, component_problems
+from elmo_tasks.encoders.base import TokenEncoder, Tokens
 
 
 class ConcatEncoder(TokenEncoder):
@@ -31,6 +33,13 @@ class ConcatEncoder(TokenEncoder):
         self.encoders = nn.ModuleList([make(vocabulary=vocabulary) for make in makers])
         self.output_dim = sum(e.output_dim for e in self.encoders)
         self.passthrough_dim = sum(e.passthrough_dim for e in self.encoders)
+
+    @classmethod
+    def check_config(cls, config: Any, key: str = "encoder", root: Any = None) -> list[Problem]:
+        """The problems each inner encoder finds with its own config."""
+        inner = config.get("encoders") or []
+        pairs = inner.items() if isinstance(inner, Mapping) else enumerate(inner)
+        return [problem for name, sub in pairs for problem in component_problems(sub, f"{key}.encoders.{name}", root)]
 
     def regularization_loss(self) -> torch.Tensor | None:
         losses = [loss for e in self.encoders if (loss := e.regularization_loss()) is not None]

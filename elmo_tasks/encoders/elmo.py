@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
-from ..cache import ActivationCache, bilm_checksums, ensure_cache
-from ..elmo import Elmo, batch_to_ids
-from ..elmo.model import ElmoBiLm
-from .base import TokenEncoder, Tokens
+from elmo_tasks.core.checks import Problem
+from elmo_tasks.core.config_values import real_number
+from elmo_tasks.elmo import Elmo, batch_to_ids
+from elmo_tasks.elmo.model import ElmoBiLm
+from elmo_tasks.encoders.base import TokenEncoder, Tokens
+from elmo_tasks.encoders.elmo_cache import (
+    ActivationCache,
+    bilm_checksums,
+    check_cache_dir,
+    ensure_cache,
+)
 
 
 class ElmoEncoder(TokenEncoder):
@@ -29,6 +37,17 @@ class ElmoEncoder(TokenEncoder):
         contextualizer (ELMo at the input and the output of the task RNN); the encoder then
         returns both mixes side by side, the output one last (``passthrough_dim``).
     """
+
+    @classmethod
+    def check_config(cls, config: Any, key: str = "encoder", root: Any = None) -> list[Problem]:
+        """The ELMo files, the cache folder, and the dropout and L2 values."""
+        problems = super().check_config(config, key, root)
+        problems.append(check_cache_dir(config.get("cache_dir"), f"{key}.cache_dir"))
+        if "dropout" in config:
+            problems.append(real_number(config.get("dropout"), f"{key}.dropout", minimum=0.0, maximum=0.99, example="0.5"))
+        if "scalar_mix_l2" in config:
+            problems.append(real_number(config.get("scalar_mix_l2"), f"{key}.scalar_mix_l2", minimum=0.0, example="0.001"))
+        return [p for p in problems if p]
 
     def __init__(
         self,

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import WeightsNotFoundError
-from .base import TokenEncoder, Tokens
+from elmo_tasks.core.errors import WeightsNotFoundError
+from elmo_tasks.encoders.base import TokenEncoder, Tokens
 
 log = logging.getLogger(__name__)
 

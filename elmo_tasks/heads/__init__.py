@@ -1,7 +1,7 @@
 """Heads: sentence classifiers (pooling + MLP) and sequence taggers (softmax / CRF)."""
 
-from .crf import ConditionalRandomField  # noqa: F401
-from .pooling import (  # noqa: F401
+from elmo_tasks.heads.crf import ConditionalRandomField  # noqa: F401
+from elmo_tasks.heads.pooling import (  # noqa: F401
     AttentionPoolingClassifier,
     FirstLastPoolingClassifier,
     MaxMeanPoolingClassifier,
@@ -9,4 +9,4 @@ from .pooling import (  # noqa: F401
     MeanPoolingClassifier,
     PoolingClassifier,
 )
-from .taggers import CrfTagger, SoftmaxTagger, Tagger  # noqa: F401
+from elmo_tasks.heads.taggers import CrfTagger, SoftmaxTagger, Tagger  # noqa: F401

@@ -1,7 +1,7 @@
 """Linear-chain conditional random field over tag sequences, with optional hard constraints.
 
 A CRF scores whole tag sequences, so a tagger can learn that ``I-PER`` follows ``B-PER``;
-constraints (see ``elmo_tasks.tags.crf_constraints``) make ill-formed sequences such as
+constraints (see ``elmo_tasks.data.tags.crf_constraints``) make ill-formed sequences such as
 ``O I-PER`` effectively impossible, both in training and in decoding.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from .posteriors import ChainPosteriors
+from elmo_tasks.heads.posteriors import ChainPosteriors
 
 DISALLOWED = -10000.0
 """Score given to forbidden transitions: finite, so logsumexp never sees ``-inf - -inf``, yet

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..dropout import Dropout
-from .contextualizers import build_contextualizer, contextualize
+from elmo_tasks.elmo.dropout import Dropout
+from elmo_tasks.heads.contextualizers import build_contextualizer, contextualize
 
 NEG_INF = -1e4
 

@@ -3,7 +3,7 @@
 Both take the encoder's ``vectors (B, T, D)`` and ``mask (B, T)``: ``loss(vectors, mask, tags)``
 trains (``tags (B, T)``, padded with -100) and ``decode(vectors, mask)`` gives one tag index per
 unpadded token. The task builds them with ``head(input_dim=..., num_tags=..., labels=..., scheme=...)``
-so that a head can turn the labels into BIO/BIOES constraints (``elmo_tasks.tags.crf_constraints``).
+so that a head can turn the labels into BIO/BIOES constraints (``elmo_tasks.data.tags.crf_constraints``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..dropout import Dropout
-from ..tags import crf_constraints
-from .contextualizers import build_contextualizer, contextualize
-from .crf import ConditionalRandomField
-from .posteriors import ChainPosteriors
+from elmo_tasks.data.tags import crf_constraints
+from elmo_tasks.elmo.dropout import Dropout
+from elmo_tasks.heads.contextualizers import build_contextualizer, contextualize
+from elmo_tasks.heads.crf import ConditionalRandomField
+from elmo_tasks.heads.posteriors import ChainPosteriors
 
 PAD_TAG = -100
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from ..encoders import TokenEncoder
-from .optimization import build_optimizer
+from elmo_tasks.encoders import TokenEncoder
+from elmo_tasks.tasks.optimization import build_optimizer
 
 # Under DDP Lightning advises sync_dist=True for every epoch-level value. Ours need none: the
 # epoch metrics come from torchmetrics' compute() or from outputs gathered over the processes,

@@ -9,11 +9,15 @@ from typing import Any
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassRecall
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassRecall,
+)
 
-from ..encoders import TokenEncoder
-from .base import EncoderHeadTask, passthrough
-from .parts import Config, TaskParts, batch_tokens, plain_parts
+from elmo_tasks.encoders import TokenEncoder
+from elmo_tasks.tasks.base import EncoderHeadTask, passthrough
+from elmo_tasks.tasks.parts import Config, TaskParts, batch_tokens, plain_parts
 
 
 def metric_label(label: str) -> str:

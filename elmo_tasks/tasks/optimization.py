@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from ..elmo.model import ElmoBiLm
-from ..elmo.modules import ScalarMix
+from elmo_tasks.elmo.model import ElmoBiLm
+from elmo_tasks.elmo.modules import ScalarMix
 
 GROUPS = ("bilm", "scalar_mix")
 

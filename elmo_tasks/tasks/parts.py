@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..encoders import TokenEncoder
+from elmo_tasks.encoders import TokenEncoder
 
 Config = Mapping[str, Any]
 """A Hydra config of a part: a mapping with ``_target_`` (a ``_partial_`` factory)."""

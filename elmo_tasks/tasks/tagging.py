@@ -10,13 +10,13 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from ..data.conll import write_conll
-from ..encoders import TokenEncoder
-from ..metrics import conll_scores
-from ..tags import bio_spans, check_scheme, split_tag, to_bio
-from .base import EncoderHeadTask, passthrough
-from .classification import metric_label
-from .parts import Config, TaskParts, batch_tokens, plain_parts
+from elmo_tasks.data.conll import write_conll
+from elmo_tasks.data.tags import bio_spans, check_scheme, split_tag, to_bio
+from elmo_tasks.encoders import TokenEncoder
+from elmo_tasks.tasks.base import EncoderHeadTask, passthrough
+from elmo_tasks.tasks.classification import metric_label
+from elmo_tasks.tasks.metrics import conll_scores
+from elmo_tasks.tasks.parts import Config, TaskParts, batch_tokens, plain_parts
 
 SCORES = ("f1", "precision", "recall", "token_accuracy")
 PREDICTIONS_FILE = "predictions_test.conll"

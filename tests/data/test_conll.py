@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from elmo_tasks.data.conll import Sentence, read_conll, to_dataset, write_conll
-from elmo_tasks.metrics import conll_scores
-from elmo_tasks.tags import detect_scheme
+from elmo_tasks.data.tags import detect_scheme
+from elmo_tasks.tasks.metrics import conll_scores
 
 SAMPLE = """-DOCSTART- -X- -X- O
 

@@ -14,7 +14,7 @@ import pytest
 
 from elmo_tasks.data import ClassificationDataModule, TaggingDataModule
 from elmo_tasks.data.tagging_datamodule import read_hub_tagging
-from elmo_tasks.experiment import run
+from elmo_tasks.runs.experiment import run
 from tests.compose import compose_config
 from tests.tiny_runs import QUIET
 

@@ -11,7 +11,11 @@ import torch
 
 from elmo_tasks.data import TaggingDataModule
 from elmo_tasks.data.classification import HubUnavailableError
-from elmo_tasks.data.tagging_datamodule import chunk_sentence, sentences_from_hub_dataset, tag_set
+from elmo_tasks.data.tagging_datamodule import (
+    chunk_sentence,
+    sentences_from_hub_dataset,
+    tag_set,
+)
 
 # IOB1 (the original CoNLL-2003 scheme): an entity starts with I- unless it follows one of its type.
 IOB1_TRAIN = """\

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from elmo_tasks.elmo import Elmo, ElmoBiLm, batch_to_ids, batches_by_tokens, embed_sentences
+from elmo_tasks.elmo import (
+    Elmo,
+    ElmoBiLm,
+    batch_to_ids,
+    batches_by_tokens,
+    embed_sentences,
+)
 
 
 def test_batches_respect_the_budget_and_cover_every_sentence():

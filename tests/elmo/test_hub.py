@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from elmo_tasks.elmo import ElmoBiLm, batch_to_ids
-from elmo_tasks.elmo import hub
+from elmo_tasks.elmo import ElmoBiLm, batch_to_ids, hub
 from elmo_tasks.elmo.hub import PRESETS, DownloadError, download, resolve
 
 SMALL_CONTENT = bytes(range(256)) * 64  # 16 KiB

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from elmo_tasks.core.integrity import seal
 from elmo_tasks.elmo import (
     Elmo,
     ElmoBiLm,
@@ -15,7 +16,6 @@ from elmo_tasks.elmo import (
     remove_sentence_boundaries,
 )
 from elmo_tasks.elmo.random_weights import write_random_elmo
-from elmo_tasks.integrity import seal
 
 from ..conftest import tiny_options
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
+from elmo_tasks.core.integrity import seal
 from elmo_tasks.elmo import Elmo, ElmoBiLm, ScalarMix, batch_to_ids
 from elmo_tasks.elmo.random_weights import write_random_elmo
-from elmo_tasks.integrity import seal
 
 from ..conftest import tiny_options
 

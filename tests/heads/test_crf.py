@@ -7,9 +7,9 @@ import itertools
 import pytest
 import torch
 
+from elmo_tasks.data.tags import crf_constraints
 from elmo_tasks.heads import ConditionalRandomField
 from elmo_tasks.heads.crf import DISALLOWED
-from elmo_tasks.tags import crf_constraints
 
 K = 3
 

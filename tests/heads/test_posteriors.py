@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
+from elmo_tasks.data.tags import bio_spans, crf_constraints, to_bio
 from elmo_tasks.heads import ConditionalRandomField, CrfTagger, SoftmaxTagger
 from elmo_tasks.heads.posteriors import ChainPosteriors
-from elmo_tasks.tags import bio_spans, crf_constraints, to_bio
 
 BIO = ["O", "B-A", "I-A", "B-B", "I-B"]
 BIOES = ["O", "B-A", "I-A", "E-A", "S-A"]
@@ -91,7 +91,7 @@ def test_constrained_entity_probability_is_the_probability_that_the_sentence_has
             continue
         tags = to_bio([f"I-{type_}"] * (end - start), "BIO")  # B-T I-T ... as BIO
         if scheme == "BIOES":
-            from elmo_tasks.tags import to_bioes
+            from elmo_tasks.data.tags import to_bioes
 
             tags = to_bioes(tags)
         indices = [labels.index(tag) for tag in tags]

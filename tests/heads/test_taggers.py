@@ -9,8 +9,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from elmo_tasks.data.tags import from_bio, to_bio
 from elmo_tasks.heads import CrfTagger, SoftmaxTagger
-from elmo_tasks.tags import from_bio, to_bio
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 BIO = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]

@@ -1,0 +1,446 @@
+"""Predict with a trained run: ``python -m elmo_tasks.predict run_dir=RUN input=FILE|-``.
+
+Loads a run folder written by ``train.py`` (its config and best checkpoint), rebuilds the model
+as training did, and writes one JSON line per input text or sentence (or CoNLL lines for
+taggers). With ``input=-`` it answers each stdin line as soon as it is read. See docs/predict.md.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from elmo_tasks.cli.arguments import ArgumentParser, Option, UsageError
+from elmo_tasks.core.errors import ElmoTasksError
+from elmo_tasks.runs.trained import PredictError, TrainedRun, load_run, resolve_device
+
+__all__ = ["PredictError", "TrainedRun", "UsageError", "load_run", "main", "predict"]
+
+USAGE = """\
+usage: elmo-tasks predict run_dir=PATH input=FILE|- [output=FILE|-] [format=jsonl|conll]
+                         [batch_size=32] [input_format=auto|lines|jsonl|conll] [checkpoint=PATH]
+                         [device=auto|cpu|cuda|cuda:N] [encoding=utf-8] [verify=true|false]
+                         (or python -m elmo_tasks.predict ...)
+
+Predict with a run folder written by train.py: its config (config_resolved.yaml, else
+.hydra/config.yaml) and best checkpoint (results.json "best_checkpoint", else
+checkpoints/best.ckpt, else checkpoints/last.ckpt). The checkpoint holds the vocabulary and
+label set, so the training data need not be there (a checkpoint without them has both rebuilt
+from the training data named in the config, which must then be readable).
+
+  run_dir       the run folder
+  input         a file, or - to read stdin line by line and write each prediction at once
+  output        a file, or - for stdout (default)
+  format        jsonl (default), or conll for taggers: `token tag` lines, a blank line after
+                each sentence
+  batch_size    texts or sentences per forward pass when reading a file (default 32)
+  input_format  auto (default): *.jsonl files are JSON lines; *.conll files and files that
+                start with -DOCSTART- are CoNLL; other files and stdin hold one item per line
+  checkpoint    use this checkpoint instead of the run's best
+  device        auto (default: CUDA when present, else CPU), cpu, cuda, cuda:N or mps
+  encoding      of the input (default utf-8); a file is decoded whole before anything is
+                written, and a line that does not decode is reported by its number
+  verify        false skips the SHA-256 checks of the checkpoint and the ELMo files against
+                their .sha256 files (for files changed on purpose); a mismatch is refused by default
+
+Classification: one text per line (tokenised as in training), or JSON lines with a "text"
+  field. Output: {"text": ..., "label": ..., "probabilities": {label: p, ...}}.
+  Empty lines are skipped with a warning.
+Tagging: one sentence per line (whitespace-separated tokens), a CoNLL file (tokens in the
+  first column) or JSON lines with "tokens" (a list) or "text". Output: {"tokens": [...],
+  "tags": [...], "tag_probabilities": [...], "entities": [{"type", "start", "end", "text",
+  "score"}]}: tags in the scheme of the training file; each tag's marginal probability;
+  entity offsets in tokens, end exclusive, and the probability of the entity (exact, by
+  forward-backward for a CRF). An empty line is an error.
+
+example: python -m elmo_tasks.predict run_dir=outputs/runs/2024-05-01_12-00-00 input=reviews.txt
+"""
+
+FORMATS = ("jsonl", "conll")
+INPUT_FORMATS = ("auto", "lines", "jsonl", "conll")
+DOCSTART = "-DOCSTART-"
+
+# Not __name__: run with ``python -m`` this module is ``__main__``.
+log = logging.getLogger("elmo_tasks.cli.predict")
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+@dataclass
+class Arguments:
+    """The command line, checked."""
+
+    run_dir: Path
+    input: str
+    output: str = "-"
+    format: str = "jsonl"
+    batch_size: int = 32
+    input_format: str = "auto"
+    checkpoint: Path | None = None
+    device: str = "auto"
+    encoding: str = "utf-8"
+    verify: bool = True
+
+
+PARSER = ArgumentParser(
+    "predict",
+    [
+        Option("run_dir", "the run folder, or an exported model folder"),
+        Option("input", "a file, or - for stdin"),
+        Option("output", "a file, or - for stdout", default="-"),
+        Option("format", "output format", default="jsonl", choices=FORMATS),
+        Option("batch_size", "texts or sentences per forward pass", default=32, type=int),
+        Option("input_format", "how to read the input", default="auto", choices=INPUT_FORMATS),
+        Option("checkpoint", "a checkpoint instead of the run's best", default=None, nullable=True),
+        Option("device", "auto, cpu, cuda, cuda:N or mps", default="auto"),
+        Option("encoding", "the input's text encoding", default="utf-8"),
+        Option("verify", "check files against their .sha256", default=True, type=bool),
+    ],
+    help_text=USAGE,
+)
+
+
+def parse_arguments(argv: Sequence[str]) -> Arguments:
+    """``key=value`` arguments -> :class:`Arguments`; UsageError naming what is wrong."""
+    return _arguments(PARSER.parse(argv))
+
+
+def _arguments(values: dict[str, Any]) -> Arguments:
+    if values["batch_size"] < 1:
+        raise UsageError(f"batch_size must be at least 1, got {values['batch_size']}")
+    checkpoint = values["checkpoint"]
+    try:
+        encoding = codecs.lookup(values["encoding"]).name
+    except LookupError:
+        raise UsageError(
+            f"encoding={values['encoding']!r} is not a known text encoding (e.g. utf-8, latin-1, cp1252)"
+        ) from None
+    return Arguments(
+        run_dir=Path(values["run_dir"]).expanduser(),
+        input=values["input"],
+        output=values["output"],
+        format=values["format"],
+        batch_size=values["batch_size"],
+        input_format=values["input_format"],
+        checkpoint=Path(checkpoint).expanduser() if checkpoint else None,
+        device=values["device"],
+        encoding=encoding,
+        verify=values["verify"],
+    )
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class Example:
+    """One text or sentence to predict: where it is (1-based line), its tokens and raw text."""
+
+    line: int
+    tokens: list[str]
+    text: str = ""
+    source: str = field(default="input", repr=False)
+
+
+def detect_input_format(path: str, requested: str) -> str:
+    """``lines``, ``jsonl`` or ``conll`` for ``path`` (``-`` is stdin), as ``input_format=auto`` reads it."""
+    if requested != "auto":
+        return requested
+    if path == "-":
+        return "lines"
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".conll":
+        return "conll"
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        first = next((line for line in handle if line.strip()), "")
+    return "conll" if first.split()[:1] == [DOCSTART] else "lines"
+
+
+def _json_object(raw: str, number: int, source: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise PredictError(f"{source}, line {number}: not valid JSON ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise PredictError(f"{source}, line {number}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def read_texts(
+    lines: Iterable[str], source: str, input_format: str, tokenize, lowercase: bool, text_column: str = "text"
+) -> Iterator[Example]:
+    """Texts to classify, one per line (or the ``text`` field, else ``text_column``, of JSON
+    lines), tokenised as in training; empty ones are skipped with a warning naming the line."""
+    if input_format == "conll":
+        raise UsageError("input_format=conll is for taggers; this run is a classifier (give one text per line)")
+    for number, raw in enumerate(lines, start=1):
+        text = raw.rstrip("\r\n")
+        if input_format == "jsonl":
+            if not text.strip():
+                continue
+            record = _json_object(text, number, source)
+            key = "text" if "text" in record else text_column
+            if not isinstance(record.get(key), str):
+                raise PredictError(f"{source}, line {number}: no string field 'text' (fields: {', '.join(record)})")
+            text = record[key]
+        tokens = tokenize(text.lower() if lowercase else text) if text.strip() else []
+        if not tokens:
+            log.warning("%s, line %d: empty text, skipped", source, number)
+            continue
+        yield Example(number, tokens, text, source)
+
+
+def _checked_tokens(tokens: Any, number: int, source: str) -> list[str]:
+    if not isinstance(tokens, list) or not tokens:
+        raise PredictError(f"{source}, line {number}: 'tokens' must be a non-empty list of strings")
+    for token in tokens:
+        if not isinstance(token, str) or not token or len(token.split()) != 1 or token.strip() != token:
+            raise PredictError(f"{source}, line {number}: token {token!r} is empty or holds whitespace")
+    return tokens
+
+
+def read_sentences(lines: Iterable[str], source: str, input_format: str) -> Iterator[Example]:
+    """Sentences to tag: one per line (whitespace tokens), JSON lines with ``tokens`` or ``text``,
+    or CoNLL (first column; a sentence is yielded at the blank line that ends it)."""
+    if input_format == "conll":
+        yield from _read_conll_tokens(lines, source)
+        return
+    for number, raw in enumerate(lines, start=1):
+        text = raw.rstrip("\r\n")
+        if not text.strip():
+            hint = " (is it a CoNLL file? pass input_format=conll)" if input_format == "lines" else ""
+            raise PredictError(f"{source}, line {number}: empty line; give one sentence per line{hint}")
+        if input_format == "jsonl":
+            record = _json_object(text, number, source)
+            if "tokens" in record:
+                tokens = _checked_tokens(record["tokens"], number, source)
+            elif isinstance(record.get("text"), str) and record["text"].split():
+                tokens = record["text"].split()
+            else:
+                raise PredictError(f"{source}, line {number}: needs 'tokens' (a list) or a non-empty 'text'")
+        else:
+            tokens = text.split()
+        yield Example(number, tokens, " ".join(tokens), source)
+
+
+def _read_conll_tokens(lines: Iterable[str], source: str) -> Iterator[Example]:
+    tokens: list[str] = []
+    first = 0
+    for number, raw in enumerate(lines, start=1):
+        columns = raw.split()
+        if columns and columns[0] != DOCSTART:
+            first = first if tokens else number
+            tokens.append(columns[0])
+        elif tokens:
+            yield Example(first, tokens, " ".join(tokens), source)
+            tokens = []
+    if tokens:
+        yield Example(first, tokens, " ".join(tokens), source)
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def classify(run: TrainedRun, batch: Sequence[Example]) -> list[dict]:
+    """``{"text", "label", "probabilities"}`` per example."""
+    predictions = run.classify_tokens([example.tokens for example in batch])
+    return [{"text": example.text, **record} for example, record in zip(batch, predictions)]
+
+
+def tag(run: TrainedRun, batch: Sequence[Example]) -> list[dict]:
+    """``{"tokens", "tags", "tag_probabilities", "entities"}`` per sentence, tags in the training
+    file's scheme, each entity with its probability (``score``)."""
+    return run.tag_tokens([example.tokens for example in batch])
+
+
+def render(record: dict, output_format: str) -> str:
+    """One JSON line, or a sentence as ``token tag`` lines and a blank line."""
+    if output_format == "conll":
+        return "".join(f"{token} {tag_}\n" for token, tag_ in zip(record["tokens"], record["tags"])) + "\n"
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _batches(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
+    batch: list[Example] = []
+    for example in examples:
+        batch.append(example)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _undecodable(source: str, number: int, error: UnicodeDecodeError, encoding: str) -> PredictError:
+    byte = error.object[error.start : error.start + 1].hex()
+    return PredictError(
+        f"{source}, line {number}: not valid {encoding} (byte 0x{byte} at byte {error.start + 1} of the line); "
+        f"give the file's encoding, e.g. encoding=latin-1 or encoding=cp1252, or convert it to {encoding}"
+    )
+
+
+def decode_lines(data: bytes, source: str, encoding: str = "utf-8") -> list[str]:
+    """The lines of ``data`` (split at \\n, \\r\\n or \\r), each decoded; a line that does not
+    decode is a :class:`PredictError` naming its number and the ``encoding=`` fix."""
+    lines = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            lines.append(raw.decode(encoding))
+        except UnicodeDecodeError as error:
+            raise _undecodable(source, number, error, encoding) from None
+    return lines
+
+
+def stream_lines(stdin: IO[str], encoding: str = "utf-8") -> Iterator[str]:
+    """stdin line by line as the lines arrive (no read-ahead past a line), each decoded on its
+    own, so every line before one that does not decode is answered first."""
+    binary = getattr(stdin, "buffer", None)
+    if binary is None:  # a text stream (tests, embedding): already decoded
+        yield from iter(stdin.readline, "")
+        return
+    for number, raw in enumerate(iter(binary.readline, b""), start=1):
+        try:
+            yield raw.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise _undecodable("stdin", number, error, encoding) from None
+
+
+def read_input_file(path: str, encoding: str = "utf-8") -> list[str]:
+    """The lines of the input file, all decoded (before any output is opened)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise PredictError(f"cannot read input file {path}: {error.strerror or error}") from None
+    return decode_lines(data, path, encoding)
+
+
+def check_output_writable(path: str) -> None:
+    """:class:`UsageError` when ``output``'s folder cannot be created or written."""
+    folder = Path(path).expanduser().resolve().parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"output={path}: cannot write into {existing if existing is not None else folder} "
+            "(no write permission or not a folder); choose another output=FILE, or output=- for stdout"
+        )
+
+
+@contextlib.contextmanager
+def _output(path: str, stdout: IO[str]) -> Iterator[IO[str]]:
+    """stdout, or ``path`` written atomically: an existing file is replaced only by a complete one."""
+    if path == "-":
+        yield stdout
+        return
+    from elmo_tasks.core.atomic import atomic_open
+
+    with atomic_open(path, "w", fix="free space there, or write elsewhere: output=/path/with/room/FILE",
+                     encoding="utf-8") as handle:
+        yield handle
+
+
+def predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
+    """Run the predictions ``args`` asks for; returns how many items were predicted."""
+    from elmo_tasks.core.integrity import set_verification, verification_enabled
+
+    before = verification_enabled()
+    set_verification(args.verify)  # the checkpoint and the ELMo files it names
+    try:
+        return _predict(args, stdin, stdout)
+    finally:
+        set_verification(before)
+
+
+def _predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
+    streaming = args.input == "-"
+    if not streaming:
+        if not Path(args.input).is_file():
+            raise PredictError(f"input file {args.input} not found")
+        if args.output != "-" and Path(args.output).resolve() == Path(args.input).resolve():
+            raise UsageError("output would overwrite input; choose another output file")
+    if args.output != "-":
+        check_output_writable(args.output)
+    input_format = detect_input_format(args.input, args.input_format)
+    resolve_device(args.device)  # a bad device is reported before the model is built
+    # A file is decoded whole before the model is loaded and before any output is opened.
+    lines: Iterable[str] = stream_lines(stdin, args.encoding) if streaming else read_input_file(args.input, args.encoding)
+    run = load_run(args.run_dir, args.device, args.checkpoint, verify=args.verify)
+    if run.kind == "classification" and args.format == "conll":
+        raise UsageError("format=conll is for taggers; this run is a classifier (use format=jsonl)")
+    source = "stdin" if streaming else args.input
+    if run.kind == "classification":
+        dm = run.datamodule
+        examples: Iterable[Example] = read_texts(lines, source, input_format, dm.tokenize, dm.lowercase, dm.text_column)
+        predict_batch = classify
+    else:
+        examples = read_sentences(lines, source, input_format)
+        predict_batch = tag
+    if not streaming:
+        examples = list(examples)  # every line checked before the output is opened
+    count = 0
+    stopped: PredictError | None = None
+    with _output(args.output, stdout) as out:
+        try:
+            for batch in _batches(examples, 1 if streaming else args.batch_size):
+                for record in predict_batch(run, batch):
+                    out.write(render(record, args.format))
+                count += len(batch)
+                if streaming:
+                    out.flush()
+        except PredictError as error:
+            if not streaming:
+                raise
+            stopped = error  # stdin: keep the answers to the lines before the bad one
+        out.flush()
+    log.info("%d predictions written to %s", count, "stdout" if args.output == "-" else args.output)
+    if stopped is not None:
+        raise stopped
+    return count
+
+
+def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (0 ok, 1 bad run or input, 2 bad arguments)."""
+    argv = ["--help" if arg == "help" else arg for arg in (sys.argv[1:] if argv is None else argv)]
+    return PARSER.run(argv, lambda values: _run(values, stdin or sys.stdin, stdout or sys.stdout))
+
+
+def _run(values: dict[str, Any], stdin: IO[str], stdout: IO[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)
+    try:
+        predict(_arguments(values), stdin, stdout)
+    except UsageError as error:
+        print(f"predict: {error}", file=sys.stderr)
+        return 2
+    except (PredictError, ElmoTasksError) as error:
+        print(f"predict: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # e.g. `| head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return 0
+
+
+def command_line() -> None:
+    """``python -m``: UTF-8 on stdin and stdout whatever the locale, then :func:`main`."""
+    for stream in (sys.stdin, sys.stdout):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8")
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    command_line()

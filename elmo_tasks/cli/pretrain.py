@@ -1,0 +1,38 @@
+"""Pretrain your own ELMo biLM on raw text: ``python -m elmo_tasks.pretrain model=mini``.
+
+Hydra composes conf/pretrain.yaml (model presets in conf/pretrain/model/); see
+docs/pretraining.md and :mod:`elmo_tasks.pretraining.run`. Misspelt groups and keys exit 2
+with the nearest name; missing data, damaged checkpoints and a full disk print one message
+and exit 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from elmo_tasks.core.config_errors import check_overrides
+from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, config_dir
+from elmo_tasks.core.reporting import readable_errors
+from elmo_tasks.pretraining.run import CONFIG_NAME, run
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name=CONFIG_NAME)
+def main(cfg: DictConfig) -> float | None:
+    with readable_errors():
+        return run(cfg)
+
+
+def cli() -> None:
+    """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
+    problem = check_overrides(sys.argv[1:], config_dir(), CONFIG_NAME)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,34 @@
+"""``elmo-tasks pretrain-word2vec data.train_files=... word2vec.dim=300``: the same-corpus
+static baseline (see :mod:`elmo_tasks.pretraining.word2vec`); prints the
+``encoder.pretrained_file=`` override that uses it."""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from elmo_tasks.core.config_errors import check_overrides
+from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, config_dir
+from elmo_tasks.core.reporting import readable_errors
+from elmo_tasks.pretraining.word2vec import run
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name="pretrain")
+def main(cfg: DictConfig) -> None:
+    with readable_errors():
+        print(f"encoder.pretrained_file={run(cfg)}")
+
+
+def cli() -> None:
+    """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
+    problem = check_overrides(sys.argv[1:], config_dir(), "pretrain")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,63 @@
+"""Train and evaluate one experiment: ``elmo-tasks train experiment=sst2_elmo seed=1`` (or
+``python train.py ...`` in a checkout).
+
+Hydra composes the package's config.yaml (``pkg://elmo_tasks.conf``; add your own configs with
+``--config-dir DIR``) with the chosen groups; see docs/configuration.md. With no arguments it
+runs the quickstart: ELMo against a baseline on data the package writes itself, offline,
+ending with a comparison table. Choosing any group (``task=``, ``encoder=``, ``head=`` ...)
+without ``experiment=`` makes exactly that single run (as ``experiment=none`` does).
+Returns the main validation metric, so Hydra sweepers can optimise it.
+A misspelt group option or key, a value of the wrong type or range, or a folder that cannot be
+written stops the run with a one-line suggestion (exit status 2);
+missing data or weights, an unreachable hub dataset or absent CUDA stop it with one message
+that says how to fix it (exit status 1; see elmo_tasks/runs/preflight.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import hydra
+from omegaconf import DictConfig
+
+from elmo_tasks.core.config_errors import check_overrides
+from elmo_tasks.core.config_values import run_folder_problem
+from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT, config_dir
+from elmo_tasks.core.reporting import readable_errors
+from elmo_tasks.runs.config import register_resolvers
+from elmo_tasks.runs.quickstart import single_run_argv
+
+register_resolvers(DEFAULT_PROJECT_ROOT)
+
+# Groups whose choice on the command line (without experiment=) means one run of those parts.
+CHOSEN_GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callbacks")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name="config")
+def hydra_main(cfg: DictConfig) -> float | None:
+    from elmo_tasks.runs.experiment import run
+
+    with readable_errors():  # missing data/weights, hub offline, no CUDA: the message alone, exit status 1
+        return run(cfg)
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    """Check the overrides (exit 2 with a suggestion), then run the Hydra app on ``argv``
+    (default ``sys.argv[1:]``)."""
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    problem = check_overrides(sys.argv[1:], config_dir()) or run_folder_problem(
+        sys.argv[1:], DEFAULT_PROJECT_ROOT / "outputs"
+    )
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    sys.argv = [sys.argv[0], *single_run_argv(sys.argv[1:], CHOSEN_GROUPS)]
+    hydra_main()
+
+
+main = cli  # the name other tools' modules use for their entry point
+
+if __name__ == "__main__":
+    cli()

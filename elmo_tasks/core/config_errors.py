@@ -1,0 +1,258 @@
+"""Friendly messages for command-line overrides that Hydra cannot compose.
+
+A misspelt group option (``encoder=elmo_chr``) or key (``trainer.max_epoch=3``) makes Hydra
+fail before ``main()`` runs. :func:`check_overrides` composes the overrides first and, when
+that fails, names the offending override and the nearest valid option or key, so that
+``train.py`` can print one short line and exit with status 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import (
+    ConfigCompositionException,
+    HydraException,
+    MissingConfigException,
+)
+from omegaconf import OmegaConf
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def check_overrides(argv: Sequence[str], conf_dir: str | Path, config_name: str = "config") -> str | None:
+    """Help text for the first overrides in ``argv`` that do not compose, else None.
+
+    ``argv`` is the command line after the script name. With any flag (``--help``, ``-m``,
+    ``--cfg``, ``--config-name`` ...) this returns None and leaves everything to Hydra, and so
+    it does for failures it cannot explain (a sweep without ``-m``, a syntax error), so the
+    real Hydra call reports them as before. ``hydra.*`` overrides are not checked.
+    """
+    if any(arg.startswith("-") for arg in argv):
+        return None
+    overrides = [arg for arg in argv if not _is_hydra_setting(arg)]
+    try:
+        composed = _compose(conf_dir, config_name, overrides)
+    except (ConfigCompositionException, MissingConfigException):
+        pass
+    except Exception:  # noqa: BLE001 - not a naming problem; the real Hydra call reports it
+        return None
+    else:
+        return check_added_keys(overrides, composed, Path(conf_dir), config_name)
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException:
+        return None
+    problems = explain(parsed, Path(conf_dir), config_name)
+    return "\n".join(problems) if problems else None
+
+
+def explain(overrides: Sequence[Override], conf_dir: Path, config_name: str = "config") -> list[str]:
+    """One message per override naming an unknown group option or key, with a suggestion."""
+    problems: list[str] = []
+    good_groups: list[str] = []
+    keys: list[Override] = []
+    for override in overrides:
+        if override.is_sweep_override():
+            continue
+        if _is_group(conf_dir, override.key_or_group, config_name):
+            problem = _check_group_option(override, conf_dir, config_name)
+            if problem:
+                problems.append(problem)
+            else:
+                good_groups.append(override.input_line)
+        elif not (override.is_add() or override.is_force_add() or override.is_delete()):
+            keys.append(override)
+    if not keys:
+        return problems
+    try:
+        base = OmegaConf.to_container(_compose(conf_dir, config_name, good_groups), resolve=False)
+    except Exception:  # noqa: BLE001 - the group choices alone do not compose: nothing to compare keys with
+        return problems
+    groups = sorted(p.name for p in conf_dir.iterdir() if p.is_dir())
+    for override in keys:
+        problem = _check_key(override, base, groups)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def check_added_keys(
+    overrides: Sequence[str], config: Any, conf_dir: Path | None = None, config_name: str = "config"
+) -> str | None:
+    """Help text for ``+`` / ``++`` overrides that add an argument the object being built does
+    not take (``+trainer.max_epoch=3`` would reach ``Trainer(max_epoch=3)``), else None.
+
+    Only keys directly under a node with a ``_target_`` are checked, against the signature of
+    that class or function (which is imported); targets that take ``**kwargs`` accept anything.
+    """
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException:
+        return None
+    container = None
+    problems = []
+    for override in parsed:
+        if not (override.is_add() or override.is_force_add()) or override.is_sweep_override():
+            continue
+        parts = override.key_or_group.split(".")
+        if len(parts) < 2 or (conf_dir is not None and _is_group(conf_dir, override.key_or_group, config_name)):
+            continue
+        if container is None:
+            container = OmegaConf.to_container(config, resolve=False)
+        parent = _walk(container, parts[:-1])
+        target = parent.get("_target_") if isinstance(parent, dict) else None
+        if not isinstance(target, str) or "${" in target:
+            continue
+        accepted = _arguments(target)
+        if accepted is None or parts[-1] in accepted:
+            continue
+        problems.append(_added_key_problem(override, parts, target, accepted, parent))
+    return "\n".join(problems) if problems else None
+
+
+def _walk(node: Any, parts: Sequence[str]) -> Any:
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _arguments(target: str) -> list[str] | None:
+    """The keyword arguments ``target`` takes, or None when it takes any (or cannot be inspected)."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    try:
+        signature = inspect.signature(get_object(target))
+    except Exception:  # noqa: BLE001 - not importable or no signature: let the real run report it
+        return None
+    params = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
+
+
+def _added_key_problem(override: Override, parts: list[str], target: str, accepted: list[str], parent: dict) -> str:
+    name, where = parts[-1], ".".join(parts[:-1])
+    problem = f"{override.input_line}: {target} (built from {where}) takes no argument '{name}'"
+    nearest = _nearest(name, accepted)
+    if nearest is None:
+        shown = ", ".join(accepted[:20]) + (", ..." if len(accepted) > 20 else "")
+        return f"{problem}; it takes: {shown}"
+    value = override.input_line.split("=", 1)[1]
+    plus = "" if nearest in parent else "+"
+    return f"{problem}; did you mean {plus}{where}.{nearest}={value}?"
+
+
+def group_folder(conf_dir: str | Path, group: str, config_name: str = "config") -> Path:
+    """Where the options of ``group`` are: ``conf/<config_name>/<group>`` when the config keeps
+    its own groups there (pretrain's ``model``), else ``conf/<group>``."""
+    own = Path(conf_dir) / config_name / group
+    return own if own.is_dir() else Path(conf_dir) / group
+
+
+def group_options(conf_dir: str | Path, group: str, config_name: str = "config") -> list[str]:
+    """The options of config group ``group``: the names of ``conf/<group>/*.yaml``."""
+    folder = group_folder(conf_dir, group, config_name)
+    return sorted(p.stem for p in folder.iterdir() if p.is_file() and p.suffix in CONFIG_SUFFIXES)
+
+
+def _compose(conf_dir: str | Path, config_name: str, overrides: Sequence[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
+        return compose(config_name, overrides=list(overrides))
+
+
+def _is_hydra_setting(arg: str) -> bool:
+    key = arg.lstrip("+~").split("=", 1)[0]
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
+def _is_group(conf_dir: Path, name: str, config_name: str = "config") -> bool:
+    return bool(name) and group_folder(conf_dir, name, config_name).is_dir()
+
+
+def _nearest(word: str, candidates: Sequence[str]) -> str | None:
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _check_group_option(override: Override, conf_dir: Path, config_name: str = "config") -> str | None:
+    """``experiment=sst2_elmoo: ...; did you mean experiment=sst2_elmo?`` or None if valid."""
+    group = override.key_or_group
+    value = override.value()
+    chosen = value if isinstance(value, list) else [value]
+    options = group_options(conf_dir, group, config_name)
+    folder = group_folder(conf_dir, group, config_name).relative_to(conf_dir)
+    for option in chosen:
+        if option is None or str(option) in options:
+            continue
+        where = f"'{option}' is not an option of {group} (conf/{folder.as_posix()}/*.yaml)"
+        nearest = _nearest(str(option), options)
+        if nearest is None:
+            return f"{override.input_line}: {where}; options: {', '.join(options)}"
+        if isinstance(value, list):
+            return f"{override.input_line}: {where}; did you mean '{nearest}'?"
+        head = override.input_line.split("=", 1)[0]
+        return f"{override.input_line}: {where}; did you mean {head}={nearest}?"
+    return None
+
+
+def _check_key(override: Override, config: Any, groups: Sequence[str]) -> str | None:
+    """``trainer.max_epoch=3: ...; did you mean trainer.max_epochs=3?`` or None when the key
+    exists (or is out of reach, e.g. behind an interpolation)."""
+    parts = override.key_or_group.split(".")
+    node, fixed = config, []
+    for depth, part in enumerate(parts):
+        if isinstance(node, list):
+            if not (part.isdigit() and int(part) < len(node)):
+                return None
+            fixed.append(part)
+            node = node[int(part)]
+            continue
+        if not isinstance(node, dict):
+            return None
+        if part in node:
+            fixed.append(part)
+            node = node[part]
+            continue
+        keys = [str(k) for k in node]
+        candidates = sorted(set(keys) | set(groups)) if depth == 0 else keys
+        nearest = _nearest(part, candidates)
+        if fixed:
+            where = f"{'.'.join(fixed)} has no key '{part}'"
+        else:
+            where = f"'{part}' is not a config group or a top-level key"
+        if nearest is None:
+            shown = ", ".join(keys[:15]) + (", ..." if len(keys) > 15 else "")
+            return f"{override.input_line}: {where}; keys there: {shown} (prefix + to add a new key)"
+        fixed.append(nearest)
+        node = node.get(nearest) if nearest in node else None
+        rest = parts[depth + 1 :]
+        value = override.input_line.split("=", 1)[1]
+        suggestion = ".".join(fixed + _fix_rest(rest, node)) + "=" + value
+        return f"{override.input_line}: {where}; did you mean {suggestion}? (prefix + to add a new key)"
+    return None
+
+
+def _fix_rest(parts: Sequence[str], node: Any) -> list[str]:
+    """``parts`` below ``node`` with each missing key replaced by its nearest sibling, if any."""
+    fixed = []
+    for part in parts:
+        if isinstance(node, dict) and part not in node:
+            part = _nearest(part, [str(k) for k in node]) or part
+        fixed.append(part)
+        node = node.get(part) if isinstance(node, dict) else None
+    return fixed

@@ -1,0 +1,178 @@
+"""csv / tsv / JSON lines files as a :class:`~elmo_tasks.data.labelled.LabelledSplit`, loaded
+(cached, memory-mapped) by ``datasets``; a malformed line, a missing column or a file that is
+not UTF-8 is a ValueError naming the file and line."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from elmo_tasks.data.labelled import LabelledSplit, to_split
+
+PathLike = str | os.PathLike[str]
+_TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "json", ".json": "json"}
+
+
+def read_table(
+    path: PathLike,
+    text_column: str = "text",
+    label_column: str = "label",
+    labels: Sequence[str] | None = None,
+    *,
+    cache_dir: PathLike | None = None,
+) -> LabelledSplit:
+    """Read a .csv, .tsv or .jsonl/.json (JSON lines) file of texts and labels.
+
+    Labels may be strings or integers. With ``labels=None`` the label set is the sorted set of
+    this file's values (integers numerically, then strings alphabetically); pass the training
+    file's ``labels`` when reading its validation or test file so that indices agree and an
+    unknown value is an error. ``cache_dir`` is the ``datasets`` cache (default: its own).
+    """
+    path = Path(path)
+    fmt = _TABLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_TABLE_FORMATS)}")
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, f"{fmt} data file not found", str(path))
+    if text_column == label_column:
+        raise ValueError(f"{path}: text_column and label_column are both {text_column!r}")
+    if fmt == "json":
+        raw, lines = _load_json_lines(path, cache_dir)
+        require_columns(raw.column_names, (text_column, label_column), path)
+    else:
+        raw, lines = _load_delimited(path, fmt, text_column, label_column, cache_dir)
+    if len(raw) != len(lines):
+        raise ValueError(
+            f"{path}: datasets read {len(raw)} rows but the file holds {len(lines)} records; "
+            "cannot match rows to line numbers"
+        )
+    return to_split(raw, text_column, label_column, lines, labels, str(path), "line")
+
+
+def _load_delimited(
+    path: Path, fmt: str, text_column: str, label_column: str, cache_dir: PathLike | None
+) -> tuple[datasets.Dataset, list[int]]:
+    """Check the header and record shapes with the csv module, then load through ``datasets``."""
+    dialect: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
+    header, lines = _scan_delimited(path, dialect)
+    require_columns(header, (text_column, label_column), path)
+    for column in (text_column, label_column):
+        if header.count(column) > 1:
+            raise ValueError(f"{path}, line 1: column {column!r} appears {header.count(column)} times in the header")
+    features = datasets.Features({text_column: datasets.Value("string"), label_column: datasets.Value("string")})
+    try:
+        raw = datasets.load_dataset(
+            "csv",
+            data_files=str(path),
+            split="train",
+            cache_dir=str_or_none(cache_dir),
+            features=features,  # read both columns as strings: "007" stays "007", "NA" stays "NA"
+            keep_default_na=False,
+            na_filter=False,
+            **dialect,
+        )
+    except Exception as error:  # the scan above catches the common faults; this names the rest
+        raise ValueError(f"{path}: could not be read as {fmt}: {error}") from error
+    return raw, lines
+
+
+def _scan_delimited(path: Path, dialect: dict[str, Any]) -> tuple[list[str], list[int]]:
+    """The header and the first line of each record; ValueError for a row with the wrong field count."""
+    header: list[str] | None = None
+    lines: list[int] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, **dialect)
+        end_of_previous = 0
+        try:
+            for row in reader:
+                start = end_of_previous + 1
+                end_of_previous = reader.line_num
+                if not row:  # a blank line: pandas skips it too
+                    continue
+                if header is None:
+                    header = row
+                elif len(row) != len(header):
+                    raise ValueError(
+                        f"{path}, line {start}: expected {len(header)} fields ({', '.join(header)}), found {len(row)}"
+                    )
+                else:
+                    lines.append(start)
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}, line {end_of_previous + 1}: not valid UTF-8 ({error.reason})") from error
+        except csv.Error as error:
+            raise ValueError(f"{path}, line {reader.line_num}: {error}") from error
+    if header is None:
+        raise ValueError(f"{path}: empty file (no header line)")
+    if not lines:
+        raise ValueError(f"{path}: no data rows")
+    return header, lines
+
+
+def _load_json_lines(path: Path, cache_dir: PathLike | None) -> tuple[datasets.Dataset, list[int]]:
+    """Load a JSON lines file through ``datasets``; a line that is not a JSON object is named."""
+    content = path.read_bytes()
+    if content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        raise ValueError(f"{path}: expected JSON lines (one object per line), found a JSON array")
+    lines = [number for number, line in enumerate(content.split(b"\n"), start=1) if line.strip()]
+    if not lines:
+        raise ValueError(f"{path}: no data rows")
+    try:
+        raw = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str_or_none(cache_dir))
+    except Exception as error:
+        _raise_bad_json_line(path, content)
+        raise ValueError(f"{path}: could not be read as JSON lines: {error}") from error
+    return raw, lines
+
+
+def _raise_bad_json_line(path: Path, content: bytes) -> None:
+    """Raise ValueError naming the first line of ``content`` that is not a JSON object, or the
+    first field whose values mix JSON types (which ``datasets`` cannot always load), if any."""
+    first_seen: dict[str, tuple[str, int]] = {}
+    for number, line in enumerate(content.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}, line {number}: not valid UTF-8 ({error.reason})") from None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg} at column {error.colno})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}, line {number}: expected a JSON object, found {type(value).__name__}")
+        for field, item in value.items():
+            if item is None:
+                continue
+            kind = _json_kind(item)
+            seen = first_seen.setdefault(field, (kind, number))
+            if seen[0] != kind:
+                raise ValueError(
+                    f"{path}, line {number}: field {field!r} is a {kind} here but a {seen[0]} on line {seen[1]}; "
+                    "write every value of a field with one JSON type (for example all labels as strings)"
+                )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}[type(value)]
+
+
+def require_columns(available: Sequence[str], wanted: Sequence[str], source: Any) -> None:
+    missing = [column for column in wanted if column not in available]
+    if missing:
+        raise ValueError(
+            f"{source}: no column {', '.join(map(repr, missing))}; available columns: {', '.join(map(repr, available))}"
+        )
+
+
+def str_or_none(value: PathLike | None) -> str | None:
+    return None if value is None else str(value)

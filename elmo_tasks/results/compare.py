@@ -1,0 +1,338 @@
+"""Compare runs (``python -m elmo_tasks.compare paths=A,B [out=DIR] [metric=NAME] [group_by=folder]``).
+
+Finds every results.json under the PATHs, groups the runs by the config overrides that differ
+between them (all but ``seed``, so the seeds of one setting form a group), and writes
+``comparison.md`` (mean ± sample std of each test metric per group, the best mean of each
+column in bold; then, for every two groups that differ in one setting, the paired difference
+of the main metric over their shared seeds with a paired t-test, see
+:mod:`elmo_tasks.results.significance`) and ``comparison.png`` (a bar chart of one metric with std
+error bars).
+Run folders with a ``.hydra/config.yaml`` but no results.json are listed as incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from elmo_tasks.results import significance
+
+RESULTS_FILE = "results.json"
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+# Overrides that say where or with which seed a run ran, not what it ran.
+IGNORED_KEYS = ("seed",)
+IGNORED_PREFIXES = ("hydra", "paths")
+IGNORED_SUFFIXES = ("output_dir", "log_dir", ".dir")
+MISSING = "(default)"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished run: its folder, results.json and the overrides that identify it."""
+
+    path: Path
+    results: dict[str, Any]
+    overrides: dict[str, str]
+
+
+@dataclass
+class Group:
+    """Runs that share the values of every differing override; ``label`` names those values."""
+
+    label: str
+    runs: list[Run] = field(default_factory=list)
+    setting: dict[str, str] = field(default_factory=dict)  # the differing keys and their values
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The mean and sample standard deviation (0 for one run) of one metric in one group."""
+
+    mean: float
+    std: float
+    n: int
+
+
+@dataclass
+class Collection:
+    """What the PATHs hold: finished runs and folders of runs without results."""
+
+    runs: list[Run]
+    incomplete: list[tuple[Path, str]]
+
+
+def _natural_key(text: str) -> list[Any]:
+    """Sort key that puts run folder 2 before 10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
+    """``key=value`` overrides as a dict, without ``+``/``++`` prefixes and without the keys
+    that only say where or with which seed a run ran."""
+    parsed: dict[str, str] = {}
+    for override in overrides:
+        key, _, value = str(override).partition("=")
+        key = key.lstrip("+").strip()
+        if key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES) or key.endswith(IGNORED_SUFFIXES):
+            continue
+        parsed[key] = value.strip()
+    return parsed
+
+
+def _read_run(path: Path) -> Run:
+    results = json.loads((path / RESULTS_FILE).read_text())
+    if not isinstance(results, dict):
+        raise ValueError("results.json does not hold an object")
+    return Run(path, results, parse_overrides(results.get("config_overrides") or []))
+
+
+def collect(paths: Sequence[Path]) -> Collection:
+    """Every run folder below ``paths`` (each at most once): finished runs, and the folders with
+    a Hydra config but no readable results.json."""
+    run_dirs: set[Path] = set()
+    for root in paths:
+        run_dirs.update(p.parent.resolve() for p in root.rglob(RESULTS_FILE))
+        run_dirs.update(p.parent.parent.resolve() for p in root.rglob(HYDRA_CONFIG.name) if p.parent.name == ".hydra")
+    runs, incomplete = [], []
+    for path in sorted(run_dirs, key=lambda p: _natural_key(str(p))):
+        if not (path / RESULTS_FILE).is_file():
+            incomplete.append((path, "no results.json (failed or still running)"))
+            continue
+        try:
+            runs.append(_read_run(path))
+        except (OSError, ValueError) as error:
+            incomplete.append((path, f"unreadable results.json ({error})"))
+    return Collection(runs, incomplete)
+
+
+def group_runs(runs: Sequence[Run], roots: Sequence[Path] | None = None) -> list[Group]:
+    """Groups of runs keyed by the overrides whose values differ between runs (a key missing in
+    a run counts as ``(default)``), in natural order of their labels. With ``roots``, runs are
+    grouped by the folder right below the root that holds them instead (e.g. one sweep folder
+    per setting: ``out/elmo/0``, ``out/elmo/1``, ``out/random/0``...)."""
+    if roots is not None:
+        return _group_by_folder(runs, roots)
+    keys: list[str] = []
+    for run in runs:
+        keys += [key for key in run.overrides if key not in keys]
+    differing = [key for key in keys if len({run.overrides.get(key, MISSING) for run in runs}) > 1]
+    groups: dict[str, Group] = {}
+    for run in runs:
+        setting = {key: run.overrides.get(key, MISSING) for key in differing}
+        label = ", ".join(f"{key}={value}" for key, value in setting.items()) or "all runs"
+        groups.setdefault(label, Group(label, setting=setting)).runs.append(run)
+    return sorted(groups.values(), key=lambda group: _natural_key(group.label))
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    """Mean and sample std (n - 1 in the denominator; 0 for a single value)."""
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return Summary(statistics.fmean(values), std, len(values))
+
+
+def metric_names(runs: Sequence[Run], split: str) -> list[str]:
+    """The metrics of ``split`` over all runs: the main metric first, then in order of appearance."""
+    names: list[str] = []
+    for run in runs:
+        names += [name for name in run.results.get(split) or {} if name not in names]
+    main = main_metric(runs)
+    return sorted(names, key=lambda name: name != main)
+
+
+def main_metric(runs: Sequence[Run]) -> str | None:
+    """The most common ``main_metric`` of the runs."""
+    counts = Counter(run.results.get("main_metric") for run in runs if run.results.get("main_metric"))
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def split_with_metrics(runs: Sequence[Run]) -> str:
+    """``test`` when any run has test metrics, else ``val``."""
+    return "test" if any(run.results.get("test") for run in runs) else "val"
+
+
+def group_summary(group: Group, split: str, metric: str) -> Summary | None:
+    """The summary of ``metric`` over the runs of ``group`` that report it as a number."""
+    values = [(run.results.get(split) or {}).get(metric) for run in group.runs]
+    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return summarize(numbers) if numbers else None
+
+
+def summary_cells(groups: Sequence[Group], split: str, metrics: Sequence[str]) -> list[list[tuple[str, bool] | None]]:
+    """Per group, per metric: the ``mean ± std`` text and whether it is its column's best mean
+    (None where no run of the group reports the metric)."""
+    summaries = {(g.label, m): group_summary(g, split, m) for g in groups for m in metrics}
+    best = {
+        m: max((s.mean for (_, name), s in summaries.items() if name == m and s is not None), default=None)
+        for m in metrics
+    }
+    rows = []
+    for group in groups:
+        cells: list[tuple[str, bool] | None] = []
+        for metric in metrics:
+            summary = summaries[(group.label, metric)]
+            cells.append(None if summary is None else (f"{summary.mean:.4f} ± {summary.std:.4f}", summary.mean == best[metric]))
+        rows.append(cells)
+    return rows
+
+
+def markdown_table(groups: Sequence[Group], split: str, metrics: Sequence[str]) -> str:
+    """One row per group: n runs and ``mean ± std`` per metric, the best mean of a column in bold."""
+    lines = [
+        "| " + " | ".join(["group", "n", *metrics]) + " |",
+        "|" + "|".join(["---", "---:", *["---:"] * len(metrics)]) + "|",
+    ]
+    for group, cells in zip(groups, summary_cells(groups, split, metrics)):
+        texts = ["–" if c is None else f"**{c[0]}**" if c[1] else c[0] for c in cells]
+        lines.append("| " + " | ".join([group.label.replace("|", "\\|"), str(len(group.runs)), *texts]) + " |")
+    return "\n".join(lines)
+
+
+def values_by_seed(group: Group, split: str, metric: str) -> dict[Any, float]:
+    """``metric`` of each seed's run in ``group`` (the first run of a seed if it ran twice)."""
+    values: dict[Any, float] = {}
+    for run in group.runs:
+        value = (run.results.get(split) or {}).get(metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            values.setdefault(run.results.get("seed"), float(value))
+    return values
+
+
+def paired_differences(groups: Sequence[Group], split: str, metric: str) -> list[significance.PairedDifference]:
+    """For every two groups one setting apart, the per-seed difference of ``metric``, the
+    better mean first."""
+    found = []
+    for i, first in enumerate(groups):
+        for second in groups[i + 1 :]:
+            if significance.one_key_apart(first.setting, second.setting) is None:
+                continue
+            a, b = values_by_seed(first, split, metric), values_by_seed(second, split, metric)
+            if a and b and statistics.fmean(b.values()) > statistics.fmean(a.values()):
+                first_label, second_label, a, b = second.label, first.label, b, a
+            else:
+                first_label, second_label = first.label, second.label
+            difference = significance.paired_difference(first_label, second_label, a, b)
+            if difference is not None:
+                found.append(difference)
+    return found
+
+
+def report(collection: Collection, groups: Sequence[Group], split: str, metrics: Sequence[str]) -> str:
+    """comparison.md: a caption, the table, the paired differences of the main metric and the
+    footnote of incomplete runs."""
+    seeds = sorted({str(run.results.get("seed")) for run in collection.runs}, key=_natural_key)
+    plural = "s" if len(groups) != 1 else ""
+    caption = (
+        f"{'Test' if split == 'test' else 'Validation'} metrics of {len(collection.runs)} runs in "
+        f"{len(groups)} group{plural}: mean ± sample std over the runs of a group (seeds {', '.join(seeds)}); "
+        "the best mean of each column in bold."
+    )
+    text = f"# Comparison\n\n{caption}\n\n{markdown_table(groups, split, metrics)}\n"
+    metric = main_metric(collection.runs) or (metrics[0] if metrics else None)
+    differences = paired_differences(groups, split, metric) if metric else []
+    if differences:
+        text += (
+            f"\n## Paired differences over seeds ({split} {metric})\n\n"
+            "Settings one key apart, paired by seed: mean and sample std of the per-seed differences "
+            f"and a two-sided paired t-test; significant means p < {significance.ALPHA}.\n\n"
+            f"{significance.markdown_table(differences, metric)}\n"
+        )
+    if collection.incomplete:
+        text += f"\nIncomplete runs ({len(collection.incomplete)}), not in the table:\n\n"
+        text += "".join(f"- `{path}`: {reason}\n" for path, reason in collection.incomplete)
+    return text
+
+
+def _short_label(label: str) -> str:
+    """A group label for the chart: one override per line, long floats to 4 significant digits."""
+    def shorten(match: re.Match[str]) -> str:
+        return f"{float(match.group()):.4g}"
+
+    return re.sub(r"\d+\.\d{5,}(?:e-?\d+)?", shorten, label).replace(", ", "\n")
+
+
+def plot(groups: Sequence[Group], split: str, metric: str, path: Path) -> None:
+    """A horizontal bar per group: mean of ``metric`` with the sample std as error bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [
+        (f"{_short_label(g.label)} (n={s.n})", s) for g in groups if (s := group_summary(g, split, metric)) is not None
+    ]
+    lines = sum(label.count("\n") + 1 for label, _ in shown)
+    width = max(len(line) for label, _ in shown for line in label.split("\n"))
+    figure, axes = plt.subplots(figsize=(5.0 + 0.07 * width, 1.2 + 0.3 * lines + 0.2 * len(shown)))
+    positions = list(range(len(shown)))
+    axes.barh(positions, [s.mean for _, s in shown], xerr=[s.std for _, s in shown], capsize=4, color="tab:blue")
+    axes.set_yticks(positions, [label for label, _ in shown])
+    axes.invert_yaxis()
+    axes.set_xlabel(f"{split} {metric} (mean ± sample std)")
+    axes.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    from elmo_tasks.core.atomic import (
+        atomic_open,  # an existing chart is replaced only by a complete one
+    )
+
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, dpi=120, format="png")
+    plt.close(figure)
+
+
+def _group_by_folder(runs: Sequence[Run], roots: Sequence[Path]) -> list[Group]:
+    groups: dict[str, Group] = {}
+    resolved = [root.resolve() for root in roots]
+    for run in runs:
+        root = next((r for r in resolved if r in run.path.parents), None)
+        label = run.path.relative_to(root).parts[0] if root is not None else run.path.name
+        groups.setdefault(label, Group(label, setting={"folder": label})).runs.append(run)
+    return sorted(groups.values(), key=lambda group: _natural_key(group.label))
+
+
+class ComparisonError(ValueError):
+    """Nothing to compare: a path that is not a folder, no finished runs, an unknown metric."""
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare_runs` found and wrote."""
+
+    collection: Collection
+    groups: list[Group]
+    split: str
+    metrics: list[str]
+    markdown: str
+    out: Path
+
+
+def compare_runs(paths: Sequence[Path], out: Path | None = None, metric: str | None = None,
+                 group_by: str = "overrides") -> Comparison:
+    """Write ``comparison.md`` and ``comparison.png`` for the runs under ``paths`` into ``out``
+    (default: the first path); :class:`ComparisonError` when there is nothing to compare."""
+    from elmo_tasks.core.atomic import atomic_write_text
+
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        raise ComparisonError(f"not a folder: {', '.join(missing)}")
+    collection = collect(paths)
+    if not collection.runs:
+        where = ", ".join(str(p) for p in paths)
+        extra = f" ({len(collection.incomplete)} incomplete run folders)" if collection.incomplete else ""
+        raise ComparisonError(f"no runs with {RESULTS_FILE} found under {where}{extra}")
+    split = split_with_metrics(collection.runs)
+    metrics = metric_names(collection.runs, split)
+    chart_metric = metric or main_metric(collection.runs) or (metrics[0] if metrics else None)
+    if chart_metric not in metrics:
+        raise ComparisonError(f"metric {chart_metric!r} not in the {split} metrics of the runs: {', '.join(metrics)}")
+    groups = group_runs(collection.runs, paths if group_by == "folder" else None)
+    out = out or paths[0]
+    out.mkdir(parents=True, exist_ok=True)
+    text = report(collection, groups, split, metrics)
+    atomic_write_text(out / "comparison.md", text)
+    plot(groups, split, chart_metric, out / "comparison.png")
+    return Comparison(collection, groups, split, metrics, text, out)
