@@ -96,6 +96,18 @@ def test_a_lost_file_is_written_again(tmp_path: Path) -> None:
 # --- the mini ELMo ------------------------------------------------------------------------
 
 
+def test_a_killed_writers_temporary_is_removed_when_the_files_are_written_again(tmp_path: Path) -> None:
+    from elmo_tasks.core.litter import host_tag
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)  # that process has ended
+    leftover = tmp_path / f".train.jsonl.{host_tag()}-{dead_pid}.abcd1234.tmp"  # as atomic_open names them
+    leftover.write_text("half a file")
+    write_quickstart_data(tmp_path, n_train=20, n_validation=10, n_test=10)
+    assert not leftover.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_the_package_ships_the_mini_elmo() -> None:
     assert hub.packaged_available("mini")
     options = hub.resolve("mini", "options")

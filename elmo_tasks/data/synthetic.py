@@ -27,6 +27,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from elmo_tasks.core.atomic import atomic_write_text
+from elmo_tasks.core.litter import remove_stale_temporaries
+
 # Bump when the templates or word lists change, so cached files are written again.
 GENERATOR_VERSION = 1
 LABELS = ("negative", "positive")
@@ -172,12 +175,6 @@ def generate(sizes: dict[str, int], seed: int = 0) -> dict[str, list[dict[str, s
     return splits
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_quickstart_data(
     directory: str | os.PathLike,
     n_train: int = 2000,
@@ -202,7 +199,8 @@ def write_quickstart_data(
         if current == manifest and all(path.is_file() for path in paths.values()):
             return paths
         manifest_path.unlink(missing_ok=True)
+        remove_stale_temporaries(directory)  # of a writer killed before its rename
         for split, rows in generate(sizes, seed).items():
-            _write_atomic(paths[split], "".join(json.dumps(row) + "\n" for row in rows))
-        _write_atomic(manifest_path, json.dumps(manifest, indent=2) + "\n")
+            atomic_write_text(paths[split], "".join(json.dumps(row) + "\n" for row in rows))
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
     return paths
