@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from elmo_throughput import matmul_gflops  # noqa: E402
 
 from elmo_tasks.data.lm import LmDataModule, build_vocabulary  # noqa: E402
