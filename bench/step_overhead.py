@@ -1,12 +1,13 @@
 """Framework overhead of a cached frozen-ELMo training step.
 
-    python bench/step_overhead.py [--train 2000] [--epochs 3] [--preset small] [--threads 1] [--profile]
+    python bench/step_overhead.py [--train 2000] [--epochs 3] [--rounds 3] [--preset small] [--threads 1] [--profile]
 
 Trains `experiment=sst2_elmo` (head max, random weights in a published shape, activations
 from a fresh cache) on the first ``--train`` SST-2 sentences as `train.py` would, and times
-its training epochs with a callback (validation excluded). The same batches then go through
+its training epochs with a callback (validation excluded). The same data loader then feeds
 a bare loop of the same module: encoder and head forward, loss, backward, optimiser step.
-Overhead = 1 - bare / Lightning, per step; the best epoch of each is used. ``--profile``
+Both alternate for ``--rounds``; overhead = 1 - bare / Lightning, per step, from the best
+epoch of each. ``--profile``
 prints where Lightning's step time goes (cProfile, by cumulative time).
 """
 
@@ -35,8 +36,11 @@ class EpochTimer(pl.Callback):
     """Seconds and steps of every training epoch (validation runs after the epoch ends)."""
 
     epochs: list[tuple[float, int]] = []
+    profiler: cProfile.Profile | None = None  # set to profile the training epochs only
 
     def on_train_epoch_start(self, trainer, module) -> None:
+        if EpochTimer.profiler:
+            EpochTimer.profiler.enable()
         self._start, self._steps = time.perf_counter(), 0
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
@@ -45,17 +49,26 @@ class EpochTimer(pl.Callback):
 
     def on_train_epoch_end(self, trainer, module) -> None:
         EpochTimer.epochs.append((self._end - self._start, self._steps))
+        if EpochTimer.profiler:
+            EpochTimer.profiler.disable()
 
 
-def bare_epoch(model, batches: list[dict], optimizer: torch.optim.Optimizer) -> float:
+def bare_epoch(model, datamodule, optimizer: torch.optim.Optimizer, clip: float | None) -> tuple[float, int]:
+    """Seconds and steps of one epoch: batches from the same data loader, then forward,
+    loss, backward, the run's gradient clipping and the optimiser step, nothing else."""
     model.train()
+    steps = 0
     start = time.perf_counter()
-    for batch in batches:
+    for batch in datamodule.train_dataloader():
+        batch = model.transfer_batch_to_device(batch, torch.device("cpu"), 0)
+        steps += 1
         optimizer.zero_grad(set_to_none=True)
         loss = model.loss(model(batch["tokens"]), batch["label"])
         loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, steps
 
 
 def main() -> None:
@@ -64,7 +77,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--preset", default="small")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative", help="cProfile order for --profile: cumulative, tottime")
+    parser.add_argument("--callers", help="with --profile: also print the callers of functions matching this")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="step_overhead_"))
@@ -83,29 +99,32 @@ def main() -> None:
     run(compose_config(workdir / "first", overrides))  # builds the cache, then trains from it
     timer.epochs.clear()
     cfg = compose_config(workdir / "run", overrides)
-    profiler = cProfile.Profile() if args.profile else None
-    if profiler:
-        profiler.enable()
-    run(cfg)  # cache warm, as in every run of a sweep after the first
-    if profiler:
-        profiler.disable()
-    lightning_seconds, steps = min(timer.epochs)
-
     datamodule, model = build(cfg)
-    batches = [model.transfer_batch_to_device(b, torch.device("cpu"), 0) for b in datamodule.train_dataloader()]
     optimizer = model.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     optimizer = optimizer[0] if isinstance(optimizer, (list, tuple)) else optimizer
-    bare_seconds = min(bare_epoch(model, batches, optimizer) for _ in range(args.epochs))
-    assert len(batches) == steps, (len(batches), steps)
+    clip = cfg.trainer.get("gradient_clip_val")
+    bare: list[tuple[float, int]] = []
+    profiler = None
+    for round_index in range(args.rounds):  # interleaved: a Lightning run, then as many bare epochs
+        timer.profiler = cProfile.Profile() if args.profile and round_index == 0 else None
+        run(cfg)  # cache warm, as in every run of a sweep after the first
+        profiler, timer.profiler = profiler or timer.profiler, None
+        bare += [bare_epoch(model, datamodule, optimizer, clip) for _ in range(args.epochs)]
+    lightning_seconds, steps = min(timer.epochs)
+    bare_seconds, bare_steps = min(bare)
+    assert bare_steps == steps, (bare_steps, steps)
     step_ms, bare_ms = 1000 * lightning_seconds / steps, 1000 * bare_seconds / steps
-    print(f"{steps} steps per epoch, '{args.preset}' shape, {args.threads} threads, best of {args.epochs} epochs")
+    print(f"{steps} steps per epoch, '{args.preset}' shape, {args.threads} threads, best of {args.rounds} x {args.epochs} epochs")
     print("| loop | ms per step | framework share |")
     print("|---|---:|---:|")
     print(f"| Lightning (train.py) | {step_ms:.2f} | {1 - bare_ms / step_ms:.0%} |")
     print(f"| bare loop, same module | {bare_ms:.2f} | |")
     if profiler:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        stats = pstats.Stats(profiler).sort_stats(args.sort)
+        stats.print_stats(45)
+        if args.callers:
+            stats.print_callers(args.callers)
 
 
 if __name__ == "__main__":
