@@ -175,8 +175,10 @@ class LstmLayer(nn.Module):
             c = inputs.new_zeros(2, self.cell_dim, batch, dtype=torch.float32)
         else:
             h, c = state[0].float().transpose(1, 2), state[1].float().transpose(1, 2)
-        # Per-step outputs gathered in a list: autograd then gives each step's gradient its
-        # own small buffer instead of a zero-filled copy of the whole sequence.
+        # Per-step views from unbind and outputs gathered in a list: autograd then gives each
+        # step's gradient its own small buffer instead of a zero-filled copy of the whole
+        # sequence (which slicing pre_gates per step would cost, at every step).
+        step_pre_gates = pre_gates.view(2, pre_gates.size(1), steps, batch).unbind(2)
         step_outputs: list[torch.Tensor] = []
         finished_h: list[torch.Tensor] = []
         finished_c: list[torch.Tensor] = []
@@ -186,7 +188,7 @@ class LstmLayer(nn.Module):
                 finished_h.append(h[:, :, n:])
                 finished_c.append(c[:, :, n:])
                 h, c = h[:, :, :n], c[:, :, :n]
-            step_gates = pre_gates[:, :, t * batch : t * batch + n]
+            step_gates = step_pre_gates[t] if n == batch else step_pre_gates[t][:, :, :n]
             if fused_add:
                 gates = torch.baddbmm(step_gates, w_rec_t, h)
             else:
