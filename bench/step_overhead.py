@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -35,8 +36,8 @@ from elmo_tasks.experiment import build, run  # noqa: E402
 class EpochTimer(pl.Callback):
     """Seconds and steps of every training epoch (validation runs after the epoch ends)."""
 
-    epochs: list[tuple[float, int]] = []
-    profiler: cProfile.Profile | None = None  # set to profile the training epochs only
+    epochs: ClassVar[list[tuple[float, int]]] = []
+    profiler: ClassVar[cProfile.Profile | None] = None  # set to profile the training epochs only
 
     def on_train_epoch_start(self, trainer, module) -> None:
         if EpochTimer.profiler:

@@ -135,7 +135,7 @@ class LstmLayer(nn.Module):
         """The projection in TensorFlow layout, (2, C, P): a view of ``w_proj_t``."""
         return self.w_proj_t.transpose(1, 2)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         for old, new in (("w_rec", "w_rec_t"), ("w_proj", "w_proj_t")):
             if prefix + old in state_dict and prefix + new not in state_dict:
                 state_dict[prefix + new] = state_dict.pop(prefix + old).transpose(1, 2).contiguous()
