@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from reference_style import ReferenceStyleBiLm  # noqa: E402
 
 from elmo_tasks.elmo import ElmoBiLm, batch_to_ids  # noqa: E402
@@ -33,13 +33,22 @@ from elmo_tasks.elmo.random_weights import write_random_elmo  # noqa: E402
 FLOPS_PER_TOKEN = {"small": 44e6, "original": 204e6}
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def synchronize(device: str | torch.device = "cpu") -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """The fp32 rate of a size x size matmul, best of ``repeats`` (8192 on a GPU)."""
+    size = 8192 if torch.device(device).type == "cuda" else size
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b
     best = float("inf")
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         a @ b
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best / 1e9
 
@@ -62,6 +71,7 @@ def timed_pass(run, batches) -> tuple[float, float]:
     with torch.inference_mode():
         for char_ids in batches:
             run(char_ids)
+    synchronize(batches[0].device)
     seconds = time.perf_counter() - start
     peak = (_status_kib("VmHWM:") - base) / 1024 if base is not None else float("nan")
     return seconds, peak
@@ -76,58 +86,123 @@ def load_sentences(batch_size: int, n_batches: int) -> list[list[list[str]]]:
     return batches[::stride][:n_batches]
 
 
+def timed_training_pass(run, batches) -> float:
+    """Seconds for forward and backward (of the sum of the top layer) over ``batches``."""
+    start = time.perf_counter()
+    for char_ids in batches:
+        run(char_ids)
+    synchronize(batches[0].device)
+    return time.perf_counter() - start
+
+
+def ours_backward(elmo: ElmoBiLm):
+    def run(char_ids: torch.Tensor) -> None:
+        elmo.zero_grad(set_to_none=True)
+        elmo(char_ids)["activations"][-1].sum().backward()
+    return run
+
+
+def reference_backward(reference: ReferenceStyleBiLm):
+    def run(char_ids: torch.Tensor) -> None:
+        reference.zero_grad(set_to_none=True)
+        reference(char_ids)[-1].sum().backward()
+    return run
+
+
+def bf16(run):
+    def autocast_run(char_ids: torch.Tensor) -> None:
+        with torch.autocast(char_ids.device.type, dtype=torch.bfloat16):
+            run(char_ids)
+    return autocast_run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["small", "original"])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batches", type=int, default=8, help="number of batches of 32 sentences per pass")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batches", type=int, default=8, help="batches of 32 sentences per inference pass")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128],
+                        help="inference batch sizes; larger batches cover about the same sentences")
+    parser.add_argument("--grad-batches", type=int, default=2, help="batches of 32 per fine-tuning pass (0: skip)")
+    parser.add_argument("--bf16", action="store_true", help="add ours under bf16 autocast (CPUs with bf16 support)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (peak MiB: the GPU's allocator peak there)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
 
-    sentences = load_sentences(32, args.batches)
-    batches = [batch_to_ids(b) for b in sentences]
-    n_tokens = sum(len(s) for b in sentences for s in b)
     tmp = tempfile.mkdtemp()
-    runners = {}
+    # (model, mode, batch size) -> (implementation -> (kind, runner)), and the batches they take.
+    cases: dict[tuple[str, str, int], dict[str, tuple[str, object]]] = {}
+    data: dict[tuple[str, str, int], list[torch.Tensor]] = {}
+    tokens: dict[tuple[str, str, int], int] = {}
     for name in args.models:
         options_path, weights_path = write_random_elmo(Path(tmp) / name, name)
-        ours = ElmoBiLm(options_path, weights_path)
-        reference = ReferenceStyleBiLm(ours.bilm)
-        with torch.inference_mode():  # same numbers from both, checked once
-            a = ours(batches[0])["activations"][2][:, 1:-1]
-            b = reference(batches[0])[1][:, 1:-1]
-            assert torch.allclose(a, b, atol=1e-5), float((a - b).abs().max())
-        no_cache = ElmoBiLm(options_path, weights_path)
-        no_cache.bilm.token_cache.max_size = 0
-        runners[name] = {
-            "ours": ours,
-            "ours, no token cache": no_cache,
-            "reference-style": reference,
-        }
+        ours = ElmoBiLm(options_path, weights_path).to(device)
+        reference = ReferenceStyleBiLm(ours.bilm).to(device)
+        for size in args.batch_sizes:
+            sentences = load_sentences(size, max(1, args.batches * 32 // size))
+            key = (name, "inference", size)
+            data[key] = [batch_to_ids(b).to(device) for b in sentences]
+            tokens[key] = sum(len(s) for b in sentences for s in b)
+            with torch.inference_mode():  # same numbers from both, checked once
+                a = ours(data[key][0])["activations"][2][:, 1:-1]
+                b = reference(data[key][0])[1][:, 1:-1]
+                # float32 sums of up to 4,096 products in another order: about 1e-5 apart.
+                assert torch.allclose(a, b, atol=1e-4), float((a - b).abs().max())
+            no_cache = ElmoBiLm(options_path, weights_path).to(device)
+            no_cache.bilm.token_cache.max_size = 0
+            cases[key] = {"ours": ("inference", ours), "ours, no token cache": ("inference", no_cache)}
+            if args.bf16:
+                cases[key]["ours, bf16 autocast"] = ("inference", bf16(ours))
+            cases[key]["reference-style"] = ("inference", reference)
+        if args.grad_batches:
+            key = (name, "fine-tune", 32)
+            sentences = load_sentences(32, args.grad_batches)
+            data[key] = [batch_to_ids(b).to(device) for b in sentences]
+            tokens[key] = sum(len(s) for b in sentences for s in b)
+            trainable = ElmoBiLm(options_path, weights_path, requires_grad=True).to(device)
+            reference_trainable = ReferenceStyleBiLm(trainable.bilm, requires_grad=True).to(device)
+            cases[key] = {
+                "ours": ("training", ours_backward(trainable)),
+                "reference-style": ("training", reference_backward(reference_trainable)),
+            }
 
-    best: dict[tuple[str, str], tuple[float, float, float]] = {}
+    best: dict[tuple, tuple[float, float, float]] = {}
     for round_index in range(args.rounds):
-        for name, impls in runners.items():
-            for impl, run in impls.items():
-                gflops = matmul_gflops()
+        for key, impls in cases.items():
+            for impl, (kind, run) in impls.items():
+                gflops = matmul_gflops(device=args.device)
                 if isinstance(run, ElmoBiLm):
                     run.bilm.token_cache.clear()  # every pass starts cold
-                seconds, peak = timed_pass(run, batches)
-                key = (name, impl)
-                if key not in best or seconds < best[key][0]:
-                    best[key] = (seconds, peak, gflops)
+                if kind == "inference" and device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                    seconds = timed_pass(run, data[key])[0]
+                    peak = torch.cuda.max_memory_allocated() / 2**20
+                elif kind == "inference":
+                    seconds, peak = timed_pass(run, data[key])
+                else:
+                    seconds, peak = timed_training_pass(run, data[key]), float("nan")
+                if (*key, impl) not in best or seconds < best[(*key, impl)][0]:
+                    best[(*key, impl)] = (seconds, peak, gflops)
         print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
 
-    print(f"{len(sentences)} batches of 32 SST-2 dev sentences, {n_tokens} tokens, {args.threads} threads, best of {args.rounds} rounds")
-    print(f"{'model':10} {'implementation':22} {'tokens/s':>9} {'speed-up':>8} {'peak MiB':>9} {'matmul GFLOP/s':>15} {'% of matmul':>11}")
-    for name in runners:
-        ref_seconds = best[(name, "reference-style")][0]
-        for impl in runners[name]:
-            seconds, peak, gflops = best[(name, impl)]
-            rate = n_tokens / seconds
-            fraction = rate * FLOPS_PER_TOKEN[name] / (gflops * 1e9)
-            print(f"{name:10} {impl:22} {rate:9.0f} {ref_seconds / seconds:7.2f}x {peak:9.0f} {gflops:15.0f} {fraction:10.0%}")
+    where = f"{args.threads} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    print(f"SST-2 dev sentences sorted by length, {where}, best of {args.rounds} interleaved rounds")
+    print("| model | mode | batch | tokens | implementation | tokens/s | speed-up | peak MiB | matmul GFLOP/s | % of matmul |")
+    print("|---|---|---:|---:|---|---:|---:|---:|---:|---:|")
+    for key, impls in cases.items():
+        name, mode, size = key
+        ref_seconds = best[(*key, "reference-style")][0]
+        flops = FLOPS_PER_TOKEN[name] * (3 if mode == "fine-tune" else 1)  # backward: about twice the forward
+        for impl in impls:
+            seconds, peak, gflops = best[(*key, impl)]
+            rate = tokens[key] / seconds
+            fraction = rate * flops / (gflops * 1e9)
+            print(
+                f"| {name} | {mode} | {size} | {tokens[key]:,} | {impl} | {rate:,.0f} | {ref_seconds / seconds:.2f}x "
+                f"| {peak:.0f} | {gflops:.0f} | {fraction:.0%} |"
+            )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """biLM pretraining throughput: training tokens/s and the fraction of this CPU's matmul peak.
 
-    python bench/pretrain_throughput.py [--models tiny mini] [--steps 20] [--threads 2]
+    python bench/pretrain_throughput.py [--models mini small] [--steps 20] [--threads 2] [--device cpu]
 
 Each model preset of conf/pretrain/model/ trains on real WikiText-2 batches
-(``$ELMO_TASKS_DATA/wikitext2/train.txt.gz``, 64 streams x 20 steps, both directions,
+(``$ELMO_TASKS_DATA/wikitext2/train.txt.gz``, 128 streams x 20 steps, both directions,
 the preset's softmax) with Adam. The FLOPs of one training step (forward + backward) are
 counted by ``torch.utils.flop_counter.FlopCounterMode``; the peak is the best of five
 2048x2048 fp32 matmuls with the same number of threads. The table shows the median step.
@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from elmo_throughput import matmul_gflops  # noqa: E402
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+from elmo_throughput import matmul_gflops, synchronize  # noqa: E402
 
 from elmo_tasks.pretraining.corpus import LmDataModule  # noqa: E402
 from elmo_tasks.pretraining.run import build_pretrainer, compose_pretrain_config  # noqa: E402
@@ -42,13 +42,18 @@ def batches(train_file: Path, vocabulary: list[str], count: int, batch_size: int
     raise SystemExit(f"{train_file} gave only {len(out)} batches")
 
 
-def measure(model_name: str, train_file: Path, vocabulary: list[str], steps: int, batch_size: int = 64) -> dict[str, float]:
+def measure(
+    model_name: str, train_file: Path, vocabulary: list[str], steps: int, batch_size: int = 64, device: str = "cpu"
+) -> dict[str, float]:
     cfg = compose_pretrain_config("/tmp/pretrain_throughput", [f"model={model_name}"])
-    model = build_pretrainer(cfg, vocabulary, corpus={})
+    model = build_pretrainer(cfg, vocabulary, corpus={}).to(device)
     optimizer = model.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     model.train()
-    data = batches(train_file, vocabulary, steps + 2, batch_size)
+    data = [
+        {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        for batch in batches(train_file, vocabulary, steps + 2, batch_size)
+    ]
 
     def step(batch: dict) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -61,8 +66,10 @@ def measure(model_name: str, train_file: Path, vocabulary: list[str], steps: int
     flops = counter.get_total_flops()
     times = []
     for batch in data[2:]:
+        synchronize(device)
         start = time.perf_counter()
         step(batch)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     tokens = int(data[1]["mask"].sum())
@@ -76,10 +83,11 @@ def measure(model_name: str, train_file: Path, vocabulary: list[str], steps: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["tiny", "mini"])
+    parser.add_argument("--models", nargs="+", default=["mini", "small"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64], help="streams per batch")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128], help="streams per batch")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -88,13 +96,13 @@ def main() -> None:
     if not train_file.is_file():
         sys.exit(f"WikiText-2 not found at {train_file}; set ELMO_TASKS_DATA")
     vocabulary = build_vocabulary([train_file], 1, None, "whitespace", False)
-    peak = matmul_gflops()
+    peak = matmul_gflops(device=args.device)
     print(f"threads: {args.threads}, vocabulary: {len(vocabulary)} words, fp32 matmul peak: {peak:.1f} GFLOP/s\n")
     print("| model | batch | biLM params | train tokens/s | GFLOP/token | GFLOP/s | of matmul peak |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
       for batch_size in args.batch_sizes:
-        r = measure(name, train_file, vocabulary, args.steps, batch_size)
+        r = measure(name, train_file, vocabulary, args.steps, batch_size, args.device)
         print(
             f"| {name} | {batch_size} | {r['params'] / 1e6:.2f}M | {r['tokens_per_s']:,.0f} | {r['gflop_per_token']:.4f} "
             f"| {r['gflops']:.1f} | {r['gflops'] / peak:.0%} |"

@@ -41,7 +41,10 @@ def random_bilm(options: ElmoOptions, seed: int = 0, scale: float = 0.1) -> BiLm
     bilm = BiLm(options)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for parameter in bilm.parameters():
+        for name, parameter in bilm.named_parameters():
+            # Drawn in the published (TensorFlow) layout, so a seed always gives the same file.
+            if name.endswith(("w_rec_t", "w_proj_t")):
+                parameter = parameter.transpose(1, 2)
             parameter.copy_((torch.rand(parameter.shape, generator=generator) * 2 - 1) * scale)
         bilm.char_encoder.char_embedding.weight[0].zero_()
     return bilm

@@ -66,10 +66,14 @@ def init_bilm_(bilm: BiLm) -> BiLm:
         fan_in = layer.w_in.size(1) + layer.w_rec.size(1)
         limit = math.sqrt(6.0 / (fan_in + layer.w_in.size(2)))
         layer.w_in.uniform_(-limit, limit)
-        layer.w_rec.uniform_(-limit, limit)
+        # Drawn in the TensorFlow layout, so a seed gives the same weights whatever the
+        # in-memory layout (``w_rec`` and ``w_proj`` are transposed views).
+        layer.w_rec.copy_(torch.empty_like(layer.w_rec, memory_format=torch.contiguous_format).uniform_(-limit, limit))
         layer.bias.zero_()
         proj_limit = math.sqrt(6.0 / (layer.w_proj.size(1) + layer.w_proj.size(2)))
-        layer.w_proj.uniform_(-proj_limit, proj_limit)
+        layer.w_proj.copy_(
+            torch.empty_like(layer.w_proj, memory_format=torch.contiguous_format).uniform_(-proj_limit, proj_limit)
+        )
     return bilm
 
 

@@ -13,6 +13,7 @@ import torch
 
 from elmo_tasks.encoders import TokenEncoder
 from elmo_tasks.tasks.optimization import build_optimizer
+from elmo_tasks.tasks.step_logging import EpochMean, step_is_read
 
 # Under DDP Lightning advises sync_dist=True for every epoch-level value. Ours need none: the
 # epoch metrics come from torchmetrics' compute() or from outputs gathered over the processes,
@@ -81,6 +82,7 @@ class EncoderHeadTask(pl.LightningModule):
         self.train_seconds = 0.0
         self._batch_start = 0.0
         self.data_state: dict | None = None  # set by experiment.build
+        self._train_loss, self._train_regularization = EpochMean(), EpochMean()
 
     def _step(self, batch: dict, split: str) -> torch.Tensor:
         raise NotImplementedError
@@ -90,8 +92,25 @@ class EncoderHeadTask(pl.LightningModule):
         penalty = self.encoder.regularization_loss()
         if penalty is None:
             return loss
-        self.log("train/regularization", penalty, on_step=False, on_epoch=True, batch_size=len(batch["tokens"]))
+        self._train_regularization.update(penalty, len(batch["tokens"]))
         return loss + penalty
+
+    def log_train_loss(self, loss: torch.Tensor, batch_size: int) -> None:
+        """``train/loss_step`` when a logger or the progress bar reads it, and the epoch's
+        mean as ``train/loss_epoch`` (see :mod:`elmo_tasks.tasks.step_logging`)."""
+        self._train_loss.update(loss, batch_size)
+        if step_is_read(self._trainer):
+            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
+
+    def on_train_epoch_start(self) -> None:
+        self._train_loss.reset()
+        self._train_regularization.reset()
+
+    def on_train_epoch_end(self) -> None:
+        for name, mean in (("train/loss_epoch", self._train_loss), ("train/regularization", self._train_regularization)):
+            value = mean.compute()
+            if value is not None:
+                self.log(name, value, on_step=False, on_epoch=True, prog_bar=name == "train/loss_epoch")
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "val")

@@ -68,6 +68,7 @@ class ClassificationTask(EncoderHeadTask):
         # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
         self.metrics = nn.ModuleDict({f"{split}_": classification_metrics(labels) for split in ("train", "val", "test")})
         self.per_class_f1 = nn.ModuleDict({f"{split}_": MulticlassF1Score(len(labels), average=None) for split in ("val", "test")})
+        self._train_predictions: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, tokens: Sequence[Sequence[str]]) -> torch.Tensor:
         vectors, mask = self.encoder(tokens)
@@ -77,14 +78,17 @@ class ClassificationTask(EncoderHeadTask):
         logits = self(batch["tokens"])
         loss = self.loss(logits, batch["label"])
         preds = logits.argmax(dim=-1)
+        size = len(batch["tokens"])
+        if split == "train":
+            # Counted once per epoch (the metrics are sums of counts): a metric update costs
+            # as much as a cached training step.
+            self._train_predictions.append((preds.detach(), batch["label"]))
+            self.log_train_loss(loss, size)
+            return loss
         self.metrics[f"{split}_"].update(preds, batch["label"])
         if f"{split}_" in self.per_class_f1:
             self.per_class_f1[f"{split}_"].update(preds, batch["label"])
-        size = len(batch["tokens"])
-        self.log(
-            f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split == "train", batch_size=size,
-            sync_dist=split != "train",  # DDP: the mean over every process's rows
-        )
+        self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)  # DDP: mean over processes
         return loss
 
     def _log_epoch(self, split: str) -> None:
@@ -96,7 +100,16 @@ class ClassificationTask(EncoderHeadTask):
             self.log_dict({f"{split}/f1_{metric_label(label)}": per_class[i] for i, label in enumerate(self.labels)})
             self.per_class_f1[f"{split}_"].reset()
 
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        self._train_predictions = []
+
     def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        if self._train_predictions:
+            predictions, gold = zip(*self._train_predictions)
+            self.metrics["train_"].update(torch.cat(predictions), torch.cat(gold))
+            self._train_predictions = []
         self._log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:

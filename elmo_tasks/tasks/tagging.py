@@ -116,10 +116,10 @@ class TaggingTask(EncoderHeadTask):
             raise RuntimeError(f"batch tags are {tuple(tags.shape)} but the encoder mask is {tuple(mask.shape)}")
         loss = self.head.loss(vectors, mask, tags)
         size = len(batch["tokens"])
-        self.log(
-            f"{split}/loss", loss, on_step=split == "train", on_epoch=True, prog_bar=split == "train", batch_size=size,
-            sync_dist=split != "train",  # DDP: the mean over every process's rows
-        )
+        if split == "train":
+            self.log_train_loss(loss, size)
+        else:
+            self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)  # DDP: mean over processes
         if split != "train":
             paths = self.head.decode(vectors, mask)
             for index, path, gold in zip(batch["index"].tolist(), paths, tags.tolist()):
