@@ -67,17 +67,37 @@ def read_table(
     return to_split(raw, text_column, label_column, lines, labels, str(path), "line")
 
 
+def read_texts(path: PathLike, text_column: str = "text", encoding: str = DEFAULT_ENCODING) -> list[str]:
+    """The ``text_column`` of a .csv, .tsv or .jsonl file (no labels needed), checked as
+    :func:`read_table` checks it; a missing text is an empty string."""
+    path = Path(path)
+    fmt = _TABLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataFormatError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_TABLE_FORMATS)}")
+    if fmt == "json":
+        raw, _ = _load_json_lines(path, None, encoding_name(encoding))
+        require_columns(raw.column_names, (text_column,), path, "name the column to read with text_column=...")
+    else:
+        raw, _ = _load_delimited(path, fmt, text_column, None, None, encoding_name(encoding))
+    return [text if isinstance(text, str) else "" for text in raw[text_column]]
+
+
 def _load_delimited(
-    path: Path, fmt: str, text_column: str, label_column: str, cache_dir: PathLike | None, encoding: str
+    path: Path, fmt: str, text_column: str, label_column: str | None, cache_dir: PathLike | None, encoding: str
 ) -> tuple[datasets.Dataset, list[int]]:
-    """Check the header and record shapes with the csv module, then load through ``datasets``."""
+    """Check the header and record shapes with the csv module, then load through ``datasets``
+    (only the text column when ``label_column`` is None)."""
     dialect: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
     header, lines = _scan_delimited(path, dialect, encoding)
-    require_columns(header, (text_column, label_column), path)
-    for column in (text_column, label_column):
+    columns = (text_column,) if label_column is None else (text_column, label_column)
+    require_columns(header, columns, path, "name the column to read with text_column=..." if label_column is None
+                    else COLUMNS_FIX)
+    for column in columns:
         if header.count(column) > 1:
             raise DataFormatError(f"{path}, line 1: column {column!r} appears {header.count(column)} times in the header")
-    features = datasets.Features({text_column: datasets.Value("string"), label_column: datasets.Value("string")})
+    if label_column is None:
+        dialect = {**dialect, "usecols": [text_column]}
+    features = datasets.Features({column: datasets.Value("string") for column in columns})
     try:
         raw = datasets.load_dataset(
             "csv",
@@ -190,12 +210,15 @@ def _json_kind(value: Any) -> str:
     return {str: "string", list: "array", dict: "object"}[type(value)]
 
 
-def require_columns(available: Sequence[str], wanted: Sequence[str], source: Any) -> None:
+COLUMNS_FIX = "name the columns to read with task.text_column=... and task.label_column=..."
+
+
+def require_columns(available: Sequence[str], wanted: Sequence[str], source: Any, fix: str = COLUMNS_FIX) -> None:
     missing = [column for column in wanted if column not in available]
     if missing:
         raise DataFormatError(
             f"{source}: no column {', '.join(map(repr, missing))}; available columns: {', '.join(map(repr, available))}; "
-            "name the columns to read with task.text_column=... and task.label_column=..."
+            + fix
         )
 
 
