@@ -2,7 +2,9 @@
 
 A full disk met anywhere in a run (``OSError`` ENOSPC, EDQUOT, EFBIG), even in a library's own
 writer, and a permission error are reported the same way as an
-:class:`~elmo_tasks.core.errors.ElmoTasksError`, naming the file.
+:class:`~elmo_tasks.core.errors.ElmoTasksError`, naming the file; a config value whose
+``${...}`` does not resolve too (exit status 2). The Hydra apps use :func:`readable_errors`,
+the ``key=value`` tools :func:`user_error` (through ``elmo_tasks.cli.arguments``).
 """
 
 from __future__ import annotations
