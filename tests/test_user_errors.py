@@ -25,7 +25,7 @@ from elmo_tasks.data.tweeteval import read_tweeteval
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": ""}
 TRAIN = [sys.executable, "train.py", "experiment=none", "encoder=word_embedding", "trainer.max_epochs=1"]
-CLASSIFY = [*TRAIN, "task=text_classification"]
+CLASSIFY = [*TRAIN, "task=text_classification", "task.validation_file={tmp}/ok.tsv"]
 TAG = [*TRAIN, "task=token_classification"]
 
 FILES = {
@@ -81,7 +81,9 @@ CASES = {
     "hub dataset offline": Case([*CLASSIFY, "task.reader=hub", "+task.hub_name=no_such_dataset", "task.train_file=train"],
                                 1, ["cannot load hub dataset no_such_dataset [train]", "offline mode is on"]),
     # --- train.py: config mistakes (exit 2)
-    "??? value not given": Case([*CLASSIFY], 2, ["error: task.train_file must be given", "task.train_file=/path/to"]),
+    "too few rows to hold out": Case([*TRAIN, "task=text_classification", "task.train_file={tmp}/ok.tsv"], 1, [
+        "{tmp}/ok.tsv: a validation fraction of 0.1 of its 3 rows holds out 0", "task.validation_file="]),
+    "??? value not given": Case([*TRAIN, "task=text_classification"], 2, ["error: task.train_file must be given", "task.train_file=/path/to"]),
     "unknown encoding": Case([*CLASSIFY, "task.train_file={tmp}/ok.tsv", "task.encoding=utf-9"], 2, [
         "task.encoding='utf-9': not a known text encoding"]),
     "override that does not parse": Case([*CLASSIFY, "trainer.max_epochs=[1"], 2, [
@@ -122,7 +124,7 @@ CASES = {
     "pretrain: corpus missing": Case([sys.executable, "-m", "elmo_tasks.pretrain", "model=mini",
                                       "data.train_files={tmp}/nowhere.txt"], 1, ["pretraining data not found"]),
 }
-SLOW = {"non-UTF-8 CoNLL file", "header-only file", "wrong label column", "label unseen in train", "line that is not JSON",
+SLOW = {"too few rows to hold out", "non-UTF-8 CoNLL file", "header-only file", "wrong label column", "label unseen in train", "line that is not JSON",
         "missing data file", "options file that is not JSON", "hub dataset offline", "unknown encoding",
         "value of the wrong type", "misspelt key", "predict: run folder missing", "predict: unknown argument",
         "embed: no such text column", "export: run folder missing", "task-corpus: non-UTF-8 data",
@@ -198,3 +200,20 @@ def test_train_py_with_task_encoding_latin_1_trains(files: Path) -> None:
     result = run([*CLASSIFY, "task.train_file={tmp}/latin1.tsv", "task.encoding=latin-1", "logger=[]",
                   "callbacks.rich_progress_bar=null", "threads=1"], files)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_preflight_names_every_value_that_does_not_resolve() -> None:
+    from omegaconf import OmegaConf
+
+    from elmo_tasks.core.config_values import ConfigValueError
+    from elmo_tasks.runs.preflight import check_interpolations
+
+    cfg = OmegaConf.create({"task": {"train_file": "${nope}", "files": ["${oc.env:ELMO_TASKS_NO_SUCH_VARIABLE}"],
+                                     "fine": "${task.files}", "unset": "???", "from_unset": "${task.unset}"}})
+    with pytest.raises(ConfigValueError) as caught:
+        check_interpolations(cfg)
+    message = str(caught.value)
+    assert caught.value.exit_status == 2
+    assert "task.train_file=${nope}: Interpolation key 'nope' not found" in message
+    assert "task.files[0]=${oc.env:ELMO_TASKS_NO_SUCH_VARIABLE}" in message
+    assert "fine" not in message and "from_unset" not in message  # a ??? value is reported as missing instead

@@ -216,6 +216,12 @@ def stratified_split(split: LabelledSplit, fraction: float, seed: int) -> tuple[
     shortfall = int(round(len(ids) * fraction)) - int(counts.sum())
     order = np.argsort(-(wanted - counts), kind="stable")
     counts[order[: max(shortfall, 0)]] += 1
+    if not 0 < int(counts.sum()) < len(ids):
+        raise DataFormatError(
+            f"{split.source}: a validation fraction of {fraction} of its {len(ids)} rows holds out "
+            f"{int(counts.sum())}; give a validation file (task.validation_file=...), more rows or another "
+            "task.validation_fraction"
+        )
     rng = np.random.default_rng(seed)
     validation: list[np.ndarray] = []
     for label, count in zip(classes, counts):
