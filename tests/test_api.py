@@ -228,7 +228,7 @@ def test_predict_command_writes_entity_scores_and_tag_probabilities(crf_run):
     assert record["tags"] == expected["tags"]
     assert record["tag_probabilities"] == pytest.approx(expected["tag_probabilities"], abs=1e-6)
     assert [e["score"] for e in record["entities"]] == pytest.approx([e["score"] for e in expected["entities"]], abs=1e-6)
-    assert main([f"run_dir={crf_run}", "input=-", "device=tpu9"], stdin=io.StringIO("x\n"), stdout=io.StringIO()) == 1
+    assert main([f"run_dir={crf_run}", "input=-", "device=tpu9"], stdin=io.StringIO("x\n"), stdout=io.StringIO()) == 2
     # --key=value, which predict never took, works like key=value (with a note to write that).
     out = io.StringIO()
     assert main([f"--run_dir={crf_run}", "--input", "-"], stdin=io.StringIO("john was a paris\n"), stdout=out) == 0

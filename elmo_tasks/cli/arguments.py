@@ -4,6 +4,8 @@ pretrain-export): Hydra-style ``key=value`` arguments that behave as Hydra's do.
 * ``key=value`` (``+key=value`` too); ``null`` is None, ``true``/``false`` are booleans;
 * ``--help`` prints the tool's help (exit 0), ``--cfg`` the parsed arguments (exit 0);
 * an unknown key is answered with the nearest one, and every usage error exits with 2;
+* an error the user can fix (a missing or malformed file ...) is one message, exit status 1
+  (no traceback unless ``HYDRA_FULL_ERROR=1``);
 * old spellings (``--key value``, ``--key=value``, ``--dashed-key``, ``--no-flag``, positional arguments)
   keep working for one release, each with a deprecation note on stderr.
 """
@@ -15,6 +17,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
+
+from elmo_tasks.core.reporting import full_traceback_wanted, user_error
 
 REQUIRED = object()
 
@@ -150,7 +154,11 @@ class ArgumentParser:
     def run(self, argv: Sequence[str], body: Callable[[dict[str, Any]], int | None], stdout: IO[str] | None = None,
             stderr: IO[str] | None = None) -> int:
         """``--help``, ``--cfg``, usage errors (exit 2, with the message) and deprecation notes
-        around ``body(values)``, whose return value (None: 0) is the exit status."""
+        around ``body(values)``, whose return value (None: 0) is the exit status. An error the
+        user can fix that ``body`` raises (:func:`~elmo_tasks.core.reporting.user_error`: a
+        missing or malformed file, a full disk ...) is printed as ``prog: error: <message>``
+        and its exit status returned (1, or 2 for a usage or config mistake); ``HYDRA_FULL_ERROR=1``
+        raises it after the message, for its traceback."""
         stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
         argv = list(argv)
         if not argv or any(arg in ("-h", "--help") for arg in argv):
@@ -171,5 +179,17 @@ class ArgumentParser:
         if show:
             print("\n".join(f"{name}: {self._shown(value)}" for name, value in values.items()), file=stdout)
             return 0
-        status = body(values)
+        try:
+            status = body(values)
+        except UsageError as error:
+            print(f"{self.prog}: {error}", file=stderr)
+            return 2
+        except Exception as error:  # a tool's own handling left it: a user's mistake is its message alone
+            shown = user_error(error)
+            if shown is None:
+                raise
+            print(f"{self.prog}: error: {shown[0]}", file=stderr)
+            if full_traceback_wanted():
+                raise
+            return shown[1]
         return 0 if status is None else status

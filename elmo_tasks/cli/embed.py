@@ -32,6 +32,7 @@ from elmo_tasks.encoders.elmo_cache import (
     bilm_checksums,
     write_activations,
 )
+from elmo_tasks.runs.trained import resolve_device
 
 PROG = "python -m elmo_tasks.embed"
 
@@ -63,11 +64,9 @@ def read_sentences(path: str, tokenizer: str, text_column: str, encoding: str = 
     elif not Path(path).is_file():
         raise EmbedInputError(f"input file not found: {path}")
     elif Path(path).suffix in (".csv", ".tsv", ".jsonl", ".json"):
-        from elmo_tasks.data.classification import read_table
+        from elmo_tasks.data.tables import read_texts
 
-        decode_lines(Path(path).read_bytes(), path, encoding)  # a bad byte is named by its line
-        split = read_table(path, text_column=text_column, label_column=text_column)
-        lines = split.dataset["text"]
+        lines = read_texts(path, text_column, encoding)
     else:
         lines = decode_lines(Path(path).read_bytes(), path, encoding)
     sentences = [tokenize(line) for line in lines]
@@ -128,6 +127,7 @@ def _run(args: dict) -> int:
 
     set_verification(args["verify"])
     try:
+        resolve_device(args["device"])  # a device name torch does not know: exit status 2
         sentences = read_sentences(args["input"], args["tokenizer"], args["text_column"], args["encoding"])
         bilm = ElmoBiLm(args["options"], args["weights"]).to(args["device"])
         manifest = {**bilm_checksums(bilm), "source": str(args["input"])}
@@ -138,7 +138,7 @@ def _run(args: dict) -> int:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 1
+        return getattr(error, "exit_status", 1)
     print(f"wrote {len(sentences)} sentences ({len(set(map(tuple, sentences)))} distinct) to {path}")
     return 0
 

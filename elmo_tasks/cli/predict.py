@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from elmo_tasks.cli.arguments import ArgumentParser, Option, UsageError
 from elmo_tasks.core.errors import ElmoTasksError
+from elmo_tasks.core.reporting import full_traceback_wanted
 from elmo_tasks.runs.trained import PredictError, TrainedRun, load_run, resolve_device
 
 __all__ = ["PredictError", "TrainedRun", "UsageError", "load_run", "main", "predict"]
@@ -427,7 +428,9 @@ def _run(values: dict[str, Any], stdin: IO[str], stdout: IO[str]) -> int:
         return 2
     except (PredictError, ElmoTasksError) as error:
         print(f"predict: {error}", file=sys.stderr)
-        return 1
+        if full_traceback_wanted():
+            raise
+        return getattr(error, "exit_status", 1)  # 2 for a device name that is not one
     except BrokenPipeError:  # e.g. `| head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

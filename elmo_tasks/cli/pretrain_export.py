@@ -31,9 +31,8 @@ def _run(args: dict) -> int:
     set_verification(args["verify"])
     try:
         export_dir = export_checkpoint(args["checkpoint"], args["export_dir"])
-    except ElmoTasksError as error:  # damaged checkpoint, full disk: the message, exit status 1
-        print(f"pretrain-export: error: {error}", file=sys.stderr)
-        return 1
+    except ElmoTasksError:  # damaged checkpoint, full disk: the message alone, from PARSER.run
+        raise
     except (FileNotFoundError, ValueError) as error:
         print(f"pretrain-export: {error}", file=sys.stderr)
         return 1

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from elmo_tasks.cli.arguments import ArgumentParser, Option
-from elmo_tasks.core.errors import ElmoTasksError
 from elmo_tasks.pretraining.task_corpus import write_task_corpus
 
 
@@ -38,11 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(values: dict[str, Any]) -> int:
-    try:
-        sizes = write_task_corpus(values["tasks"], values["output"], values["data_dir"])
-    except ElmoTasksError as error:
-        print(f"task-corpus: error: {error}", file=sys.stderr)
-        return 1
+    # an unknown preset (exit 2), missing or malformed data (exit 1): one message, from PARSER.run
+    sizes = write_task_corpus(values["tasks"], values["output"], values["data_dir"])
     json.dump({"output": str(values["output"]), "tasks": sizes}, sys.stdout, indent=2)
     print()
     return 0

@@ -9,8 +9,9 @@ without ``experiment=`` makes exactly that single run (as ``experiment=none`` do
 Returns the main validation metric, so Hydra sweepers can optimise it.
 A misspelt group option or key, a value of the wrong type or range, or a folder that cannot be
 written stops the run with a one-line suggestion (exit status 2);
-missing data or weights, an unreachable hub dataset or absent CUDA stop it with one message
-that says how to fix it (exit status 1; see elmo_tasks/runs/preflight.py).
+missing data or weights, an unreachable hub dataset, absent CUDA or a data file that cannot
+be read (a malformed line, a missing column, bytes not in ``task.encoding``) stop it with one
+message that says how to fix it (exit status 1; see elmo_tasks/runs/preflight.py).
 """
 
 from __future__ import annotations

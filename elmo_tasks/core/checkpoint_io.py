@@ -107,7 +107,8 @@ def load_checkpoint(path: str | os.PathLike, skip: str = "") -> dict:
             f"{path} holds objects other than tensors and plain containers, which torch.load(weights_only=True) "
             f"refuses to unpickle: {str(error).splitlines()[0]}"
         ) from None
-    except (OSError, RuntimeError, EOFError, ValueError) as error:
+    except (OSError, RuntimeError, EOFError, ValueError, IndexError, KeyError, TypeError) as error:
+        # random bytes reach torch's legacy unpickler, which fails in many ways (pop from empty list ...)
         raise CheckpointError(f"cannot read checkpoint {path}: {unreadable_reason(path, error)}") from None
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else {}
     check_finite(state if isinstance(state, dict) else {}, path)

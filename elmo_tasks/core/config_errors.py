@@ -30,11 +30,14 @@ def check_overrides(argv: Sequence[str], conf_dir: str | Path, config_name: str 
 
     ``argv`` is the command line after the script name. With any flag (``--help``, ``-m``,
     ``--cfg``, ``--config-name`` ...) this returns None and leaves everything to Hydra, and so
-    it does for failures it cannot explain (a sweep without ``-m``, a syntax error), so the
-    real Hydra call reports them as before. ``hydra.*`` overrides are not checked.
+    it does for failures it cannot explain (a sweep without ``-m``), so the real Hydra call
+    reports them as before; an override that does not parse is named with its fix. ``hydra.*`` overrides are not checked.
     """
     if any(arg.startswith("-") for arg in argv):
         return None
+    syntax = syntax_problem(argv)
+    if syntax:
+        return syntax
     overrides = [arg for arg in argv if not _is_hydra_setting(arg)]
     try:
         composed = _compose(conf_dir, config_name, overrides)
@@ -50,6 +53,21 @@ def check_overrides(argv: Sequence[str], conf_dir: str | Path, config_name: str 
         return None
     problems = explain(parsed, Path(conf_dir), config_name)
     return "\n".join(problems) if problems else None
+
+
+def syntax_problem(argv: Sequence[str]) -> str | None:
+    """The first argument of ``argv`` that Hydra's override grammar cannot parse, what is wrong
+    and how to write it, or None."""
+    parser = OverridesParser.create()
+    for arg in argv:
+        try:
+            parser.parse_overrides([arg])
+        except HydraException as error:
+            reason = str(error).splitlines()[0]
+            return (f"{arg}: not a valid override ({reason}); write key=value, and quote a value with "
+                    "brackets, braces, commas, spaces or = in it, e.g. 'key=\"a, b\"' (the grammar: "
+                    "https://hydra.cc/docs/advanced/override_grammar/basic/)")
+    return None
 
 
 def explain(overrides: Sequence[Override], conf_dir: Path, config_name: str = "config") -> list[str]:

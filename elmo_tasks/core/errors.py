@@ -5,7 +5,7 @@ caller would expect (``FileNotFoundError``, ``ConnectionError``, ``RuntimeError`
 ``ValueError``), so library code can keep catching the built-in one. Their messages say
 what was looked for, which config key set it and how to fix it;
 :func:`elmo_tasks.core.reporting.readable_errors` prints such a message as it is (no
-traceback) and exits with status 1 (2 for a config value, ``exit_status`` of the class).
+traceback) and exits with status 1 (2 for a config mistake: ``exit_status`` of the class).
 """
 
 from __future__ import annotations
@@ -40,7 +40,15 @@ class CudaUnavailableError(ElmoTasksError, RuntimeError):
 
 
 class MissingValueError(ElmoTasksError, ValueError):
-    """A config value marked ``???`` (mandatory) was not given."""
+    """A config value marked ``???`` (mandatory) was not given (a config mistake: exit status 2)."""
+
+    exit_status = 2
+
+
+class DataFormatError(ElmoTasksError, ValueError):
+    """A data file holds something its reader cannot use: a malformed line, a missing column, a
+    label or tag unseen in training, bytes that are not in the file's encoding. The message
+    names the file, the line (or row) and the field, and how to fix it."""
 
 
 # --------------------------------------------------------------------------- data hints

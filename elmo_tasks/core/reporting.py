@@ -2,7 +2,9 @@
 
 A full disk met anywhere in a run (``OSError`` ENOSPC, EDQUOT, EFBIG), even in a library's own
 writer, and a permission error are reported the same way as an
-:class:`~elmo_tasks.core.errors.ElmoTasksError`, naming the file.
+:class:`~elmo_tasks.core.errors.ElmoTasksError`, naming the file; a config value whose
+``${...}`` does not resolve too (exit status 2). The Hydra apps use :func:`readable_errors`,
+the ``key=value`` tools :func:`user_error` (through ``elmo_tasks.cli.arguments``).
 """
 
 from __future__ import annotations
@@ -18,32 +20,54 @@ from elmo_tasks.core.errors import ElmoTasksError
 
 @contextmanager
 def readable_errors() -> Iterator[None]:
-    """Around a Hydra task function: an :class:`ElmoTasksError` is printed as ``error: <message>``
-    on stderr and the process exits with status 1, instead of Hydra's traceback. This holds for
+    """Around a Hydra task function: an error the user can fix (see :func:`user_error`) is
+    printed as ``error: <message>`` on stderr and the process exits with its status (1, or 2
+    for a config mistake), instead of Hydra's traceback. This holds for
     multiruns with Hydra's basic launcher too (the job runs in this process, and the same
     problem would stop every other job); with other launchers (joblib, submitit: the job runs
     in a worker) the message is printed and the error raised, so the launcher records it.
     ``HYDRA_FULL_ERROR=1`` keeps the full traceback, as Hydra does."""
     try:
         yield
-    except ElmoTasksError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _job_in_this_process():
+    except Exception as error:
+        shown = user_error(error)
+        if shown is None:
             raise
-        raise SystemExit(getattr(error, "exit_status", 1)) from None
-    except OSError as error:
+        message, status = shown
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        if full_traceback_wanted() or not _job_in_this_process():
+            raise
+        raise SystemExit(status) from None
+
+
+def full_traceback_wanted() -> bool:
+    """``HYDRA_FULL_ERROR=1``: show the traceback of an error as well as its message."""
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def user_error(error: BaseException) -> tuple[str, int] | None:
+    """``(message, exit status)`` of an error the user can fix, None for any other (a bug,
+    which keeps its traceback): an :class:`ElmoTasksError` (its ``exit_status``, default 1), a
+    full disk or a permission error (1), a config value whose ``${...}`` does not resolve (2)."""
+    if isinstance(error, ElmoTasksError):
+        return str(error), getattr(error, "exit_status", 1)
+    if isinstance(error, OSError):
         where = error.filename or "a file of this run"
         if is_disk_full(error):
-            message = disk_full_message(where, reason=error, partial_removed=False)
-        elif isinstance(error, PermissionError):
-            message = (f"permission denied on {where}: this user may not write (or read) it; change its permissions "
-                       "or give the config key that names it another path")
-        else:
-            raise
-        print(f"error: {message}", file=sys.stderr, flush=True)
-        if os.environ.get("HYDRA_FULL_ERROR") == "1" or not _job_in_this_process():
-            raise
-        raise SystemExit(1) from None
+            return disk_full_message(where, reason=error, partial_removed=False), 1
+        if isinstance(error, PermissionError):
+            return (f"permission denied on {where}: this user may not write (or read) it; change its permissions "
+                    "or give the config key that names it another path"), 1
+        return None
+    from omegaconf.errors import GrammarParseError, InterpolationResolutionError
+
+    if isinstance(error, (InterpolationResolutionError, GrammarParseError)):
+        key = getattr(error, "full_key", None)
+        what = str(getattr(error, "msg", None) or error).splitlines()[0]
+        return (f"{key + ': ' if key else ''}the config value's ${{...}} cannot be resolved: {what}; write "
+                "${other.key} for another config value, ${oc.env:NAME} for an environment variable, or give the "
+                "value itself"), 2
+    return None
 
 
 def _job_in_this_process() -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from elmo_tasks.core.errors import DataFormatError
 from elmo_tasks.data.base import BucketedDataModule
 from elmo_tasks.data.classification import (
     LabelledSplit,
@@ -34,6 +35,7 @@ class ClassificationDataModule(BucketedDataModule):
     train_file / validation_file / test_file: files for ``table``/trees; split names for
         ``tweeteval`` and ``hub``. With no validation file, a seeded stratified
         ``validation_fraction`` of train is held out.
+    encoding: the text encoding of the local files (default utf-8; e.g. latin-1, cp1252).
     Batches are ``{"tokens": list[list[str]], "label": LongTensor, "index": LongTensor}``.
     """
 
@@ -68,6 +70,7 @@ class ClassificationDataModule(BucketedDataModule):
         test_file: str | None = None,
         text_column: str = "text",
         label_column: str = "label",
+        encoding: str = "utf-8",
         data_dir: str | None = None,
         hub_name: str | None = None,
         hub_config: str | None = None,
@@ -91,6 +94,7 @@ class ClassificationDataModule(BucketedDataModule):
         self.reader = reader
         self.files = {"train": train_file, "validation": validation_file, "test": test_file}
         self.text_column, self.label_column = text_column, label_column
+        self.encoding = encoding
         self.data_dir, self.hub_name, self.hub_config, self.hub_revision = data_dir, hub_name, hub_config, hub_revision
         self.tokenize = get_tokenizer(tokenizer)
         self.lowercase = lowercase
@@ -115,11 +119,11 @@ class ClassificationDataModule(BucketedDataModule):
     def _read(self, split: str, labels: list[str] | None) -> LabelledSplit:
         source = self.files[split]
         if self.reader == "table":
-            return read_table(source, self.text_column, self.label_column, labels=labels)
+            return read_table(source, self.text_column, self.label_column, labels=labels, encoding=self.encoding)
         if self.reader in ("sst_trees", "sst3_trees"):
-            return read_sst_trees(source, fine_grained=self.reader == "sst_trees")
+            return read_sst_trees(source, fine_grained=self.reader == "sst_trees", encoding=self.encoding)
         if self.reader == "tweeteval":
-            return read_tweeteval(self.data_dir, source)
+            return read_tweeteval(self.data_dir, source, encoding=self.encoding)
         return read_hub(self.hub_name, self.hub_config, split=source, text_column=self.text_column,
                         label_column=self.label_column, labels=labels, revision=self.hub_revision)
 
@@ -153,7 +157,7 @@ class ClassificationDataModule(BucketedDataModule):
         rows = data.select_columns(["tokens", "label", "line"]).to_list()
         empty = [row["line"] for row in rows if not row["tokens"]]
         if empty:
-            raise ValueError(f"{split.source}: lines {empty[:10]} have no tokens after tokenization")
+            raise DataFormatError(f"{split.source}: lines {empty[:10]} have no tokens after tokenization")
         return rows
 
     def module_kwargs(self) -> dict:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import datasets
 
+from elmo_tasks.core.errors import DataFormatError
+from elmo_tasks.core.text_encoding import DEFAULT_ENCODING, undecodable
+
 DOCSTART = "-DOCSTART-"
 
 
@@ -30,12 +33,15 @@ class Sentence:
             raise ValueError(f"sentence at line {self.line}: {len(self.tokens)} tokens but {len(self.tags)} tags")
 
 
-def read_conll(path: str | os.PathLike[str], token_column: int = 0, tag_column: int = -1) -> list[Sentence]:
+def read_conll(
+    path: str | os.PathLike[str], token_column: int = 0, tag_column: int = -1, encoding: str = DEFAULT_ENCODING
+) -> list[Sentence]:
     """Read the sentences of a CoNLL column file.
 
     Blank lines separate sentences; ``-DOCSTART-`` lines are dropped (and so is the blank line
     after them). Columns are split on whitespace, and every token line must have as many
     columns as the first one. CRLF line ends and a missing final blank line are accepted.
+    ``encoding`` is the file's text encoding.
     """
     path = Path(path)
     if path.is_dir():
@@ -54,35 +60,45 @@ def read_conll(path: str | os.PathLike[str], token_column: int = 0, tag_column: 
             sentences.append(Sentence(tokens, tags, first_line))
             tokens, tags = [], []
 
-    with path.open(encoding="utf-8", newline=None) as handle:
-        for number, raw in enumerate(handle, start=1):
-            columns = raw.split()
-            if not columns:
-                flush()
-                continue
-            if columns[0] == DOCSTART:
-                flush()
-                continue
-            if not n_columns:
-                n_columns = len(columns)
-                for name, index in (("token_column", token_column), ("tag_column", tag_column)):
-                    if not -n_columns <= index < n_columns:
-                        raise ValueError(
-                            f"{path}:{number}: {name}={index} but lines have {n_columns} columns"
-                        )
-            elif len(columns) != n_columns:
-                raise ValueError(
-                    f"{path}:{number}: expected {n_columns} columns (as on the first token line), "
-                    f"got {len(columns)}: {raw.rstrip()!r}"
-                )
-            if not tokens:
-                first_line = number
-            tokens.append(columns[token_column])
-            tags.append(columns[tag_column])
+    try:
+        numbered = _numbered_lines(path, encoding)
+    except UnicodeDecodeError:
+        raise undecodable(path, encoding) from None
+    for number, raw in numbered:
+        columns = raw.split()
+        if not columns:
+            flush()
+            continue
+        if columns[0] == DOCSTART:
+            flush()
+            continue
+        if not n_columns:
+            n_columns = len(columns)
+            for name, index in (("token_column", token_column), ("tag_column", tag_column)):
+                if not -n_columns <= index < n_columns:
+                    raise DataFormatError(
+                        f"{path}, line {number}: {name}={index} but lines have {n_columns} columns; set "
+                        f"task.{name} to a column that exists (0 is the first, -1 the last)"
+                    )
+        elif len(columns) != n_columns:
+            raise DataFormatError(
+                f"{path}, line {number}: expected {n_columns} columns (as on the first token line), "
+                f"got {len(columns)}: {raw.rstrip()!r}; give every token line the same columns "
+                "(token ... tag, split by whitespace), with a blank line between sentences"
+            )
+        if not tokens:
+            first_line = number
+        tokens.append(columns[token_column])
+        tags.append(columns[tag_column])
     flush()
     if not sentences:
-        raise ValueError(f"{path}: no sentences found (the file is empty or holds only -DOCSTART- lines)")
+        raise DataFormatError(f"{path}: no sentences found (the file is empty or holds only -DOCSTART- lines)")
     return sentences
+
+
+def _numbered_lines(path: Path, encoding: str) -> list[tuple[int, str]]:
+    with path.open(encoding=encoding, newline=None) as handle:
+        return list(enumerate(handle, start=1))
 
 
 def to_dataset(sentences: Sequence[Sentence]) -> datasets.Dataset:

@@ -14,6 +14,7 @@ import numpy as np
 
 from elmo_tasks.core.errors import (
     DATA_ENV,
+    DataFormatError,
     HubUnavailableError,
     data_env_value,
     reachable,
@@ -84,12 +85,12 @@ def split_from_hub_dataset(
         return to_split(raw, text_column, label_column, rows, labels, source, "row")
     names = list(feature.names)
     if labels is not None and [str(label) for label in labels] != names:
-        raise ValueError(f"{source}: the dataset's labels {names} differ from the given {list(labels)}")
+        raise DataFormatError(f"{source}: the dataset's labels {names} differ from the given {list(labels)}")
     ids = np.asarray(raw[label_column][:], dtype=np.int64)
     bad = np.flatnonzero((ids < 0) | (ids >= len(names)))
     if bad.size:
         row = int(bad[0])
-        raise ValueError(
+        raise DataFormatError(
             f"{source}, row {row}: label {int(ids[row])} is not one of 0..{len(names) - 1} "
             f"({', '.join(names)}); -1 marks an unlabelled row (as in GLUE test splits)"
         )

@@ -23,9 +23,14 @@ from typing import Any
 import datasets
 import numpy as np
 
+from elmo_tasks.core.errors import DataFormatError
+
 PathLike = str | os.PathLike[str]
 INT_LABEL = re.compile(r"[+-]?\d+")
 MAX_LINES_LISTED = 50
+_UNKNOWN_LABEL_FIX = (
+    " (the labels of the train file); correct the label, or add examples of it to the train file"
+)
 
 
 @dataclass
@@ -65,9 +70,9 @@ def to_split(
     position = {name: index for index, name in enumerate(label_names)}
     for row, name in names.items():
         if name not in position:
-            raise ValueError(
+            raise DataFormatError(
                 f"{source}, {where} {lines[row]}: unknown label {name!r}; known labels: "
-                f"{', '.join(map(repr, label_names))}"
+                f"{', '.join(map(repr, label_names))}{_UNKNOWN_LABEL_FIX if labels is not None else ''}"
             )
         label_ids[row] = position[name]
     warn_skipped(source, where, [lines[row] for row in np.flatnonzero(~keep).tolist()])
@@ -81,8 +86,8 @@ def _label_name(value: Any, source: str, where: str, line: int, column: str) -> 
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if value is None or isinstance(value, str) or (isinstance(value, float) and math.isnan(value)):
-        raise ValueError(f"{source}, {where} {line}: missing label (field {column!r} is empty)")
-    raise ValueError(
+        raise DataFormatError(f"{source}, {where} {line}: missing label (field {column!r} is empty)")
+    raise DataFormatError(
         f"{source}, {where} {line}: label {value!r} in field {column!r} is a {type(value).__name__}; "
         "expected an integer or a non-blank string"
     )
@@ -92,7 +97,7 @@ def is_empty_text(text: Any, source: str, where: str, line: int, column: str) ->
     if text is None:
         return True
     if not isinstance(text, str):
-        raise ValueError(
+        raise DataFormatError(
             f"{source}, {where} {line}: field {column!r} holds a {type(text).__name__} ({text!r}), expected a string"
         )
     return not text.strip()
@@ -203,7 +208,7 @@ def stratified_split(split: LabelledSplit, fraction: float, seed: int) -> tuple[
         raise ValueError(f"validation fraction must be strictly between 0 and 1, got {fraction}")
     ids = np.asarray(split.dataset["label"][:], dtype=np.int64)
     if ids.size == 0:
-        raise ValueError(f"{split.source}: no rows to split")
+        raise DataFormatError(f"{split.source}: no rows to split")
     classes = np.unique(ids)
     sizes = np.array([np.count_nonzero(ids == label) for label in classes])
     wanted = sizes * fraction
@@ -211,6 +216,12 @@ def stratified_split(split: LabelledSplit, fraction: float, seed: int) -> tuple[
     shortfall = int(round(len(ids) * fraction)) - int(counts.sum())
     order = np.argsort(-(wanted - counts), kind="stable")
     counts[order[: max(shortfall, 0)]] += 1
+    if not 0 < int(counts.sum()) < len(ids):
+        raise DataFormatError(
+            f"{split.source}: a validation fraction of {fraction} of its {len(ids)} rows holds out "
+            f"{int(counts.sum())}; give a validation file (task.validation_file=...), more rows or another "
+            "task.validation_fraction"
+        )
     rng = np.random.default_rng(seed)
     validation: list[np.ndarray] = []
     for label, count in zip(classes, counts):

@@ -19,6 +19,7 @@ from elmo_tasks.core.errors import (
     data_env_value,
     shown_path,
 )
+from elmo_tasks.core.text_encoding import encoding_problem
 
 FILE_KEYS = ("train_file", "validation_file", "test_file")
 
@@ -58,6 +59,8 @@ def check_task_values(task: Any, key: str = "task") -> list[str]:
     if "validation_fraction" in task:
         problems.append(real_number(task.get("validation_fraction"), f"{key}.validation_fraction", minimum=0.0,
                                     maximum=0.99, example="0.1"))
+    if task.get("encoding") is not None:
+        problems.append(encoding_problem(task.get("encoding"), f"{key}.encoding"))
     return [p for p in problems if p]
 
 

@@ -8,6 +8,8 @@ import re
 import warnings
 from pathlib import Path
 
+from elmo_tasks.core.errors import DataFormatError
+from elmo_tasks.core.text_encoding import DEFAULT_ENCODING, undecodable
 from elmo_tasks.data.labelled import MAX_LINES_LISTED, LabelledSplit, from_rows
 
 PathLike = str | os.PathLike[str]
@@ -18,12 +20,13 @@ _PTB_BRACKETS = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-"
 _TREE_TOKEN = re.compile(r"[()]|[^ \t\r\n\f\v()]+")  # a leaf may hold a no-break space: "8\xa01\/2"
 
 
-def read_sst_trees(path: PathLike, fine_grained: bool = True) -> LabelledSplit:
+def read_sst_trees(path: PathLike, fine_grained: bool = True, encoding: str = DEFAULT_ENCODING) -> LabelledSplit:
     """Read Stanford Sentiment Treebank PTB trees, one per line; the root label is the sentence label.
 
     ``fine_grained=True`` keeps the 5 classes (:data:`SST5_LABELS`); ``False`` collapses them to
     :data:`SST3_LABELS` (0 and 1 negative, 2 neutral, 3 and 4 positive). The text is the leaves
     joined by single spaces, with ``-LRB-``/``-RRB-`` (and square/curly variants) as brackets.
+    ``encoding`` is the file's text encoding.
     """
     path = Path(path)
     if not path.is_file():
@@ -32,23 +35,34 @@ def read_sst_trees(path: PathLike, fine_grained: bool = True) -> LabelledSplit:
     label_ids: list[int] = []
     lines: list[int] = []
     blank: list[int] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                blank.append(number)
-                continue
-            try:
-                label, leaves = parse_sst_tree(line)
-            except ValueError as error:
-                raise ValueError(f"{path}, line {number}: malformed SST tree: {error}") from None
-            texts.append(" ".join(leaves))
-            label_ids.append(label if fine_grained else _SST3_OF_SST5[label])
-            lines.append(number)
+    try:
+        trees = _numbered_trees(path, encoding)
+    except UnicodeDecodeError:
+        raise undecodable(path, encoding) from None
+    for number, line in trees:
+        if not line.strip():
+            blank.append(number)
+            continue
+        try:
+            label, leaves = parse_sst_tree(line)
+        except ValueError as error:
+            raise DataFormatError(
+                f"{path}, line {number}: malformed SST tree: {error}; each line must be one tree such as "
+                "(3 (2 It) (4 works))"
+            ) from None
+        texts.append(" ".join(leaves))
+        label_ids.append(label if fine_grained else _SST3_OF_SST5[label])
+        lines.append(number)
     if blank:
         warnings.warn(f"{path}: skipped {len(blank)} blank line(s): {', '.join(map(str, blank[:MAX_LINES_LISTED]))}")
     if not texts:
-        raise ValueError(f"{path}: no trees")
+        raise DataFormatError(f"{path}: no trees")
     return from_rows(texts, label_ids, lines, SST5_LABELS if fine_grained else SST3_LABELS, str(path))
+
+
+def _numbered_trees(path: Path, encoding: str) -> list[tuple[int, str]]:
+    with path.open(encoding=encoding) as handle:
+        return list(enumerate(handle, start=1))
 
 
 def parse_sst_tree(tree: str) -> tuple[int, list[str]]:

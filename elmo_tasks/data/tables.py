@@ -1,6 +1,7 @@
 """csv / tsv / JSON lines files as a :class:`~elmo_tasks.data.labelled.LabelledSplit`, loaded
-(cached, memory-mapped) by ``datasets``; a malformed line, a missing column or a file that is
-not UTF-8 is a ValueError naming the file and line."""
+(cached, memory-mapped) by ``datasets``; a malformed line, a missing column or a file that does
+not decode in its ``encoding`` is a :class:`~elmo_tasks.core.errors.DataFormatError` (a
+ValueError) naming the file and line."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ from typing import Any
 
 import datasets
 
+from elmo_tasks.core.errors import DataFormatError
+from elmo_tasks.core.text_encoding import DEFAULT_ENCODING, encoding_name, undecodable
 from elmo_tasks.data.labelled import LabelledSplit, to_split
 
 PathLike = str | os.PathLike[str]
 _TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "json", ".json": "json"}
+_SHOWN_DELIMITER = {"\t": "<TAB>", ",": ","}
+_FIELD_FIX = {
+    "\t": "a tab inside a text splits it (tsv is read without quotes): replace that tab with a space",
+    ",": 'a comma inside a text splits it: put the text in double quotes ("a, b"), doubling any quote inside',
+}
 
 
 def read_table(
@@ -27,46 +35,69 @@ def read_table(
     labels: Sequence[str] | None = None,
     *,
     cache_dir: PathLike | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> LabelledSplit:
     """Read a .csv, .tsv or .jsonl/.json (JSON lines) file of texts and labels.
 
     Labels may be strings or integers. With ``labels=None`` the label set is the sorted set of
     this file's values (integers numerically, then strings alphabetically); pass the training
     file's ``labels`` when reading its validation or test file so that indices agree and an
-    unknown value is an error. ``cache_dir`` is the ``datasets`` cache (default: its own).
+    unknown value is an error. ``cache_dir`` is the ``datasets`` cache (default: its own);
+    ``encoding`` the file's text encoding (a UTF-8 byte order mark is skipped).
     """
     path = Path(path)
     fmt = _TABLE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_TABLE_FORMATS)}")
+        raise DataFormatError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_TABLE_FORMATS)}")
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, f"{fmt} data file not found", str(path))
     if text_column == label_column:
         raise ValueError(f"{path}: text_column and label_column are both {text_column!r}")
+    encoding = encoding_name(encoding)
     if fmt == "json":
-        raw, lines = _load_json_lines(path, cache_dir)
+        raw, lines = _load_json_lines(path, cache_dir, encoding)
         require_columns(raw.column_names, (text_column, label_column), path)
     else:
-        raw, lines = _load_delimited(path, fmt, text_column, label_column, cache_dir)
+        raw, lines = _load_delimited(path, fmt, text_column, label_column, cache_dir, encoding)
     if len(raw) != len(lines):
-        raise ValueError(
+        raise DataFormatError(
             f"{path}: datasets read {len(raw)} rows but the file holds {len(lines)} records; "
             "cannot match rows to line numbers"
         )
     return to_split(raw, text_column, label_column, lines, labels, str(path), "line")
 
 
+def read_texts(path: PathLike, text_column: str = "text", encoding: str = DEFAULT_ENCODING) -> list[str]:
+    """The ``text_column`` of a .csv, .tsv or .jsonl file (no labels needed), checked as
+    :func:`read_table` checks it; a missing text is an empty string."""
+    path = Path(path)
+    fmt = _TABLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataFormatError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_TABLE_FORMATS)}")
+    if fmt == "json":
+        raw, _ = _load_json_lines(path, None, encoding_name(encoding))
+        require_columns(raw.column_names, (text_column,), path, "name the column to read with text_column=...")
+    else:
+        raw, _ = _load_delimited(path, fmt, text_column, None, None, encoding_name(encoding))
+    return [text if isinstance(text, str) else "" for text in raw[text_column]]
+
+
 def _load_delimited(
-    path: Path, fmt: str, text_column: str, label_column: str, cache_dir: PathLike | None
+    path: Path, fmt: str, text_column: str, label_column: str | None, cache_dir: PathLike | None, encoding: str
 ) -> tuple[datasets.Dataset, list[int]]:
-    """Check the header and record shapes with the csv module, then load through ``datasets``."""
+    """Check the header and record shapes with the csv module, then load through ``datasets``
+    (only the text column when ``label_column`` is None)."""
     dialect: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
-    header, lines = _scan_delimited(path, dialect)
-    require_columns(header, (text_column, label_column), path)
-    for column in (text_column, label_column):
+    header, lines = _scan_delimited(path, dialect, encoding)
+    columns = (text_column,) if label_column is None else (text_column, label_column)
+    require_columns(header, columns, path, "name the column to read with text_column=..." if label_column is None
+                    else COLUMNS_FIX)
+    for column in columns:
         if header.count(column) > 1:
-            raise ValueError(f"{path}, line 1: column {column!r} appears {header.count(column)} times in the header")
-    features = datasets.Features({text_column: datasets.Value("string"), label_column: datasets.Value("string")})
+            raise DataFormatError(f"{path}, line 1: column {column!r} appears {header.count(column)} times in the header")
+    if label_column is None:
+        dialect = {**dialect, "usecols": [text_column]}
+    features = datasets.Features({column: datasets.Value("string") for column in columns})
     try:
         raw = datasets.load_dataset(
             "csv",
@@ -76,18 +107,19 @@ def _load_delimited(
             features=features,  # read both columns as strings: "007" stays "007", "NA" stays "NA"
             keep_default_na=False,
             na_filter=False,
+            **({} if encoding == "utf-8" else {"encoding": encoding}),
             **dialect,
         )
     except Exception as error:  # the scan above catches the common faults; this names the rest
-        raise ValueError(f"{path}: could not be read as {fmt}: {error}") from error
+        raise DataFormatError(f"{path}: could not be read as {fmt}: {error}") from error
     return raw, lines
 
 
-def _scan_delimited(path: Path, dialect: dict[str, Any]) -> tuple[list[str], list[int]]:
-    """The header and the first line of each record; ValueError for a row with the wrong field count."""
+def _scan_delimited(path: Path, dialect: dict[str, Any], encoding: str) -> tuple[list[str], list[int]]:
+    """The header and the first line of each record; DataFormatError for a row with the wrong field count."""
     header: list[str] | None = None
     lines: list[int] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with path.open(encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as handle:
         reader = csv.reader(handle, **dialect)
         end_of_previous = 0
         try:
@@ -99,39 +131,48 @@ def _scan_delimited(path: Path, dialect: dict[str, Any]) -> tuple[list[str], lis
                 if header is None:
                     header = row
                 elif len(row) != len(header):
-                    raise ValueError(
-                        f"{path}, line {start}: expected {len(header)} fields ({', '.join(header)}), found {len(row)}"
+                    raise DataFormatError(
+                        f"{path}, line {start}: expected {len(header)} fields ({', '.join(header)}), found "
+                        f"{len(row)}; {_FIELD_FIX[dialect['delimiter']]}"
                     )
                 else:
                     lines.append(start)
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{path}, line {end_of_previous + 1}: not valid UTF-8 ({error.reason})") from error
+        except UnicodeDecodeError:  # decoded in blocks: find the line from the bytes
+            raise undecodable(path, encoding) from None
         except csv.Error as error:
-            raise ValueError(f"{path}, line {reader.line_num}: {error}") from error
+            raise DataFormatError(f"{path}, line {reader.line_num}: {error}") from error
     if header is None:
-        raise ValueError(f"{path}: empty file (no header line)")
+        raise DataFormatError(
+            f"{path}: empty file (no header line); the first line names the columns, e.g. "
+            f"text{_SHOWN_DELIMITER[dialect['delimiter']]}label, and each line after it is one example"
+        )
     if not lines:
-        raise ValueError(f"{path}: no data rows")
+        raise DataFormatError(f"{path}: no data rows (only the header, line 1); add one example per line below it")
     return header, lines
 
 
-def _load_json_lines(path: Path, cache_dir: PathLike | None) -> tuple[datasets.Dataset, list[int]]:
+def _load_json_lines(path: Path, cache_dir: PathLike | None, encoding: str) -> tuple[datasets.Dataset, list[int]]:
     """Load a JSON lines file through ``datasets``; a line that is not a JSON object is named."""
     content = path.read_bytes()
+    try:
+        content.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError:
+        raise undecodable(path, encoding, data=content) from None
     if content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
-        raise ValueError(f"{path}: expected JSON lines (one object per line), found a JSON array")
+        raise DataFormatError(f"{path}: expected JSON lines (one object per line), found a JSON array")
     lines = [number for number, line in enumerate(content.split(b"\n"), start=1) if line.strip()]
     if not lines:
-        raise ValueError(f"{path}: no data rows")
+        raise DataFormatError(f"{path}: no data rows (the file is empty); write one JSON object per line")
     try:
-        raw = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str_or_none(cache_dir))
+        raw = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str_or_none(cache_dir),
+                                    **({} if encoding == "utf-8" else {"encoding": encoding}))
     except Exception as error:
-        _raise_bad_json_line(path, content)
-        raise ValueError(f"{path}: could not be read as JSON lines: {error}") from error
+        _raise_bad_json_line(path, content, encoding)
+        raise DataFormatError(f"{path}: could not be read as JSON lines: {error}") from error
     return raw, lines
 
 
-def _raise_bad_json_line(path: Path, content: bytes) -> None:
+def _raise_bad_json_line(path: Path, content: bytes, encoding: str = DEFAULT_ENCODING) -> None:
     """Raise ValueError naming the first line of ``content`` that is not a JSON object, or the
     first field whose values mix JSON types (which ``datasets`` cannot always load), if any."""
     first_seen: dict[str, tuple[str, int]] = {}
@@ -139,20 +180,23 @@ def _raise_bad_json_line(path: Path, content: bytes) -> None:
         if not line.strip():
             continue
         try:
-            value = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"))
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{path}, line {number}: not valid UTF-8 ({error.reason})") from None
+            value = json.loads(line.decode("utf-8-sig" if number == 1 and encoding == "utf-8" else encoding))
+        except UnicodeDecodeError:
+            raise undecodable(path, encoding, data=content) from None
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg} at column {error.colno})") from None
+            raise DataFormatError(
+                f"{path}, line {number}: not valid JSON ({error.msg} at column {error.colno}); each line must be one "
+                'JSON object, e.g. {"text": "a fine film", "label": "positive"}'
+            ) from None
         if not isinstance(value, dict):
-            raise ValueError(f"{path}, line {number}: expected a JSON object, found {type(value).__name__}")
+            raise DataFormatError(f"{path}, line {number}: expected a JSON object, found {type(value).__name__}")
         for field, item in value.items():
             if item is None:
                 continue
             kind = _json_kind(item)
             seen = first_seen.setdefault(field, (kind, number))
             if seen[0] != kind:
-                raise ValueError(
+                raise DataFormatError(
                     f"{path}, line {number}: field {field!r} is a {kind} here but a {seen[0]} on line {seen[1]}; "
                     "write every value of a field with one JSON type (for example all labels as strings)"
                 )
@@ -166,11 +210,15 @@ def _json_kind(value: Any) -> str:
     return {str: "string", list: "array", dict: "object"}[type(value)]
 
 
-def require_columns(available: Sequence[str], wanted: Sequence[str], source: Any) -> None:
+COLUMNS_FIX = "name the columns to read with task.text_column=... and task.label_column=..."
+
+
+def require_columns(available: Sequence[str], wanted: Sequence[str], source: Any, fix: str = COLUMNS_FIX) -> None:
     missing = [column for column in wanted if column not in available]
     if missing:
-        raise ValueError(
-            f"{source}: no column {', '.join(map(repr, missing))}; available columns: {', '.join(map(repr, available))}"
+        raise DataFormatError(
+            f"{source}: no column {', '.join(map(repr, missing))}; available columns: {', '.join(map(repr, available))}; "
+            + fix
         )
 
 

@@ -18,7 +18,7 @@ import datasets
 import numpy as np
 import torch
 
-from elmo_tasks.core.errors import HubUnavailableError
+from elmo_tasks.core.errors import DataFormatError, HubUnavailableError
 from elmo_tasks.data.base import BucketedDataModule
 from elmo_tasks.data.conll import Sentence, read_conll
 from elmo_tasks.data.hub import (
@@ -74,7 +74,7 @@ def sentences_from_hub_dataset(
     strings); ``line`` is the 0-based row. Rows without tokens are skipped with a warning."""
     missing = [c for c in (token_column, tag_column) if c not in raw.column_names]
     if missing:
-        raise ValueError(
+        raise DataFormatError(
             f"{source}: no column {', '.join(map(repr, missing))}; available: {raw.column_names} "
             "(set task.tokens_column and task.tags_column)"
         )
@@ -88,16 +88,16 @@ def sentences_from_hub_dataset(
         if names is not None:
             bad = [t for t in tags if not 0 <= t < len(names)]
             if bad:
-                raise ValueError(f"{source}, row {row}: tag id {bad[0]} is not one of 0..{len(names) - 1}")
+                raise DataFormatError(f"{source}, row {row}: tag id {bad[0]} is not one of 0..{len(names) - 1}")
             tags = [names[t] for t in tags]
         try:
             sentences.append(Sentence(list(tokens), list(tags), row))
         except ValueError as error:
-            raise ValueError(f"{source}, row {row}: {len(tokens)} tokens but {len(tags)} tags") from error
+            raise DataFormatError(f"{source}, row {row}: {len(tokens)} tokens but {len(tags)} tags") from error
     if empty:
         warnings.warn(f"{source}: skipped {len(empty)} row(s) without tokens: {empty[:50]}", UserWarning, stacklevel=2)
     if not sentences:
-        raise ValueError(f"{source}: no sentences")
+        raise DataFormatError(f"{source}: no sentences")
     return TaggedSplit(sentences, source, unit="row")
 
 
@@ -180,8 +180,8 @@ class TaggingDataModule(BucketedDataModule):
     """Token tagging data from CoNLL column files or a hub dataset.
 
     train_file / validation_file / test_file: CoNLL files (``token_column``/``tag_column`` pick
-        the columns); with ``hub_name`` set, split names of that dataset (``tokens``/``ner_tags``
-        columns). With no validation file, a seeded ``validation_fraction`` of train is held out.
+        the columns, ``encoding`` is their text encoding); with ``hub_name`` set, split names of
+        that dataset (``tokens``/``ner_tags`` columns). With no validation file, a seeded ``validation_fraction`` of train is held out.
     scheme: what the model learns, BIO or BIOES. The input scheme (IOB1, BIO or BIOES) is
         detected from the train file; the tag set is ``O`` plus every prefix of ``scheme`` for each
         entity type of the train file, and an unknown type elsewhere is a ValueError.
@@ -208,6 +208,7 @@ class TaggingDataModule(BucketedDataModule):
         test_file: str | None = None,
         token_column: int = 0,
         tag_column: int = -1,
+        encoding: str = "utf-8",
         scheme: str = "BIO",
         hub_name: str | None = None,
         hub_config: str | None = None,
@@ -241,7 +242,7 @@ class TaggingDataModule(BucketedDataModule):
             if value is not None and value < 0:
                 raise ValueError(f"task.{key} must be None or >= 0, got {value}")
         self.files = {"train": train_file, "validation": validation_file, "test": test_file}
-        self.token_column, self.tag_column = token_column, tag_column
+        self.token_column, self.tag_column, self.encoding = token_column, tag_column, encoding
         self.hub_name, self.hub_config, self.hub_revision = hub_name, hub_config, hub_revision
         self.tokens_column, self.tags_column = tokens_column, tags_column
         self.validation_fraction = validation_fraction
@@ -272,7 +273,7 @@ class TaggingDataModule(BucketedDataModule):
             return read_hub_tagging(
                 self.hub_name, self.hub_config, source, self.tokens_column, self.tags_column, self.hub_revision
             )
-        sentences = read_conll(source, self.token_column, self.tag_column)
+        sentences = read_conll(source, self.token_column, self.tag_column, self.encoding)
         return TaggedSplit(sentences, str(source))
 
     def setup(self, stage: str | None = None) -> None:
@@ -311,7 +312,7 @@ class TaggingDataModule(BucketedDataModule):
         both parts keep file order."""
         count = len(train.sentences)
         if count < 2:
-            raise ValueError(f"{train.source}: {count} sentence is too few to hold out a validation set")
+            raise DataFormatError(f"{train.source}: {count} sentence is too few to hold out a validation set")
         size = min(count - 1, max(1, round(count * self.validation_fraction)))
         held = np.zeros(count, dtype=bool)
         held[np.random.default_rng(self.seed).permutation(count)[:size]] = True
@@ -328,12 +329,12 @@ class TaggingDataModule(BucketedDataModule):
         for position, tag in enumerate(sentence.tags):
             type_ = _tag_type(tag, split, sentence, position)
             if tag != "O" and tag[0] not in allowed:
-                raise ValueError(
+                raise DataFormatError(
                     f"{split.where(sentence, position)}: tag {tag!r} is not valid in the {self.input_scheme} "
                     f"scheme of {self._train_source}"
                 )
             if type_ and type_ not in self._types:
-                raise ValueError(
+                raise DataFormatError(
                     f"{split.where(sentence, position)}: unknown tag {tag!r}: entity type {type_!r} does not occur "
                     f"in {self._train_source} (types: {', '.join(sorted(self._types)) or 'none'})"
                 )
@@ -349,7 +350,7 @@ class TaggingDataModule(BucketedDataModule):
             if self.max_length is None or len(tags) <= self.max_length:
                 chunks = [(0, tags)]
             elif self.long_sentences == "error":
-                raise ValueError(
+                raise DataFormatError(
                     f"{split.where(sentence, 0)}: sentence of {len(tags)} tokens is longer than "
                     f"task.max_length={self.max_length}; raise it or set task.long_sentences=split"
                 )

@@ -13,6 +13,8 @@ from typing import Literal
 
 from seqeval.metrics.sequence_labeling import get_entities
 
+from elmo_tasks.core.errors import DataFormatError
+
 Scheme = Literal["IOB1", "BIO", "BIOES"]
 Span = tuple[str, int, int]
 """An entity as ``(type, start, end_exclusive)``."""
@@ -42,7 +44,7 @@ def split_tag(tag: str, where: str = "tag") -> tuple[str, str]:
     if tag == "O":
         return "O", ""
     if not isinstance(tag, str) or len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES":
-        raise ValueError(f"{where}: {tag!r} is not an entity tag (expected 'O' or B-/I-/E-/S- followed by a type)")
+        raise DataFormatError(f"{where}: {tag!r} is not an entity tag (expected 'O' or B-/I-/E-/S- followed by a type)")
     return tag[0], tag[2:]
 
 

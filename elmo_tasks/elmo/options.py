@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elmo_tasks.core.errors import ElmoTasksError
 from elmo_tasks.elmo.characters import MAX_CHARACTERS_PER_TOKEN, N_CHARACTERS
 
 
-class ElmoOptionsError(ValueError):
-    """An options file is missing a field or has a value of the wrong kind."""
+class ElmoOptionsError(ElmoTasksError, ValueError):
+    """An options file is missing a field or has a value of the wrong kind (exit status 1)."""
 
 
 @dataclass

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from elmo_tasks.core.errors import WeightsNotFoundError
+from elmo_tasks.core.errors import DataFormatError, WeightsNotFoundError
 from elmo_tasks.encoders.base import TokenEncoder, Tokens
 
 log = logging.getLogger(__name__)
@@ -44,21 +44,21 @@ def read_vectors(path: str | Path, wanted: set[str] | None, lowercase: bool) -> 
             if dim is None:
                 dim = len(fields) - 1
             if len(fields) - 1 != dim:
-                raise ValueError(f"{path}, line {number}: expected {dim} numbers after the word, got {len(fields) - 1}")
+                raise DataFormatError(f"{path}, line {number}: expected {dim} numbers after the word, got {len(fields) - 1}")
             word = fields[0].lower() if lowercase else fields[0]
             if (wanted is None or word in wanted) and word not in vectors:
                 try:
                     values = [float(x) for x in fields[1:]]
                 except ValueError:
-                    raise ValueError(f"{path}, line {number}: a value is not a number") from None
+                    raise DataFormatError(f"{path}, line {number}: a value is not a number") from None
                 if not all(math.isfinite(v) for v in values):
-                    raise ValueError(
+                    raise DataFormatError(
                         f"{path}, line {number}: the vector of {word!r} holds nan or inf (a damaged file? "
                         "download or export it again)"
                     )
                 vectors[word] = values
     if dim is None:
-        raise ValueError(f"{path}: no vectors found")
+        raise DataFormatError(f"{path}: no vectors found")
     return vectors, dim
 
 

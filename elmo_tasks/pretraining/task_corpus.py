@@ -22,13 +22,26 @@ from elmo_tasks.core.atomic import atomic_write_text
 
 
 def task_training_sentences(task: str, data_dir: str | None = None) -> list[list[str]]:
-    """The token lists of the training split of task preset ``task``, as experiments see them."""
+    """The token lists of the training split of task preset ``task``, as experiments see them.
+    An unknown preset is a :class:`ConfigValueError` (exit status 2) naming the presets; missing
+    data is reported as ``train.py`` reports it, before anything is read."""
+    import difflib
+
     import hydra
 
+    from elmo_tasks.core.checks import component_problems, raise_problems
+    from elmo_tasks.core.config_values import ConfigValueError
+    from elmo_tasks.core.paths import config_dir
     from elmo_tasks.runs.config import compose_config
 
+    presets = sorted(path.stem for path in (config_dir() / "task").glob("*.yaml"))
+    if task not in presets:
+        nearest = difflib.get_close_matches(task, presets, n=1)
+        hint = f"did you mean tasks={nearest[0]}? " if nearest else ""
+        raise ConfigValueError(f"tasks: {task!r} is not a task preset; {hint}presets: {', '.join(presets)}")
     overrides = ["experiment=none", f"task={task}"] + ([f"paths.data_dir={data_dir}"] if data_dir else [])
     cfg = compose_config("/tmp/elmo_tasks_task_corpus", overrides)
+    raise_problems(component_problems(cfg.task, "task", cfg))
     datamodule = hydra.utils.instantiate(cfg.task)
     datamodule.setup("fit")
     return datamodule.sentences()["train"]

@@ -23,7 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import (
+    GrammarParseError,
+    InterpolationResolutionError,
+    InterpolationToMissingValueError,
+)
 
 from elmo_tasks.core.checks import (
     Problem,
@@ -49,6 +54,7 @@ Check = Callable[[DictConfig], Iterable[Problem | None]]
 def check(cfg: DictConfig, command: str = "python train.py", extra: Iterable[Check] = ()) -> None:
     """All pre-flight checks for a composed config; raises one error for every problem found."""
     check_missing_values(cfg)
+    check_interpolations(cfg)
     problems = run_problems(cfg, command)
     for name in cfg:
         problems += component_problems(cfg.get(name), str(name), cfg)
@@ -112,6 +118,37 @@ def check_missing_values(cfg: DictConfig) -> None:
     else:
         lines.append("Set them on the command line, e.g. " + " ".join(f"{key}=VALUE" for key in missing))
     raise MissingValueError("\n".join(lines))
+
+
+def check_interpolations(cfg: DictConfig) -> None:
+    """:class:`ConfigValueError` naming every value whose ``${...}`` does not resolve (an unknown
+    key, an unset environment variable, a resolver that does not exist, a syntax error)."""
+    problems = _interpolation_problems(cfg, "")
+    if problems:
+        fix = ("write ${other.key} for another config value, ${oc.env:NAME,default} for an environment variable, "
+               "or give the value itself")
+        raise ConfigValueError("\n".join(["config values that cannot be resolved:", *problems, fix]))
+
+
+def _interpolation_problems(node: DictConfig | ListConfig, prefix: str) -> list[str]:
+    problems = []
+    keys = range(len(node)) if isinstance(node, ListConfig) else [k for k in node.keys() if k != "hydra"]
+    for key in keys:
+        child = node._get_node(key)
+        full = f"{prefix}[{key}]" if isinstance(node, ListConfig) else f"{prefix}{'.' if prefix else ''}{key}"
+        if child is None:
+            continue
+        if child._is_interpolation():
+            try:
+                node[key]
+            except InterpolationToMissingValueError:
+                continue  # reported as a missing value
+            except (InterpolationResolutionError, GrammarParseError) as error:
+                reason = str(getattr(error, "msg", None) or error).splitlines()[0]
+                problems.append(f"  - {full}={child._value()}: {reason}")
+        elif isinstance(child, (DictConfig, ListConfig)) and not child._is_missing() and not child._is_none():
+            problems += _interpolation_problems(child, full)
+    return problems
 
 
 def _resolved(cfg: DictConfig, key: str) -> Any:

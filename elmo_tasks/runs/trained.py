@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from elmo_tasks.core.errors import ElmoTasksError
+
 # An export folder (see elmo_tasks/runs/model_folder.py): its files and format version.
 FORMAT_VERSION = 1
 EXPORT_FILE = "export.json"
@@ -33,8 +35,14 @@ DEVICES = "cpu, cuda, cuda:N, mps or auto (CUDA when present, else CPU)"
 log = logging.getLogger("elmo_tasks.cli.predict")
 
 
-class PredictError(RuntimeError):
+class PredictError(ElmoTasksError, RuntimeError):
     """A run folder, checkpoint or input that cannot be used, explained (exit status 1)."""
+
+
+class DeviceNameError(PredictError):
+    """A device name torch does not know (a usage mistake: exit status 2)."""
+
+    exit_status = 2
 
 
 # --------------------------------------------------------------------------- devices
@@ -49,8 +57,8 @@ def resolve_device(device: Any = "cpu"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise PredictError(f"device {device!r} is not a device name; use {DEVICES}") from error
+    except (RuntimeError, TypeError):
+        raise DeviceNameError(f"device={device}: not a device name; use {DEVICES}") from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise PredictError(f"device {device!r} asked for, but CUDA is not available here; use device=cpu or auto")
@@ -222,7 +230,6 @@ def read_checkpoint(path: Path, verify: bool = True) -> dict:
     import torch
 
     from elmo_tasks.core.checkpoint_io import load_checkpoint
-    from elmo_tasks.core.errors import ElmoTasksError
     from elmo_tasks.core.integrity import set_verification, verification_enabled
 
     before = verification_enabled()

@@ -61,13 +61,13 @@ def test_columns_and_extra_blank_lines(tmp_path: Path) -> None:
 
 def test_column_count_mismatch_names_file_line_and_count(tmp_path: Path) -> None:
     path = _write(tmp_path, "EU NNP B-NP B-ORG\n\nrejects VBZ O\n")
-    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}:3: expected 4 columns.*got 3"):
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}, line 3: expected 4 columns.*got 3"):
         read_conll(path)
 
 
 def test_column_index_out_of_range(tmp_path: Path) -> None:
     path = _write(tmp_path, "EU B-ORG\n")
-    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}:1: tag_column=5 but lines have 2 columns"):
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}, line 1: tag_column=5 but lines have 2 columns"):
         read_conll(path, tag_column=5)
 
 

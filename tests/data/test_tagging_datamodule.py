@@ -133,7 +133,7 @@ def test_tag_of_another_scheme_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_wrong_column_count_names_file_and_line(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"train\.txt:3: expected 2 columns .* got 3"):
+    with pytest.raises(ValueError, match=r"train\.txt, line 3: expected 2 columns .* got 3"):
         module(tmp_path, "John B-PER\nSmith I-PER\nsaw NN O\n")
 
 
