@@ -27,6 +27,8 @@ PARSER = ArgumentParser(
         Option("tasks", "task presets (conf/task/*.yaml), as a,b or [a,b]", type=task_list),
         Option("output", "text file to write, one sentence per line"),
         Option("data_dir", "data sets folder (default: $ELMO_TASKS_DATA)", default=None, nullable=True),
+        Option("encoding", "text encoding of the tasks' files, e.g. latin-1 (default: each task's task.encoding)",
+               default=None, nullable=True),
     ],
     description="Write the training text of task presets (training splits only), one sentence per line.",
 )
@@ -38,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(values: dict[str, Any]) -> int:
     # an unknown preset (exit 2), missing or malformed data (exit 1): one message, from PARSER.run
-    sizes = write_task_corpus(values["tasks"], values["output"], values["data_dir"])
+    sizes = write_task_corpus(values["tasks"], values["output"], values["data_dir"], values["encoding"])
     json.dump({"output": str(values["output"]), "tasks": sizes}, sys.stdout, indent=2)
     print()
     return 0

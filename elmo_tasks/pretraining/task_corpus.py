@@ -21,7 +21,7 @@ from pathlib import Path
 from elmo_tasks.core.atomic import atomic_write_text
 
 
-def task_training_sentences(task: str, data_dir: str | None = None) -> list[list[str]]:
+def task_training_sentences(task: str, data_dir: str | None = None, encoding: str | None = None) -> list[list[str]]:
     """The token lists of the training split of task preset ``task``, as experiments see them.
     An unknown preset is a :class:`ConfigValueError` (exit status 2) naming the presets; missing
     data is reported as ``train.py`` reports it, before anything is read."""
@@ -40,6 +40,7 @@ def task_training_sentences(task: str, data_dir: str | None = None) -> list[list
         hint = f"did you mean tasks={nearest[0]}? " if nearest else ""
         raise ConfigValueError(f"tasks: {task!r} is not a task preset; {hint}presets: {', '.join(presets)}")
     overrides = ["experiment=none", f"task={task}"] + ([f"paths.data_dir={data_dir}"] if data_dir else [])
+    overrides += [f"task.encoding={encoding}"] if encoding else []
     cfg = compose_config("/tmp/elmo_tasks_task_corpus", overrides)
     raise_problems(component_problems(cfg.task, "task", cfg))
     datamodule = hydra.utils.instantiate(cfg.task)
@@ -60,12 +61,14 @@ def drop_contained(sentences: Iterable[Sequence[str]]) -> list[list[str]]:
     return [list(s) for s in unique if s not in spans]
 
 
-def write_task_corpus(tasks: Sequence[str], output: str | Path, data_dir: str | None = None) -> dict[str, dict[str, int]]:
-    """Write the tasks' training text to ``output``; returns lines and tokens per task."""
+def write_task_corpus(tasks: Sequence[str], output: str | Path, data_dir: str | None = None,
+                      encoding: str | None = None) -> dict[str, dict[str, int]]:
+    """Write the tasks' training text to ``output``; returns lines and tokens per task.
+    ``encoding`` overrides each task's ``task.encoding``."""
     lines: list[str] = []
     sizes: dict[str, dict[str, int]] = {}
     for task in tasks:
-        kept = drop_contained(task_training_sentences(task, data_dir))
+        kept = drop_contained(task_training_sentences(task, data_dir, encoding))
         lines += [" ".join(s) for s in kept]
         sizes[task] = {"lines": len(kept), "tokens": sum(len(s) for s in kept)}
     atomic_write_text(Path(output), "".join(line + "\n" for line in lines))
