@@ -98,3 +98,16 @@ def test_pretrain_export_and_export_usage(capsys):
     assert "did you mean export_dir=out?" in capsys.readouterr().err
     assert export_main(["run_dir=r", "out=o", "overwrite=maybe"]) == 2
     assert "overwrite must be true or false" in capsys.readouterr().err
+
+
+def test_help_into_a_closed_pipe_is_quiet():
+    import io
+
+    from elmo_tasks.cli.arguments import ArgumentParser, Option
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError
+
+    parser = ArgumentParser("tool", [Option("x", "an option")])
+    assert parser.run(["--help"], lambda values: 0, stdout=ClosedPipe()) == 0

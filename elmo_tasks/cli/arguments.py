@@ -162,7 +162,10 @@ class ArgumentParser:
         stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
         argv = list(argv)
         if not argv or any(arg in ("-h", "--help") for arg in argv):
-            print(self.help(), file=stdout if argv else stderr)
+            try:
+                print(self.help(), file=stdout if argv else stderr, flush=True)
+            except BrokenPipeError:  # `--help | head`: the reader had enough
+                _silence(stdout)
             return 0 if argv else 2
         show = "--cfg" in argv
         if show:
@@ -193,3 +196,13 @@ class ArgumentParser:
                 raise
             return shown[1]
         return 0 if status is None else status
+
+
+def _silence(stream: IO[str]) -> None:
+    """Point a stream whose reader has gone at /dev/null, so that flushing it at exit is quiet."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError):  # not a file descriptor (a test's StringIO)
+        pass
