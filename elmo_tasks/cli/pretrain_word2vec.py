@@ -9,8 +9,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from elmo_tasks.core.config_errors import check_overrides
-from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, config_dir
+from elmo_tasks.core.config_errors import stop_on_bad_overrides
+from elmo_tasks.core.paths import CONFIG_SEARCH_PATH
 from elmo_tasks.core.reporting import readable_errors
 from elmo_tasks.pretraining.word2vec import run
 
@@ -23,10 +23,7 @@ def main(cfg: DictConfig) -> None:
 
 def cli() -> None:
     """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
-    problem = check_overrides(sys.argv[1:], config_dir(), "pretrain")
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        sys.exit(2)
+    stop_on_bad_overrides(sys.argv[1:], "pretrain")
     main()
 
 

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 import hydra
 from omegaconf import DictConfig
 
-from elmo_tasks.core.config_errors import check_overrides
+from elmo_tasks.core.config_errors import stop_on_bad_overrides
 from elmo_tasks.core.config_values import run_folder_problem
-from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT, config_dir
+from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT
 from elmo_tasks.core.reporting import readable_errors
 from elmo_tasks.runs.config import register_resolvers
 from elmo_tasks.runs.quickstart import single_run_argv
@@ -48,12 +48,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
     (default ``sys.argv[1:]``)."""
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
-    problem = check_overrides(sys.argv[1:], config_dir()) or run_folder_problem(
-        sys.argv[1:], DEFAULT_PROJECT_ROOT / "outputs"
-    )
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        sys.exit(2)
+    stop_on_bad_overrides(sys.argv[1:], extra=run_folder_problem(sys.argv[1:], DEFAULT_PROJECT_ROOT / "outputs"))
     sys.argv = [sys.argv[0], *single_run_argv(sys.argv[1:], CHOSEN_GROUPS)]
     hydra_main()
 

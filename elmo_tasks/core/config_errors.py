@@ -9,6 +9,7 @@ that fails, names the offending override and the nearest valid option or key, so
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,15 @@ def _fix_rest(parts: Sequence[str], node: Any) -> list[str]:
         fixed.append(part)
         node = node.get(part) if isinstance(node, dict) else None
     return fixed
+
+
+def stop_on_bad_overrides(argv: Sequence[str], config_name: str = "config", extra: str | None = None) -> None:
+    """Before a Hydra app starts: print the help for ``argv``'s first override that does not
+    compose against the package's ``config_name``.yaml (or ``extra``, another command-line
+    problem) and exit with status 2."""
+    from elmo_tasks.core.paths import config_dir
+
+    problem = check_overrides(argv, config_dir(), config_name) or extra
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
