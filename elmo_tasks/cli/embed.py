@@ -26,6 +26,7 @@ from pathlib import Path
 
 from elmo_tasks.cli.arguments import ArgumentParser, Option
 from elmo_tasks.core.errors import ElmoTasksError
+from elmo_tasks.core.text_encoding import decode_lines
 from elmo_tasks.data.tokenize import get_tokenizer
 from elmo_tasks.encoders.elmo_cache import (
     LAYER_CHOICES,
@@ -41,26 +42,11 @@ class EmbedInputError(ElmoTasksError, ValueError):
     """An input file that cannot be embedded (exit status 1)."""
 
 
-def decode_lines(data: bytes, source: str, encoding: str) -> list[str]:
-    """The lines of ``data``, decoded; an undecodable line is an :class:`EmbedInputError` naming it."""
-    lines = []
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            lines.append(raw.decode(encoding))
-        except UnicodeDecodeError as error:
-            byte = error.object[error.start : error.start + 1].hex()
-            raise EmbedInputError(
-                f"{source}, line {number}: not valid {encoding} (byte 0x{byte} at byte {error.start + 1} of the line); "
-                f"give the file's encoding, e.g. encoding=latin-1, or convert it to {encoding}"
-            ) from None
-    return lines
-
-
 def read_sentences(path: str, tokenizer: str, text_column: str, encoding: str = "utf-8") -> list[list[str]]:
     """The tokenised sentences of the input, all checked before anything is written."""
     tokenize = get_tokenizer(tokenizer)
     if path == "-":
-        lines = decode_lines(sys.stdin.buffer.read(), "stdin", encoding)
+        lines = decode_lines(sys.stdin.buffer.read(), "stdin", encoding, EmbedInputError)
     elif not Path(path).is_file():
         raise EmbedInputError(f"input file not found: {path}")
     elif Path(path).suffix in (".csv", ".tsv", ".jsonl", ".json"):
@@ -68,7 +54,7 @@ def read_sentences(path: str, tokenizer: str, text_column: str, encoding: str = 
 
         lines = read_texts(path, text_column, encoding)
     else:
-        lines = decode_lines(Path(path).read_bytes(), path, encoding)
+        lines = decode_lines(Path(path).read_bytes(), path, encoding, EmbedInputError)
     sentences = [tokenize(line) for line in lines]
     empty = [i + 1 for i, s in enumerate(sentences) if not s]
     if empty:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from elmo_tasks.cli.arguments import ArgumentParser, Option, UsageError
+from elmo_tasks.core import text_encoding
 from elmo_tasks.core.errors import ElmoTasksError
 from elmo_tasks.core.reporting import full_traceback_wanted
 from elmo_tasks.runs.trained import PredictError, TrainedRun, load_run, resolve_device
@@ -68,6 +69,7 @@ example: python -m elmo_tasks.predict run_dir=outputs/runs/2024-05-01_12-00-00 i
 FORMATS = ("jsonl", "conll")
 INPUT_FORMATS = ("auto", "lines", "jsonl", "conll")
 DOCSTART = "-DOCSTART-"
+ENCODING_EXAMPLES = "encoding=latin-1 or encoding=cp1252"
 
 # Not __name__: run with ``python -m`` this module is ``__main__``.
 log = logging.getLogger("elmo_tasks.cli.predict")
@@ -286,24 +288,10 @@ def _batches(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
 # --------------------------------------------------------------------------- driver
 
 
-def _undecodable(source: str, number: int, error: UnicodeDecodeError, encoding: str) -> PredictError:
-    byte = error.object[error.start : error.start + 1].hex()
-    return PredictError(
-        f"{source}, line {number}: not valid {encoding} (byte 0x{byte} at byte {error.start + 1} of the line); "
-        f"give the file's encoding, e.g. encoding=latin-1 or encoding=cp1252, or convert it to {encoding}"
-    )
-
-
 def decode_lines(data: bytes, source: str, encoding: str = "utf-8") -> list[str]:
     """The lines of ``data`` (split at \\n, \\r\\n or \\r), each decoded; a line that does not
     decode is a :class:`PredictError` naming its number and the ``encoding=`` fix."""
-    lines = []
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            lines.append(raw.decode(encoding))
-        except UnicodeDecodeError as error:
-            raise _undecodable(source, number, error, encoding) from None
-    return lines
+    return text_encoding.decode_lines(data, source, encoding, PredictError, ENCODING_EXAMPLES)
 
 
 def stream_lines(stdin: IO[str], encoding: str = "utf-8") -> Iterator[str]:
@@ -317,7 +305,8 @@ def stream_lines(stdin: IO[str], encoding: str = "utf-8") -> Iterator[str]:
         try:
             yield raw.decode(encoding)
         except UnicodeDecodeError as error:
-            raise _undecodable("stdin", number, error, encoding) from None
+            raise text_encoding.undecodable_line("stdin", number, error, encoding, PredictError,
+                                                 ENCODING_EXAMPLES) from None
 
 
 def read_input_file(path: str, encoding: str = "utf-8") -> list[str]:

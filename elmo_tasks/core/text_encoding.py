@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from elmo_tasks.core.errors import DataFormatError
@@ -19,13 +20,6 @@ def encoding_name(encoding: str) -> str:
     return codecs.lookup(str(encoding)).name
 
 
-def is_utf8(encoding: str) -> bool:
-    try:
-        return encoding_name(encoding) in ("utf-8", "utf-8-sig")
-    except LookupError:
-        return False
-
-
 def encoding_problem(value: object, key: str) -> str | None:
     """Why ``key=value`` is not a text encoding Python knows (None when it is)."""
     try:
@@ -33,6 +27,36 @@ def encoding_problem(value: object, key: str) -> str | None:
     except LookupError:
         return f"{key}={value!r}: not a known text encoding, e.g. {key}=utf-8 (or latin-1, cp1252)"
     return None
+
+
+def reading_codec(encoding: str) -> str:
+    """The codec to read a file of ``encoding`` with: a UTF-8 file may start with a byte-order
+    mark, which is not part of its text."""
+    return "utf-8-sig" if encoding == "utf-8" else encoding
+
+
+def undecodable_line(source: str, number: int, error: UnicodeDecodeError, encoding: str,
+                     make_error: Callable[[str], Exception], examples: str = "encoding=latin-1") -> Exception:
+    """The error for line ``number`` of ``source`` (a file decoded line by line) not decoding
+    as ``encoding``: its first bad byte, where it is in the line, and the ``encoding=`` fix."""
+    byte = error.object[error.start : error.start + 1].hex()
+    return make_error(
+        f"{source}, line {number}: not valid {encoding} (byte 0x{byte} at byte {error.start + 1} of the line); "
+        f"give the file's encoding, e.g. {examples}, or convert it to {encoding}"
+    )
+
+
+def decode_lines(data: bytes, source: str, encoding: str, make_error: Callable[[str], Exception],
+                 examples: str = "encoding=latin-1") -> list[str]:
+    """The lines of ``data`` (split at \\n, \\r\\n or \\r), each decoded; a line that does not
+    decode raises ``make_error`` with :func:`undecodable_line`'s message."""
+    lines = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            lines.append(raw.decode(encoding))
+        except UnicodeDecodeError as error:
+            raise undecodable_line(source, number, error, encoding, make_error, examples) from None
+    return lines
 
 
 def line_of(data: bytes, offset: int) -> int:

@@ -16,7 +16,12 @@ from typing import Any
 import datasets
 
 from elmo_tasks.core.errors import DataFormatError
-from elmo_tasks.core.text_encoding import DEFAULT_ENCODING, encoding_name, undecodable
+from elmo_tasks.core.text_encoding import (
+    DEFAULT_ENCODING,
+    encoding_name,
+    reading_codec,
+    undecodable,
+)
 from elmo_tasks.data.labelled import LabelledSplit, to_split
 
 PathLike = str | os.PathLike[str]
@@ -119,7 +124,7 @@ def _scan_delimited(path: Path, dialect: dict[str, Any], encoding: str) -> tuple
     """The header and the first line of each record; DataFormatError for a row with the wrong field count."""
     header: list[str] | None = None
     lines: list[int] = []
-    with path.open(encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as handle:
+    with path.open(encoding=reading_codec(encoding), newline="") as handle:
         reader = csv.reader(handle, **dialect)
         end_of_previous = 0
         try:
@@ -155,7 +160,7 @@ def _load_json_lines(path: Path, cache_dir: PathLike | None, encoding: str) -> t
     """Load a JSON lines file through ``datasets``; a line that is not a JSON object is named."""
     content = path.read_bytes()
     try:
-        content.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        content.decode(reading_codec(encoding))
     except UnicodeDecodeError:
         raise undecodable(path, encoding, data=content) from None
     if content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
@@ -180,7 +185,7 @@ def _raise_bad_json_line(path: Path, content: bytes, encoding: str = DEFAULT_ENC
         if not line.strip():
             continue
         try:
-            value = json.loads(line.decode("utf-8-sig" if number == 1 and encoding == "utf-8" else encoding))
+            value = json.loads(line.decode(reading_codec(encoding) if number == 1 else encoding))
         except UnicodeDecodeError:
             raise undecodable(path, encoding, data=content) from None
         except json.JSONDecodeError as error:
