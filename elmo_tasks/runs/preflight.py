@@ -55,9 +55,7 @@ def check(cfg: DictConfig, command: str = "python train.py", extra: Iterable[Che
     """All pre-flight checks for a composed config; raises one error for every problem found."""
     check_missing_values(cfg)
     check_interpolations(cfg)
-    problems = run_problems(cfg, command)
-    for name in cfg:
-        problems += component_problems(cfg.get(name), str(name), cfg)
+    problems = all_problems(cfg, command)
     for more in extra:
         problems += [p for p in more(cfg) if p]
     raise_problems(problems)
@@ -66,12 +64,17 @@ def check(cfg: DictConfig, command: str = "python train.py", extra: Iterable[Che
 def check_values(cfg: DictConfig) -> None:
     """Only the values of the wrong type or range and the folders that cannot be written, as one
     :class:`~elmo_tasks.core.config_values.ConfigValueError`."""
-    problems = run_problems(cfg)
-    for name in cfg:
-        problems += component_problems(cfg.get(name), str(name), cfg)
-    error = gathered(value_problems(problems))
+    error = gathered(value_problems(all_problems(cfg)))
     if isinstance(error, ConfigValueError):
         raise error
+
+
+def all_problems(cfg: DictConfig, command: str = "python train.py") -> list[Problem | None]:
+    """The run's own problems, then what each config node with a ``_target_`` says of itself."""
+    problems = run_problems(cfg, command)
+    for name in cfg:
+        problems += component_problems(cfg.get(name), str(name), cfg)
+    return problems
 
 
 def run_problems(cfg: DictConfig, command: str = "python train.py") -> list[Problem | None]:

@@ -93,7 +93,7 @@ def cuda_problem(trainer: Mapping[str, Any], key: str = "trainer", command: str 
             f"Run on the CPU instead: {command} ... {cpu_fix}; on a machine with an NVIDIA GPU, "
             "install a CUDA build of torch (https://pytorch.org/get-started/locally/)."
         )
-    wanted = _device_count(devices)
+    wanted = _devices_needed(devices)
     available = torch.cuda.device_count()
     if wanted is not None and wanted > available:
         return CudaUnavailableError(
@@ -103,7 +103,9 @@ def cuda_problem(trainer: Mapping[str, Any], key: str = "trainer", command: str 
     return None
 
 
-def _device_count(devices: Any) -> int | None:
+def _devices_needed(devices: Any) -> int | None:
+    """How many CUDA devices must be visible for ``devices`` (the highest id + 1 for a list of
+    ids), None when any number will do; not the count of devices used (see ``core.sweeps``)."""
     if isinstance(devices, bool) or devices is None:
         return None
     if isinstance(devices, int):
