@@ -25,6 +25,7 @@ from torch import nn
 
 from elmo_tasks.elmo.characters import PADDING_CHARACTER, bos_char_ids, eos_char_ids
 from elmo_tasks.elmo.options import ElmoOptions
+from elmo_tasks.elmo.recurrence import recurrence
 
 # TensorFlow's BasicLSTMCell adds this to the forget gate; bilm-tf stores biases without it.
 FORGET_BIAS = 1.0
@@ -160,52 +161,25 @@ class LstmLayer(nn.Module):
         on CPUs as ``h W_rec``.
         """
         _, steps, batch, _ = inputs.shape
-        w_rec_t, w_proj_t = self.w_rec_t, self.w_proj_t
         bias = self.bias + self.forget_bias  # the same float32 sum TensorFlow computes
         # Input-to-gate products of every step at once: (2, 4C, D) @ (2, D, T*B).
         flat_inputs = inputs.reshape(2, steps * batch, -1).transpose(1, 2)
-        pre_gates = torch.baddbmm(bias.unsqueeze(2), self.w_in.transpose(1, 2), flat_inputs)  # (2, 4C, T*B)
-        # Under autocast the products run in low precision but the gate sums stay float32.
-        fused_add = not torch.is_autocast_enabled(inputs.device.type)
-        pre_gates = pre_gates.float()
-
+        pre_gates = torch.baddbmm(bias.unsqueeze(2), self.w_in.transpose(1, 2), flat_inputs).float()
+        w_rec_t, w_proj_t = self.w_rec_t, self.w_proj_t
+        device_type = inputs.device.type
+        if torch.is_autocast_enabled(device_type):
+            # Cast the per-step weights once, not at every step; gate sums stay float32.
+            low = torch.get_autocast_dtype(device_type)
+            w_rec_t, w_proj_t = w_rec_t.to(low), w_proj_t.to(low)
         if state is None:
             h = inputs.new_zeros(2, self.projection_dim, batch, dtype=torch.float32)
             c = inputs.new_zeros(2, self.cell_dim, batch, dtype=torch.float32)
         else:
             h, c = state[0].float().transpose(1, 2), state[1].float().transpose(1, 2)
-        # Per-step views from unbind and outputs gathered in a list: autograd then gives each
-        # step's gradient its own small buffer instead of a zero-filled copy of the whole
-        # sequence (which slicing pre_gates per step would cost, at every step).
-        step_pre_gates = pre_gates.view(2, pre_gates.size(1), steps, batch).unbind(2)
-        step_outputs: list[torch.Tensor] = []
-        finished_h: list[torch.Tensor] = []
-        finished_c: list[torch.Tensor] = []
-        for t in range(steps):
-            n = active_rows[t]
-            if n < h.size(2):  # rows n.. ended at the previous step: keep their final state
-                finished_h.append(h[:, :, n:])
-                finished_c.append(c[:, :, n:])
-                h, c = h[:, :, :n], c[:, :, :n]
-            step_gates = step_pre_gates[t] if n == batch else step_pre_gates[t][:, :, :n]
-            if fused_add:
-                gates = torch.baddbmm(step_gates, w_rec_t, h)
-            else:
-                gates = step_gates + torch.bmm(w_rec_t, h.to(w_rec_t.dtype)).float()
-            i, j, f, o = gates.chunk(4, dim=1)
-            c = torch.sigmoid(i) * torch.tanh(j) + torch.sigmoid(f) * c
-            if self.cell_clip:
-                c = c.clamp(-self.cell_clip, self.cell_clip)
-            h = torch.bmm(w_proj_t, (torch.sigmoid(o) * torch.tanh(c)).to(w_proj_t.dtype)).float()
-            if self.proj_clip:
-                h = h.clamp(-self.proj_clip, self.proj_clip)
-            step_outputs.append(h if n == batch else F.pad(h, (0, batch - n)))
-        outputs = torch.stack(step_outputs, dim=1).transpose(2, 3)  # (2, T, B, P)
-        finished_h.append(h)
-        finished_c.append(c)
-        final_h = torch.cat(finished_h[::-1], dim=2).transpose(1, 2)
-        final_c = torch.cat(finished_c[::-1], dim=2).transpose(1, 2)
-        return outputs, (final_h, final_c)
+        outputs, final_h, final_c = recurrence(
+            pre_gates, w_rec_t, w_proj_t, h, c, active_rows[:steps], self.cell_clip, self.proj_clip
+        )
+        return outputs.permute(0, 2, 3, 1), (final_h.transpose(1, 2), final_c.transpose(1, 2))
 
 
 class BiLstm(nn.Module):
