@@ -79,7 +79,9 @@ class CharacterEncoder(nn.Module):
         pooled = []
         for weight, bias in zip(self.conv_weights, self.conv_biases):
             conv = F.conv1d(x, weight[0].permute(2, 1, 0), bias)  # (N, n_filters_w, positions)
-            pooled.append(self.activation(conv.amax(dim=-1)))
+            # max, not amax: its backward scatters to one position per filter (the reference's
+            # choice among equal windows) instead of comparing every position with the max.
+            pooled.append(self.activation(conv.max(dim=-1).values))
         tokens = self.highway(torch.cat(pooled, dim=-1))
         return torch.addmm(self.b_proj, tokens, self.w_proj)
 
@@ -106,24 +108,31 @@ class LstmLayer(nn.Module):
         c = clip(sigmoid(f + 1) * c + sigmoid(i) * tanh(j), cell_clip)
         h = clip((sigmoid(o) * tanh(c)) W_P, proj_clip)
 
-    ``w_in`` and ``bias`` keep the TensorFlow layout; the two per-step weights are kept
-    transposed, ``w_rec_t`` (2, 4C, P) and ``w_proj_t`` (2, P, C), for the product the
-    recurrence runs (see ``forward``). ``w_rec`` and ``w_proj`` are their TensorFlow-layout
-    views, through which the published files are read and written; state dicts written
-    before this layout (keys ``w_rec``, ``w_proj``) are converted when loaded.
+    ``bias`` keeps the TensorFlow layout; the three weights are kept transposed, ``w_in_t``
+    (2, 4C, D), ``w_rec_t`` (2, 4C, P) and ``w_proj_t`` (2, P, C), for the products the
+    recurrence runs (see ``forward``) and so that their gradients come out in the same
+    layout (a transposed gradient costs a slow transposing copy per weight and batch).
+    ``w_in``, ``w_rec`` and ``w_proj`` are their TensorFlow-layout views, through which the
+    published files are read and written; state dicts written with the earlier layout (keys
+    ``w_in``, ``w_rec``, ``w_proj``) are converted when loaded.
     """
 
     def __init__(self, input_dim: int, cell_dim: int, projection_dim: int, cell_clip: float | None, proj_clip: float | None) -> None:
         super().__init__()
         self.cell_dim, self.projection_dim = cell_dim, projection_dim
         self.cell_clip, self.proj_clip = cell_clip, proj_clip
-        self.w_in = nn.Parameter(torch.zeros(2, input_dim, 4 * cell_dim))
+        self.w_in_t = nn.Parameter(torch.zeros(2, 4 * cell_dim, input_dim))
         self.w_rec_t = nn.Parameter(torch.zeros(2, 4 * cell_dim, projection_dim))
         self.bias = nn.Parameter(torch.zeros(2, 4 * cell_dim))
         self.w_proj_t = nn.Parameter(torch.zeros(2, projection_dim, cell_dim))
         forget = torch.zeros(4 * cell_dim)
         forget[2 * cell_dim : 3 * cell_dim] = FORGET_BIAS
         self.register_buffer("forget_bias", forget, persistent=False)
+
+    @property
+    def w_in(self) -> torch.Tensor:
+        """The input kernel in TensorFlow layout, (2, D, 4C): a view of ``w_in_t``."""
+        return self.w_in_t.transpose(1, 2)
 
     @property
     def w_rec(self) -> torch.Tensor:
@@ -136,7 +145,7 @@ class LstmLayer(nn.Module):
         return self.w_proj_t.transpose(1, 2)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
-        for old, new in (("w_rec", "w_rec_t"), ("w_proj", "w_proj_t")):
+        for old, new in (("w_in", "w_in_t"), ("w_rec", "w_rec_t"), ("w_proj", "w_proj_t")):
             if prefix + old in state_dict and prefix + new not in state_dict:
                 state_dict[prefix + new] = state_dict.pop(prefix + old).transpose(1, 2).contiguous()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -164,7 +173,7 @@ class LstmLayer(nn.Module):
         bias = self.bias + self.forget_bias  # the same float32 sum TensorFlow computes
         # Input-to-gate products of every step at once: (2, 4C, D) @ (2, D, T*B).
         flat_inputs = inputs.reshape(2, steps * batch, -1).transpose(1, 2)
-        pre_gates = torch.baddbmm(bias.unsqueeze(2), self.w_in.transpose(1, 2), flat_inputs).float()
+        pre_gates = torch.baddbmm(bias.unsqueeze(2), self.w_in_t, flat_inputs).float()
         w_rec_t, w_proj_t = self.w_rec_t, self.w_proj_t
         device_type = inputs.device.type
         if torch.is_autocast_enabled(device_type):

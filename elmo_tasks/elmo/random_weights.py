@@ -43,7 +43,7 @@ def random_bilm(options: ElmoOptions, seed: int = 0, scale: float = 0.1) -> BiLm
     with torch.no_grad():
         for name, parameter in bilm.named_parameters():
             # Drawn in the published (TensorFlow) layout, so a seed always gives the same file.
-            if name.endswith(("w_rec_t", "w_proj_t")):
+            if name.endswith(("w_in_t", "w_rec_t", "w_proj_t")):
                 parameter = parameter.transpose(1, 2)
             parameter.copy_((torch.rand(parameter.shape, generator=generator) * 2 - 1) * scale)
         bilm.char_encoder.char_embedding.weight[0].zero_()

@@ -41,7 +41,7 @@ def _published_layout(bilm: BiLm) -> dict[str, torch.Tensor]:
     """The biLM's tensors under the keys and in the layout of the fixture's release."""
     tensors = {}
     for key, tensor in bilm.state_dict().items():
-        if key.endswith(("w_rec_t", "w_proj_t")):
+        if key.endswith(("w_in_t", "w_rec_t", "w_proj_t")):
             key, tensor = key[:-2], tensor.transpose(1, 2)
         tensors[key] = tensor
     return tensors
