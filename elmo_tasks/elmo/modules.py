@@ -30,6 +30,8 @@ from elmo_tasks.elmo.recurrence import recurrence
 # TensorFlow's BasicLSTMCell adds this to the forget gate; bilm-tf stores biases without it.
 FORGET_BIAS = 1.0
 FORWARD, BACKWARD = 0, 1
+# Tokens per batch of character convolutions (see CharacterEncoder.forward).
+CONV_TOKEN_CHUNK = 256
 
 
 class Highway(nn.Module):
@@ -76,14 +78,22 @@ class CharacterEncoder(nn.Module):
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
         char_ids = self._trim_trailing_padding(char_ids)
         x = self.char_embedding(char_ids).transpose(1, 2)  # (N, char_dim, chars)
+        # A few hundred tokens at a time: each convolution's output (tokens x filters x
+        # positions, hundreds of MB for thousands of tokens) then stays in cache until its max
+        # is taken, 1.4x faster forward and backward on CPUs.
+        pooled = torch.cat([self._max_over_positions(part) for part in x.split(CONV_TOKEN_CHUNK)])
+        tokens = self.highway(pooled)
+        return torch.addmm(self.b_proj, tokens, self.w_proj)
+
+    def _max_over_positions(self, x: torch.Tensor) -> torch.Tensor:
+        """Every filter's activated max over character positions: (N, char_dim, chars) -> (N, n_filters)."""
         pooled = []
         for weight, bias in zip(self.conv_weights, self.conv_biases):
             conv = F.conv1d(x, weight[0].permute(2, 1, 0), bias)  # (N, n_filters_w, positions)
             # max, not amax: its backward scatters to one position per filter (the reference's
             # choice among equal windows) instead of comparing every position with the max.
             pooled.append(self.activation(conv.max(dim=-1).values))
-        tokens = self.highway(torch.cat(pooled, dim=-1))
-        return torch.addmm(self.b_proj, tokens, self.w_proj)
+        return torch.cat(pooled, dim=-1)
 
     def _trim_trailing_padding(self, char_ids: torch.Tensor) -> torch.Tensor:
         """Drop character positions that are padding in every token, keeping enough of them

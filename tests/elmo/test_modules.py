@@ -392,3 +392,19 @@ def test_elmo_dropout_only_in_training(tiny_elmo_files):
     # Back in eval mode nothing is dropped.
     elmo.eval()
     assert torch.equal(elmo(ids)["elmo_representations"][0], first)
+
+
+def test_character_convolutions_in_token_chunks_match_one_pass(monkeypatch):
+    """The encoder convolves a few hundred tokens at a time; the chunk edges change nothing."""
+    from elmo_tasks.elmo import modules
+    from elmo_tasks.elmo.random_weights import random_bilm
+
+    encoder = random_bilm(tiny_options(), seed=4).char_encoder
+    generator = torch.Generator().manual_seed(0)
+    char_ids = torch.randint(1, 262, (3 * modules.CONV_TOKEN_CHUNK + 5, 50), generator=generator)
+    char_ids[:, 12:] = 261  # padding character after 12 characters, as batch_to_ids writes
+    with torch.no_grad():
+        chunked = encoder(char_ids)
+        monkeypatch.setattr(modules, "CONV_TOKEN_CHUNK", len(char_ids))
+        whole = encoder(char_ids)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
