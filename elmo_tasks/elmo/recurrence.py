@@ -181,16 +181,18 @@ def _forward_steps(step_pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_
                 cell_mask = (c >= -cell_clip) & (c <= cell_clip)
             c.clamp_(-cell_clip, cell_clip)
         tanh_c = torch.tanh(c)
-        m = torch.mul(o, tanh_c, out=cell_outputs[:, :, t, :n]) if keep else o * tanh_c
-        h_raw = _product(w_proj_t, m)
+        m = o * tanh_c
+        h = _product(w_proj_t, m)
         proj_mask = None
         if proj_clip:
             if keep:
-                proj_mask = (h_raw >= -proj_clip) & (h_raw <= proj_clip)
-            h = torch.clamp(h_raw, -proj_clip, proj_clip, out=outputs[:, :, t, :n])
-        else:
-            h = outputs[:, :, t, :n].copy_(h_raw)
+                proj_mask = (h >= -proj_clip) & (h <= proj_clip)
+            h.clamp_(-proj_clip, proj_clip)
+        # Per-step values are computed contiguous and then copied into the strided buffers:
+        # pointwise ops writing straight into a strided view run several times slower.
+        outputs[:, :, t, :n] = h
         if keep:
+            cell_outputs[:, :, t, :n] = m
             saved.append((gates, c_prev, tanh_c, cell_mask, proj_mask))
     finished_h.append(h)
     finished_c.append(c)
@@ -216,22 +218,36 @@ def _backward_steps(saved, w_rec_t, w_proj_t, grad_outputs, grad_final_h, grad_f
         if proj_mask is not None:
             dh = dh * proj_mask
         proj_grads[:, :, t, :n] = dh
-        dm = _transposed_product(dh, w_proj_t)
+        dm = _transposed_product(dh, w_proj_t).contiguous()
         i, j, f, o = gates.chunk(4, dim=1)
-        dc = torch.addcmul(dc, dm * o, 1.0 - tanh_c * tanh_c)
+        dc = dc + _tanh_backward(dm * o, tanh_c)
         if cell_mask is not None:
-            dc = dc * cell_mask
-        di, dj, df, do = gate_grads[:, :, t, :n].chunk(4, dim=1)
-        torch.mul(dc * j, i * (1.0 - i), out=di)
-        torch.mul(dc * i, 1.0 - j * j, out=dj)
-        torch.mul(dc * c_prev, f * (1.0 - f), out=df)
-        torch.mul(dm * tanh_c, o * (1.0 - o), out=do)
+            dc.mul_(cell_mask)
+        step_gate_grads = torch.empty_like(gates)
+        di, dj, df, do = step_gate_grads.chunk(4, dim=1)
+        _sigmoid_backward(dc * j, i, grad_input=di)
+        _tanh_backward(dc * i, j, grad_input=dj)
+        _sigmoid_backward(dc * c_prev, f, grad_input=df)
+        _sigmoid_backward(dm * tanh_c, o, grad_input=do)
+        gate_grads[:, :, t, :n] = step_gate_grads
         dc = dc * f
-        dh = _transposed_product(gate_grads[:, :, t, :n], w_rec_t)
+        dh = _transposed_product(step_gate_grads, w_rec_t)
     if dh.size(2) < batch:  # rows without any step: their initial state is their final state
         dh = torch.cat([dh, _rows(grad_final_h, k, proj_dim, dh.size(2), batch, like)], dim=2)
         dc = torch.cat([dc, _rows(grad_final_c, k, cell_dim, dc.size(2), batch, like)], dim=2)
     return dh, dc
+
+
+# ATen's fused derivative kernels: grad * s * (1 - s) and grad * (1 - t^2) in one pass each,
+# written into the gate-gradient blocks (``.grad_input`` is the out= form).
+_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
+_tanh_backward_out = torch.ops.aten.tanh_backward.grad_input
+
+
+def _tanh_backward(grad: torch.Tensor, tanh_value: torch.Tensor, grad_input: torch.Tensor | None = None) -> torch.Tensor:
+    if grad_input is None:
+        return torch.ops.aten.tanh_backward(grad, tanh_value)
+    return _tanh_backward_out(grad, tanh_value, grad_input=grad_input)
 
 
 def _rows(grad: torch.Tensor | None, k: int, dim: int, start: int, stop: int, like: torch.Tensor) -> torch.Tensor:
