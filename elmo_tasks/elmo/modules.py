@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from elmo_tasks.elmo.characters import PADDING_CHARACTER, bos_char_ids, eos_char_ids
+from elmo_tasks.elmo.characters import PADDING_CHARACTER, bos_char_ids, eos_char_ids, unique_rows
+from elmo_tasks.elmo.layout import TRANSPOSED
 from elmo_tasks.elmo.options import ElmoOptions
 from elmo_tasks.elmo.recurrence import recurrence
 
@@ -155,7 +156,7 @@ class LstmLayer(nn.Module):
         return self.w_proj_t.transpose(1, 2)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
-        for old, new in (("w_in", "w_in_t"), ("w_rec", "w_rec_t"), ("w_proj", "w_proj_t")):
+        for old, new in TRANSPOSED.items():
             if prefix + old in state_dict and prefix + new not in state_dict:
                 state_dict[prefix + new] = state_dict.pop(prefix + old).transpose(1, 2).contiguous()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -275,7 +276,7 @@ class BiLm(nn.Module):
 
     def encode_tokens(self, char_ids: torch.Tensor) -> torch.Tensor:
         """Token vectors for (N, 50) char ids, computing each distinct token once."""
-        unique, inverse = torch.unique(char_ids, dim=0, return_inverse=True)
+        unique, inverse = unique_rows(char_ids)
         if self.token_cache.enabled(self.char_encoder):
             vectors = self.token_cache.encode(unique, self.char_encoder)
         else:

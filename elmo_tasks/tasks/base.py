@@ -12,7 +12,8 @@ import pytorch_lightning as pl
 import torch
 
 from elmo_tasks.encoders import TokenEncoder
-from elmo_tasks.tasks.optimization import build_optimizer
+from elmo_tasks.elmo.layout import convert_optimizer_states, current_key
+from elmo_tasks.tasks.optimization import build_optimizer, parameter_groups
 from elmo_tasks.tasks.step_logging import EpochMean, step_is_read
 
 # Under DDP Lightning advises sync_dist=True for every epoch-level value. Ours need none: the
@@ -46,7 +47,8 @@ def restore_frozen_encoder(module: "EncoderHeadTask", checkpoint: dict) -> None:
         )
     own = module.state_dict()
     for key in saved["keys"]:
-        checkpoint["state_dict"][f"encoder.{key}"] = own[f"encoder.{key}"]
+        key = current_key(f"encoder.{key}")  # written by an earlier release: the weight's current name
+        checkpoint["state_dict"][key] = own[key]
 
 
 def passthrough(encoder: TokenEncoder) -> dict[str, int]:
@@ -140,6 +142,9 @@ class EncoderHeadTask(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.data_state = checkpoint.get(DATA_STATE, self.data_state)
         restore_frozen_encoder(self, checkpoint)
+        names = {id(p): name for name, p in self.named_parameters()}
+        ordered = [names[id(p)] for group in parameter_groups(self, self.param_group_settings) for p in group["params"]]
+        convert_optimizer_states(checkpoint["state_dict"], ordered, checkpoint.get("optimizer_states", []))
 
     def _reloadable_encoder_state(self) -> dict | None:
         reloadable = getattr(self.encoder, "reloadable_state", None)

@@ -109,3 +109,18 @@ def test_batch_as_plain_string_raises():
 def test_empty_token_raises():
     with pytest.raises(ValueError, match=r"sentence 0, token 1"):
         batch_to_ids([["a", "", "b"]])
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["distinct keys", "every key colliding"])
+def test_unique_rows_finds_each_distinct_row_once(collide, monkeypatch):
+    from elmo_tasks.elmo import characters
+    from elmo_tasks.elmo.characters import unique_rows
+
+    if collide:  # all-zero weights key every row alike: the exact fallback must answer
+        monkeypatch.setattr(characters, "_ROW_KEY_WEIGHTS", torch.zeros(256, dtype=torch.long))
+    generator = torch.Generator().manual_seed(1)
+    char_ids = torch.randint(1, 6, (300, 50), generator=generator)
+    char_ids[:, 3:] = 261
+    rows, inverse = unique_rows(char_ids)
+    assert torch.equal(rows[inverse], char_ids)
+    assert len(rows) == len(torch.unique(char_ids, dim=0)) == len({tuple(r) for r in char_ids.tolist()})

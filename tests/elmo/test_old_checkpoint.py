@@ -76,3 +76,20 @@ def test_seeded_random_weights_are_those_of_the_earlier_release() -> None:
     bilm = random_bilm(ElmoOptions.from_dict(old["options"]), seed=3, scale=0.5)
     for key, tensor in _published_layout(bilm).items():
         assert torch.equal(tensor, old["state_dict"][key]), key
+
+
+def test_layout_names_only_the_lstm_weights_and_converts_their_optimiser_state() -> None:
+    from elmo_tasks.elmo.layout import convert_optimizer_states, current_key
+
+    assert current_key("bilm.lstm.layers.1.w_rec") == "bilm.lstm.layers.1.w_rec_t"
+    assert current_key("model.elmo.bilm.lstm.layers.0.w_in") == "model.elmo.bilm.lstm.layers.0.w_in_t"
+    assert current_key("bilm.char_encoder.w_proj") == "bilm.char_encoder.w_proj"  # not an LSTM weight
+    assert current_key("bilm.lstm.layers.0.w_rec_t") == "bilm.lstm.layers.0.w_rec_t"
+    old_moment = torch.arange(24.0).view(2, 3, 4)
+    states = [{"state": {0: {"step": torch.tensor(3.0), "exp_avg": old_moment}, 1: {"exp_avg": torch.ones(2, 3, 4)}}}]
+    names = ["bilm.lstm.layers.0.w_rec_t", "bilm.lstm.layers.0.bias"]
+    assert convert_optimizer_states(["bilm.lstm.layers.0.w_rec", "bilm.lstm.layers.0.bias"], names, states) == 1
+    assert torch.equal(states[0]["state"][0]["exp_avg"], old_moment.transpose(1, 2))
+    assert states[0]["state"][0]["step"].item() == 3.0 and states[0]["state"][1]["exp_avg"].shape == (2, 3, 4)
+    # A checkpoint in the current layout is left alone.
+    assert convert_optimizer_states(["bilm.lstm.layers.0.w_rec_t"], names, states) == 0
