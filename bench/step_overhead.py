@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="cumulative", help="cProfile order for --profile: cumulative, tottime")
     parser.add_argument("--callers", help="with --profile: also print the callers of functions matching this")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for the run, e.g. callbacks.model_checkpoint=null")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="step_overhead_"))
@@ -96,6 +97,7 @@ def main() -> None:
         "+trainer.enable_model_summary=false", "logger=csv", "test=false",
         f"encoder.options_file={options}", f"encoder.weight_file={weights}", f"encoder.cache_dir={workdir / 'cache'}",
         "+callbacks.epoch_timer._target_=step_overhead.EpochTimer",
+        *args.overrides,
     ]
     run(compose_config(workdir / "first", overrides))  # builds the cache, then trains from it
     timer.epochs.clear()
