@@ -214,3 +214,21 @@ def test_training_on_the_cache_gives_the_same_metrics(tmp_path, data_dir, elmo_f
     for split in ("val", "test"):
         for metric, value in results["direct"][split].items():
             assert results["cached"][split][metric] == pytest.approx(value, abs=1e-6), (split, metric)
+
+
+def test_embed_in_bf16_is_close_to_float32_and_says_so(tiny_elmo_files, tmp_path):
+    text = tmp_path / "input.txt"
+    text.write_text("\n".join(" ".join(s) for s in SENTENCES) + "\n")
+    stored = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.h5"
+        code = embed_main([f"options={tiny_elmo_files.options_file}", f"weights={tiny_elmo_files.weight_file}",
+                           f"input={text}", f"output={out}", f"precision={precision}"])
+        assert code == 0
+        with h5py.File(out) as handle:
+            assert handle.attrs["precision"] == precision
+            stored[precision] = {key: handle[key][...] for key in handle if key != "sentence_ids"}
+    assert stored["fp32"].keys() == stored["bf16"].keys()
+    differences = [np.abs(stored["fp32"][k] - stored["bf16"][k]).max() for k in stored["fp32"]]
+    scale = max(np.abs(v).max() for v in stored["fp32"].values())
+    assert 0 < max(differences) < 0.05 * scale  # bfloat16 products: close, not exact

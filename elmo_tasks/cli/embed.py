@@ -1,7 +1,7 @@
 """Write ELMo activations of a text file to hdf5: ``python -m elmo_tasks.embed``.
 
     elmo-tasks embed options=small weights=small input=sentences.txt output=elmo.h5 \\
-        [layers=all|top|average] [dtype=float16]      (or python -m elmo_tasks.embed ...)
+        [layers=all|top|average] [dtype=float16] [precision=bf16]      (or python -m elmo_tasks.embed ...)
 
 Input: a ``.txt`` file with one sentence per line (``-`` for stdin), tokenised by
 ``tokenizer`` (whitespace by default), or a ``.csv``/``.tsv``/``.jsonl`` file whose
@@ -15,7 +15,10 @@ a line that does not decode is reported by its number. The output is written und
 temporary name, renamed when complete, with its SHA-256 in ``OUTPUT.sha256``; an existing
 output is replaced only by a complete file, and a full disk ends with one message. Weights
 with a ``.sha256`` beside them (exports, the packaged ``mini``) are verified first;
-``verify=false`` skips that.
+``verify=false`` skips that. ``precision=bf16`` runs the biLM's matrix products in bfloat16
+(autocast; gates, cells and clipping stay float32): about 2x faster on CPUs with AMX or
+AVX512-BF16 and on GPUs, with activations that differ from the exact float32 ones by about
+1e-2.
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ PARSER = ArgumentParser(
         Option("output", "hdf5 file to write"),
         Option("layers", "which biLM layers to keep", default="all", choices=LAYER_CHOICES),
         Option("dtype", "stored precision", default="float32", choices=("float32", "float16")),
+        Option("precision", "fp32 (exact) or bf16 (products in bfloat16: faster, not exact)", default="fp32",
+               choices=("fp32", "bf16")),
         Option("tokenizer", "whitespace | simple", default="whitespace"),
         Option("text_column", "column to embed in csv/tsv/jsonl input", default="text"),
         Option("max_tokens", "padded token positions per batch", default=4096, type=int),
@@ -108,6 +113,8 @@ def _run(args: dict) -> int:
         print(f"embed: {problem}", file=sys.stderr)
         return 2
 
+    import torch
+
     from elmo_tasks.core.integrity import set_verification
     from elmo_tasks.elmo import ElmoBiLm
 
@@ -117,9 +124,12 @@ def _run(args: dict) -> int:
         sentences = read_sentences(args["input"], args["tokenizer"], args["text_column"], args["encoding"])
         bilm = ElmoBiLm(args["options"], args["weights"]).to(args["device"])
         manifest = {**bilm_checksums(bilm), "source": str(args["input"])}
-        path = write_activations(bilm, sentences, args["output"], manifest, args["layers"], args["dtype"],
-                                 args["max_tokens"], write_index=True,
-                                 fix="free space there, or give output= a file on a disk with room")
+        manifest["precision"] = args["precision"]
+        low_precision = torch.autocast(torch.device(args["device"]).type, torch.bfloat16, enabled=args["precision"] == "bf16")
+        with low_precision:
+            path = write_activations(bilm, sentences, args["output"], manifest, args["layers"], args["dtype"],
+                                     args["max_tokens"], write_index=True,
+                                     fix="free space there, or give output= a file on a disk with room")
     except ElmoTasksError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
