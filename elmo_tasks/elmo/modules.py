@@ -77,17 +77,22 @@ class CharacterEncoder(nn.Module):
         self.max_width = max(w for w, _ in options.filters)
 
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
-        char_ids = self._trim_trailing_padding(char_ids)
-        x = self.char_embedding(char_ids).transpose(1, 2)  # (N, char_dim, chars)
-        # A few hundred tokens at a time: each convolution's output (tokens x filters x
-        # positions, hundreds of MB for thousands of tokens) then stays in cache until its max
-        # is taken, 1.4x faster forward and backward on CPUs.
-        pooled = torch.cat([self._max_over_positions(part) for part in x.split(CONV_TOKEN_CHUNK)])
+        # A few hundred tokens at a time, sorted by length: each convolution's output (tokens
+        # x filters x positions, hundreds of MB for thousands of tokens) then stays in cache
+        # until its max is taken (1.4x faster forward and backward on CPUs), and each chunk
+        # is trimmed to its own longest token.
+        if len(char_ids) <= CONV_TOKEN_CHUNK:
+            pooled = self._max_over_positions(char_ids)
+        else:
+            order = torch.argsort((char_ids != PADDING_CHARACTER + 1).sum(dim=1), stable=True)
+            chunks = char_ids[order].split(CONV_TOKEN_CHUNK)
+            pooled = torch.cat([self._max_over_positions(chunk) for chunk in chunks])[torch.argsort(order)]
         tokens = self.highway(pooled)
         return torch.addmm(self.b_proj, tokens, self.w_proj)
 
-    def _max_over_positions(self, x: torch.Tensor) -> torch.Tensor:
-        """Every filter's activated max over character positions: (N, char_dim, chars) -> (N, n_filters)."""
+    def _max_over_positions(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """Every filter's activated max over character positions: (N, chars) -> (N, n_filters)."""
+        x = self.char_embedding(self._trim_trailing_padding(char_ids)).transpose(1, 2)  # (N, char_dim, chars)
         pooled = []
         for weight, bias in zip(self.conv_weights, self.conv_biases):
             conv = F.conv1d(x, weight[0].permute(2, 1, 0), bias)  # (N, n_filters_w, positions)

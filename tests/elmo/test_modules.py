@@ -395,14 +395,17 @@ def test_elmo_dropout_only_in_training(tiny_elmo_files):
 
 
 def test_character_convolutions_in_token_chunks_match_one_pass(monkeypatch):
-    """The encoder convolves a few hundred tokens at a time; the chunk edges change nothing."""
+    """The encoder convolves a few hundred tokens at a time, sorted by length and each chunk
+    trimmed to its longest token; neither the chunk edges nor the trimming change anything."""
     from elmo_tasks.elmo import modules
     from elmo_tasks.elmo.random_weights import random_bilm
 
     encoder = random_bilm(tiny_options(), seed=4).char_encoder
     generator = torch.Generator().manual_seed(0)
-    char_ids = torch.randint(1, 262, (3 * modules.CONV_TOKEN_CHUNK + 5, 50), generator=generator)
-    char_ids[:, 12:] = 261  # padding character after 12 characters, as batch_to_ids writes
+    count = 3 * modules.CONV_TOKEN_CHUNK + 5
+    char_ids = torch.randint(1, 262, (count, 50), generator=generator)
+    lengths = torch.randint(1, 30, (count,), generator=generator)  # chunks are sorted and trimmed by length
+    char_ids[torch.arange(50) >= lengths.unsqueeze(1)] = 261  # padding character, as batch_to_ids writes
     with torch.no_grad():
         chunked = encoder(char_ids)
         monkeypatch.setattr(modules, "CONV_TOKEN_CHUNK", len(char_ids))
