@@ -47,7 +47,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for rows in (1024, 4096, 8192, 16384, 20480, 32768, 65536):
         weight, states = torch.randn(rows, 512), torch.randn(512, args.columns)
-        seconds = best_seconds(lambda: weight @ states, args.repeats)
+        seconds = best_seconds(lambda weight=weight, states=states: weight @ states, args.repeats)
         megabytes = weight.numel() * 4 / 2**20
         gflops = 2 * rows * 512 * args.columns / seconds / 1e9
         print(f"| {rows} x 512 | {megabytes:.0f} | {gflops:.0f} | {gflops / peak:.0%} | {weight.numel() * 4 / seconds / 1e9:.1f} |")

@@ -23,7 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from elmo_tasks.elmo.characters import PADDING_CHARACTER, bos_char_ids, eos_char_ids, unique_rows
+from elmo_tasks.elmo.characters import (
+    PADDING_CHARACTER,
+    bos_char_ids,
+    eos_char_ids,
+    unique_rows,
+)
 from elmo_tasks.elmo.layout import TRANSPOSED
 from elmo_tasks.elmo.options import ElmoOptions
 from elmo_tasks.elmo.recurrence import recurrence

@@ -72,7 +72,7 @@ class _Recurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip):
         keep = any(ctx.needs_input_grad[:5])
-        _, gate_dim, columns = pre_gates.shape
+        gate_dim = pre_gates.size(1)
         steps, batch = len(active_rows), h0.size(2)
         outputs = _padded_buffer(pre_gates, w_proj_t.size(1), active_rows, batch)
         # m = sigmoid(o) * tanh(c) of every step, kept in one buffer for the projection's gradient.

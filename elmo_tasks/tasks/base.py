@@ -11,8 +11,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from elmo_tasks.encoders import TokenEncoder
 from elmo_tasks.elmo.layout import convert_optimizer_states, current_key
+from elmo_tasks.encoders import TokenEncoder
 from elmo_tasks.tasks.optimization import build_optimizer, parameter_groups
 from elmo_tasks.tasks.step_logging import EpochMean, step_is_read
 
