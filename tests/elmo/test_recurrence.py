@@ -107,3 +107,17 @@ def test_low_precision_weights_run_the_products_in_their_dtype():
     torch.testing.assert_close(outputs, exact, rtol=0, atol=0.05)
     grads = torch.autograd.grad(outputs.sum() + final_h.sum(), [w_rec_low, w_proj_low])
     assert [g.dtype for g in grads] == [torch.bfloat16, torch.bfloat16]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device to compare GPU and CPU gradients")
+def test_gpu_gradients_match_the_cpu():
+    active_rows, batch = [4, 4, 3, 1], 4
+    cpu_inputs = random_inputs(active_rows, batch, cell_dim=8, proj_dim=4, seed=5)
+    gpu_inputs = [t.detach().cuda().requires_grad_() for t in cpu_inputs]
+    results = []
+    for inputs in (cpu_inputs, gpu_inputs):
+        outputs, final_h, final_c = recurrence(*inputs, active_rows, 0.8, 0.6)
+        grads = torch.autograd.grad(outputs.sum() + final_h.sum() + final_c.sum(), inputs)
+        results.append([t.cpu() for t in (outputs, *grads)])
+    for cpu, gpu in zip(*results):
+        torch.testing.assert_close(gpu, cpu, rtol=0, atol=1e-9)
