@@ -246,3 +246,23 @@ def test_a_frozen_checkpoint_naming_the_earlier_lstm_keys_loads(tiny_elmo_files)
     fresh = task()
     fresh.on_load_checkpoint(checkpoint)
     fresh.load_state_dict(checkpoint["state_dict"])
+
+
+def test_task_attribute_fast_path_keeps_module_registration(tiny_elmo_files):
+    """Plain values skip nn.Module's checks; parameters, modules and buffers still register."""
+    from elmo_tasks.tasks import ClassificationTask
+
+    encoder = ElmoEncoder(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
+    task = ClassificationTask(encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam), labels=["a", "b"])
+    task.train_tokens = 7
+    task._current_fx_name = "training_step"
+    assert task.train_tokens == 7 and task._current_fx_name == "training_step"
+    task.extra_weight = torch.nn.Parameter(torch.ones(2))
+    task.extra_layer = torch.nn.Linear(2, 2)
+    task.register_buffer("extra_buffer", torch.zeros(3))
+    names = dict(task.named_parameters())
+    assert "extra_weight" in names and "extra_layer.weight" in names
+    task.extra_buffer = None  # nn.Module's rule: a buffer set to None stays a (None) buffer
+    assert "extra_buffer" in task._buffers and task._buffers["extra_buffer"] is None
+    with pytest.raises(TypeError):
+        task.extra_weight = 3  # a parameter cannot become a plain value, as in nn.Module
