@@ -56,7 +56,10 @@ def recurrence(
     """
     clips = (float(cell_clip or 0.0), float(proj_clip or 0.0))
     rows = tuple(int(n) for n in active_rows)
-    return _Recurrence.apply(pre_gates, w_rec_t, w_proj_t, h0, c0, rows, *clips)
+    # What the backward pass needs is kept only when autograd will ask for it (inside the
+    # Function, ``needs_input_grad`` is set even under ``torch.no_grad``).
+    keep = torch.is_grad_enabled() and any(t.requires_grad for t in (pre_gates, w_rec_t, w_proj_t, h0, c0))
+    return _Recurrence.apply(pre_gates, w_rec_t, w_proj_t, h0, c0, rows, *clips, keep)
 
 
 def _direction_groups(w_rec_t: torch.Tensor, w_proj_t: torch.Tensor) -> list[slice]:
@@ -70,8 +73,7 @@ class _Recurrence(torch.autograd.Function):
     """Forward as in the module docstring; backward by hand (see there)."""
 
     @staticmethod
-    def forward(ctx, pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip):
-        keep = any(ctx.needs_input_grad[:5])
+    def forward(ctx, pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, keep):
         gate_dim = pre_gates.size(1)
         steps, batch = len(active_rows), h0.size(2)
         outputs = _padded_buffer(pre_gates, w_proj_t.size(1), active_rows, batch)
@@ -125,7 +127,7 @@ class _Recurrence(torch.autograd.Function):
             grad_w_proj,
             grad_h0 if needs[3] else None,
             grad_c0 if needs[4] else None,
-            None, None, None,
+            None, None, None, None,
         )
 
 
