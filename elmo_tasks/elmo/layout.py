@@ -10,9 +10,10 @@ moments have the parameter's shape), so that a run saved by an earlier release r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
+from torch import nn
 
 # Name in earlier releases -> current name; the current tensor is the old one with its
 # last two dimensions swapped.
@@ -28,19 +29,24 @@ def current_key(key: str) -> str:
     return key
 
 
-def convert_optimizer_states(saved_keys: Iterable[str], ordered_names: Sequence[str], optimizer_states: list[dict]) -> int:
-    """Transpose, in place, the per-parameter optimiser state of weights saved in the earlier layout.
+def convert_optimizer_states(checkpoint: dict, module: nn.Module, optimized: Iterable[torch.Tensor]) -> int:
+    """Transpose, in place, the optimiser state that ``checkpoint`` keeps for weights it saved
+    in the earlier layout.
 
-    saved_keys: the checkpoint's state-dict keys, with module prefixes (``model.`` etc.) as the
-        module's ``named_parameters`` gives them; ordered_names: the parameter names in the
-        order the optimiser was given them (its state is indexed by that position).
+    module: the module the checkpoint is loaded into (its ``state_dict`` keys and the
+        checkpoint's share their prefixes); optimized: its parameters in the order the
+        optimiser was given them (the optimiser's state is indexed by that position).
     Returns how many parameters' states were converted.
     """
-    legacy = {current_key(key) for key in saved_keys if current_key(key) != key}
+    legacy = {new for key in checkpoint["state_dict"] if (new := current_key(key)) != key}
+    if not legacy:
+        return 0
+    names = {id(parameter): name for name, parameter in module.named_parameters()}
+    ordered = [names.get(id(parameter)) for parameter in optimized]
     converted = 0
-    for optimizer_state in optimizer_states:
+    for optimizer_state in checkpoint.get("optimizer_states", []):
         for index, state in optimizer_state.get("state", {}).items():
-            if not (isinstance(index, int) and index < len(ordered_names) and ordered_names[index] in legacy):
+            if not (isinstance(index, int) and index < len(ordered) and ordered[index] in legacy):
                 continue
             for name, value in state.items():
                 if isinstance(value, torch.Tensor) and value.dim() >= 2:

@@ -389,9 +389,7 @@ class BiLmPretrainer(pl.LightningModule):
                 f"the checkpoint's vocabulary ({len(saved['vocabulary'])} words) differs from this run's "
                 f"({len(self.vocabulary)}); pass the checkpoint's vocab file as data.vocab_file"
             )
-        names = {id(p): name for name, p in self.named_parameters()}
-        ordered = [names[id(p)] for p in self.parameters() if p.requires_grad]  # as configure_optimizers
-        convert_optimizer_states(checkpoint["state_dict"], ordered, checkpoint.get("optimizer_states", []))
+        convert_optimizer_states(checkpoint, self, [p for p in self.parameters() if p.requires_grad])  # as configure_optimizers
         self.last_val = dict(saved.get("last_val", {}))
         self.last_val_step = int(saved.get("last_val_step", -1))
         position = saved.get("data_position", {"epoch": 0, "batches": 0})

@@ -154,9 +154,8 @@ class EncoderHeadTask(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.data_state = checkpoint.get(DATA_STATE, self.data_state)
         restore_frozen_encoder(self, checkpoint)
-        names = {id(p): name for name, p in self.named_parameters()}
-        ordered = [names[id(p)] for group in parameter_groups(self, self.param_group_settings) for p in group["params"]]
-        convert_optimizer_states(checkpoint["state_dict"], ordered, checkpoint.get("optimizer_states", []))
+        optimized = [p for group in parameter_groups(self, self.param_group_settings) for p in group["params"]]
+        convert_optimizer_states(checkpoint, self, optimized)
 
     def _reloadable_encoder_state(self) -> dict | None:
         reloadable = getattr(self.encoder, "reloadable_state", None)
