@@ -123,8 +123,7 @@ def _run(args: dict) -> int:
         resolve_device(args["device"])  # a device name torch does not know: exit status 2
         sentences = read_sentences(args["input"], args["tokenizer"], args["text_column"], args["encoding"])
         bilm = ElmoBiLm(args["options"], args["weights"]).to(args["device"])
-        manifest = {**bilm_checksums(bilm), "source": str(args["input"])}
-        manifest["precision"] = args["precision"]
+        manifest = {**bilm_checksums(bilm), "source": str(args["input"]), "precision": args["precision"]}
         low_precision = torch.autocast(torch.device(args["device"]).type, torch.bfloat16, enabled=args["precision"] == "bf16")
         with low_precision:
             path = write_activations(bilm, sentences, args["output"], manifest, args["layers"], args["dtype"],

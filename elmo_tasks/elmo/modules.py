@@ -3,15 +3,15 @@
     char ids (batch, T, 50)
       -> CharacterEncoder: char embedding -> CNN (max over positions) -> highway -> projection
       -> token vectors (batch, T + 2, P)            (sentence boundaries <S>, </S> added)
-      -> BiLstm: n_layers of LstmLayer, both directions at once, skip connections
+      -> BiLstm: n_layers of LstmLayer (steps in recurrence.py), skip connections
       -> activations: [token layer, lstm layer 1, ..., lstm layer n], each (batch, T + 2, 2P)
 
-Parameters are kept in the TensorFlow layout of the published weights (``x @ W``, gate order
-input / candidate / forget / output, forget bias added at run time) so that saving writes
-the very bits that were loaded. Speed comes from removing work, not from approximations:
-the character CNN runs once per distinct token and only over the characters in use, input
-projections of all time steps are one matrix multiply, both directions run as one batched
-step, and padded positions are never computed.
+Parameters follow the published weights (gate order input / candidate / forget / output,
+forget bias added at run time); the LSTM kernels are kept transposed in memory and read and
+written through TensorFlow-layout views, so that saving writes the very bits that were
+loaded. Speed comes from removing work, not from approximations: the character CNN runs
+once per distinct token and only over the characters in use, input projections of all time
+steps are one matrix multiply, and padded positions are never computed.
 """
 
 from __future__ import annotations

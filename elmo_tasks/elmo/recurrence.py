@@ -225,7 +225,7 @@ def _backward_steps(saved, w_rec_t, w_proj_t, grad_outputs, grad_final_h, grad_f
         proj_grads[:, :, t, :n] = dh
         dm = _transposed_product(dh, w_proj_t).contiguous()
         i, j, f, o = gates.chunk(4, dim=1)
-        dc = dc + _tanh_backward(dm * o, tanh_c)
+        dc = dc + torch.ops.aten.tanh_backward(dm * o, tanh_c)
         if cell_mask is not None:
             dc.mul_(cell_mask)
         step_gate_grads = torch.empty_like(gates)
@@ -243,16 +243,10 @@ def _backward_steps(saved, w_rec_t, w_proj_t, grad_outputs, grad_final_h, grad_f
     return dh, dc
 
 
-# ATen's fused derivative kernels: grad * s * (1 - s) and grad * (1 - t^2) in one pass each,
-# written into the gate-gradient blocks (``.grad_input`` is the out= form).
+# ATen's fused derivative kernels: grad * s * (1 - s) and grad * (1 - t^2) in one pass each;
+# the ``.grad_input`` forms write into the gate-gradient blocks.
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
-_tanh_backward_out = torch.ops.aten.tanh_backward.grad_input
-
-
-def _tanh_backward(grad: torch.Tensor, tanh_value: torch.Tensor, grad_input: torch.Tensor | None = None) -> torch.Tensor:
-    if grad_input is None:
-        return torch.ops.aten.tanh_backward(grad, tanh_value)
-    return _tanh_backward_out(grad, tanh_value, grad_input=grad_input)
+_tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 
 def _rows(grad: torch.Tensor | None, k: int, dim: int, start: int, stop: int, like: torch.Tensor) -> torch.Tensor:
