@@ -6,8 +6,8 @@ Each model preset of conf/pretrain/model/ trains on real WikiText-2 batches
 (``$ELMO_TASKS_DATA/wikitext2/train.txt.gz``, 128 streams x 20 steps, both directions,
 the preset's softmax) with Adam. The FLOPs of one training step (forward + backward) are
 counted by ``torch.utils.flop_counter.FlopCounterMode``: as executed, and nominal (the
-character CNN over every token up to the batch's longest, as before it was chunked by token
-length; comparable across releases); the peak is the best of five 2048x2048 fp32 matmuls
+character CNN as convolutions over every token up to the batch's longest, as before it was
+chunked by token length and turned into table lookups; comparable across releases); the peak is the best of five 2048x2048 fp32 matmuls
 with the same number of threads. The table shows the median step.
 """
 
@@ -67,15 +67,17 @@ def measure(
     with FlopCounterMode(display=False) as counter:
         step(data[1])
     flops = counter.get_total_flops()
-    # Nominal work, comparable across releases: the character CNN over every token's
-    # positions up to the batch's longest token (one chunk), as it ran before the CNN was
-    # chunked by token length; the executed count above is lower by what that removes.
+    # Nominal work, comparable across releases: the character CNN as convolutions over
+    # every token's positions up to the batch's longest token (one chunk), as it ran before
+    # it was chunked by token length and computed by table lookups; the executed count
+    # above is lower by what those remove (and does not count the lookups' additions).
     chunk, modules.CONV_TOKEN_CHUNK = modules.CONV_TOKEN_CHUNK, 10**12
+    table_devices, modules.CHAR_TABLE_DEVICES = modules.CHAR_TABLE_DEVICES, ()
     try:
         with FlopCounterMode(display=False) as nominal_counter:
             step(data[1])
     finally:
-        modules.CONV_TOKEN_CHUNK = chunk
+        modules.CONV_TOKEN_CHUNK, modules.CHAR_TABLE_DEVICES = chunk, table_devices
     nominal_flops = nominal_counter.get_total_flops()
     times = []
     for batch in data[2:]:

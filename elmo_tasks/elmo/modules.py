@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from elmo_tasks.elmo.char_windows import tap_tables, window_max
 from elmo_tasks.elmo.characters import (
     PADDING_CHARACTER,
     bos_char_ids,
@@ -38,6 +39,9 @@ FORGET_BIAS = 1.0
 FORWARD, BACKWARD = 0, 1
 # Tokens per batch of character convolutions (see CharacterEncoder.forward).
 CONV_TOKEN_CHUNK = 256
+# Devices on which the character CNN runs as table lookups (char_windows.py); others
+# (GPUs) run the convolutions.
+CHAR_TABLE_DEVICES = ("cpu",)
 
 
 class Highway(nn.Module):
@@ -82,22 +86,39 @@ class CharacterEncoder(nn.Module):
         self.max_width = max(w for w, _ in options.filters)
 
     def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
-        # A few hundred tokens at a time, sorted by length: each convolution's output (tokens
-        # x filters x positions, hundreds of MB for thousands of tokens) then stays in cache
-        # until its max is taken (1.4x faster forward and backward on CPUs), and each chunk
+        # A few hundred tokens at a time, sorted by length: each chunk's windows (tokens x
+        # filters x positions, hundreds of MB for thousands of tokens) then stay in cache
+        # until their max is taken (1.4x faster forward and backward on CPUs), and each chunk
         # is trimmed to its own longest token.
+        tables = self._tap_tables() if char_ids.device.type in CHAR_TABLE_DEVICES else None
         if len(char_ids) <= CONV_TOKEN_CHUNK:
-            pooled = self._max_over_positions(char_ids)
+            pooled = self._max_over_positions(char_ids, tables)
         else:
             order = torch.argsort((char_ids != PADDING_CHARACTER + 1).sum(dim=1), stable=True)
             chunks = char_ids[order].split(CONV_TOKEN_CHUNK)
-            pooled = torch.cat([self._max_over_positions(chunk) for chunk in chunks])[torch.argsort(order)]
+            pooled = torch.cat([self._max_over_positions(chunk, tables) for chunk in chunks])[torch.argsort(order)]
         tokens = self.highway(pooled)
         return torch.addmm(self.b_proj, tokens, self.w_proj)
 
-    def _max_over_positions(self, char_ids: torch.Tensor) -> torch.Tensor:
-        """Every filter's activated max over character positions: (N, chars) -> (N, n_filters)."""
-        x = self.char_embedding(self._trim_trailing_padding(char_ids)).transpose(1, 2)  # (N, char_dim, chars)
+    def _tap_tables(self) -> list[torch.Tensor]:
+        """Per filter width, every tap's responses to every character (char_windows.py), in
+        float32 or wider. The padding row's gradient is zero, as ``padding_idx`` makes it in a
+        lookup."""
+        weight = self.char_embedding.weight
+        dtype = torch.promote_types(weight.dtype, torch.float32)
+        with torch.autocast(weight.device.type, enabled=False):
+            embedding = torch.cat([weight[:1].detach(), weight[1:]]).to(dtype)
+            return [tap_tables(embedding, w.to(dtype)) for w in self.conv_weights]
+
+    def _max_over_positions(self, char_ids: torch.Tensor, tables: list[torch.Tensor] | None) -> torch.Tensor:
+        """Every filter's activated max over character positions: (N, chars) -> (N, n_filters),
+        by table lookups when ``tables`` are given, else by convolutions."""
+        char_ids = self._trim_trailing_padding(char_ids)
+        if tables is not None:
+            with torch.autocast(char_ids.device.type, enabled=False):
+                pooled = [window_max(char_ids, t) + b.to(t.dtype) for t, b in zip(tables, self.conv_biases)]
+                return self.activation(torch.cat(pooled, dim=-1))
+        x = self.char_embedding(char_ids).transpose(1, 2)  # (N, char_dim, chars)
         pooled = []
         for weight, bias in zip(self.conv_weights, self.conv_biases):
             conv = F.conv1d(x, weight[0].permute(2, 1, 0), bias)  # (N, n_filters_w, positions)
