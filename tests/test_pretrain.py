@@ -403,3 +403,39 @@ def test_word2vec_baseline_writes_vectors_the_word_embedding_encoder_reads(tmp_p
     assert dim == 12 and {"cat", "dog", "eats", "."} <= set(vectors)
     encoder = WordEmbeddingEncoder(vocabulary=["the", "cat", "zebra"], dim=12, pretrained_file=str(path))
     assert encoder.output_dim == 12
+
+
+def test_sampled_softmax_matches_the_masked_concatenation_it_computes(monkeypatch):
+    """The loss and its gradients equal the textbook form: logits of the true word and of
+    every sample, logQ subtracted, accidental hits masked, one log-sum-exp."""
+    torch.manual_seed(0)
+    vocab, dim = 30, 6
+    softmax = SampledSoftmax(dim, vocab, num_samples=12).double()
+    with torch.no_grad():
+        softmax.weight.normal_()
+        softmax.bias.normal_()
+    hidden = torch.randn(40, dim, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, vocab, (40,))
+    sampled = torch.tensor([17, 3, 25, 0, 9, 11])  # unsorted on purpose
+    log_q = softmax.sampler.log_q(sampled, 12).double()
+    assert (sampled.unsqueeze(0) == targets.unsqueeze(1)).any()  # some accidental hits
+
+    def textbook():
+        true = (hidden * softmax.weight[targets]).sum(-1) + softmax.bias[targets] - softmax.sampler.log_q(targets, 12)
+        logits = hidden @ softmax.weight[sampled].t() + softmax.bias[sampled] - log_q
+        logits = logits.masked_fill(sampled.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
+        return torch.logsumexp(torch.cat([true.unsqueeze(1), logits], dim=1), dim=1) - true
+
+    weights = torch.rand(40, dtype=torch.float64)
+    expected = textbook()
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [hidden, softmax.weight, softmax.bias])
+    nll = softmax.sampled_nll(hidden, targets, sampled, log_q)
+    grads = torch.autograd.grad((nll * weights).sum(), [hidden, softmax.weight, softmax.bias])
+    torch.testing.assert_close(nll, expected, rtol=0, atol=1e-12)
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    # A sample of one word that is the row's target: the row's loss is 0, its gradient finite.
+    only = torch.tensor([int(targets[0])])
+    nll = softmax.sampled_nll(hidden[:1], targets[:1], only, softmax.sampler.log_q(only, 12).double())
+    assert nll.item() == 0.0
+    assert all(torch.isfinite(g).all() for g in torch.autograd.grad(nll.sum(), [hidden, softmax.weight]))

@@ -147,12 +147,20 @@ class SampledSoftmax(FullSoftmax):
         return self.sampled_nll(hidden, targets, *self.sampler.sample(self.num_samples, hidden.device))
 
     def sampled_nll(self, hidden: torch.Tensor, targets: torch.Tensor, sampled: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+        """Per-row loss against the true word and the distinct ``sampled`` words."""
         true_logits = (hidden * self.weight[targets]).sum(-1) + self.bias[targets]
         true_logits = true_logits - self.sampler.log_q(targets, self.num_samples).to(hidden.dtype)
-        sample_logits = torch.addmm(self.bias[sampled], hidden, self.weight[sampled].t()) - log_q.to(hidden.dtype)
-        sample_logits = sample_logits.masked_fill(sampled.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
-        logits = torch.cat([true_logits.unsqueeze(1), sample_logits], dim=1)
-        return torch.logsumexp(logits, dim=1) - true_logits
+        sampled, order = torch.sort(sampled)
+        sample_bias = self.bias[sampled] - log_q[order].to(hidden.dtype)
+        sample_logits = torch.addmm(sample_bias, hidden, self.weight[sampled].t())
+        # Accidental hits drop out: set to the lowest finite value (exp gives 0, and a row whose
+        # only sample is a hit keeps a finite gradient), in place and untracked, since the
+        # softmax gives these entries a zero gradient anyway: no mask, no copy of the matrix.
+        column = torch.searchsorted(sampled, targets).clamp_(max=len(sampled) - 1)
+        hit = sampled[column] == targets
+        with torch.no_grad():
+            sample_logits[hit.nonzero().squeeze(1), column[hit]] = torch.finfo(sample_logits.dtype).min
+        return torch.logaddexp(true_logits, torch.logsumexp(sample_logits, dim=1)) - true_logits
 
 
 class AdaptiveSoftmax(nn.Module):
