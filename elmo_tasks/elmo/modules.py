@@ -215,7 +215,7 @@ class LstmLayer(nn.Module):
         bias = self.bias + self.forget_bias  # the same float32 sum TensorFlow computes
         # Input-to-gate products of every step at once: (2, 4C, D) @ (2, D, T*B).
         flat_inputs = inputs.reshape(2, steps * batch, -1).transpose(1, 2)
-        pre_gates = torch.baddbmm(bias.unsqueeze(2), self.w_in_t, flat_inputs).float()
+        pre_gates = torch.bmm(self.w_in_t, flat_inputs).float()  # the bias is added per step
         w_rec_t, w_proj_t = self.w_rec_t, self.w_proj_t
         device_type = inputs.device.type
         if torch.is_autocast_enabled(device_type):
@@ -228,7 +228,7 @@ class LstmLayer(nn.Module):
         else:
             h, c = state[0].float().transpose(1, 2), state[1].float().transpose(1, 2)
         outputs, final_h, final_c = recurrence(
-            pre_gates, w_rec_t, w_proj_t, h, c, active_rows[:steps], self.cell_clip, self.proj_clip
+            pre_gates, w_rec_t, w_proj_t, h, c, active_rows[:steps], self.cell_clip, self.proj_clip, bias
         )
         return outputs.permute(0, 2, 3, 1), (final_h.transpose(1, 2), final_c.transpose(1, 2))
 

@@ -2,12 +2,14 @@
 
 Per direction and step (feature-major: states are (P, rows) and (C, rows)):
 
-    gates = pre_gates[t] + W_rec^T h                      (order: input, candidate, forget, output)
+    gates = pre_gates[t] + bias + W_rec^T h               (order: input, candidate, forget, output)
     c = clip(sigmoid(f) * c + sigmoid(i) * tanh(j), cell_clip)
     h = clip(W_P^T (sigmoid(o) * tanh(c)), proj_clip)
 
-``pre_gates`` (the input products of every step plus the bias) is computed by the caller as
-one large matrix product; this module runs only what must run step by step.
+``pre_gates`` (the input products of every step) is computed by the caller as one large
+matrix product; this module runs only what must run step by step. The bias is added at
+each step, where the step's pre-gates are read anyway (added to the whole buffer it would
+cost a pass over it, as large as the input product's output, and another for its gradient).
 
 Why a hand-written backward: autograd would form each step's weight gradient as a
 separate (4C x P) outer product and add it to a running sum, a pass over the whole weight
@@ -15,7 +17,7 @@ matrix per step. Here the backward loop keeps only the two per-step products the
 needs (``W_rec dgates`` and ``W_P dh``); the gate gradients of every step are written into
 one buffer, and the weight gradients come from one large product over all steps at the end:
 ``dW_rec^T = dgates @ h_prev^T``, ``dW_P^T = dh @ m^T``. The gradient of ``pre_gates`` is that
-same buffer. Tests compare every gradient with autograd on a step-by-step loop, in float64.
+same buffer; the bias's is summed step by step, while each step's gate gradients are in cache. Tests compare every gradient with autograd on a step-by-step loop, in float64.
 
 Rows are sorted by length, longest first; ``active_rows[t]`` rows take part in step t, so
 padded steps cost nothing. Large layers run one direction after the other so that one
@@ -46,10 +48,12 @@ def recurrence(
     active_rows: Sequence[int],
     cell_clip: float | None,
     proj_clip: float | None,
+    bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the recurrence of both directions.
 
-    pre_gates: (2, 4C, T * B) float32, time-major columns; w_rec_t: (2, 4C, P); w_proj_t:
+    pre_gates: (2, 4C, T * B) float32, time-major columns; bias: (2, 4C) float32 or None;
+    w_rec_t: (2, 4C, P); w_proj_t:
     (2, P, C), in float32 or, under autocast, in the low-precision dtype the per-step
     products run in; h0: (2, P, B), c0: (2, C, B) float32.
     Returns outputs (2, P, T, B) (zero at padded steps), final h (2, P, B) and c (2, C, B).
@@ -58,8 +62,11 @@ def recurrence(
     rows = tuple(int(n) for n in active_rows)
     # What the backward pass needs is kept only when autograd will ask for it (inside the
     # Function, ``needs_input_grad`` is set even under ``torch.no_grad``).
-    keep = torch.is_grad_enabled() and any(t.requires_grad for t in (pre_gates, w_rec_t, w_proj_t, h0, c0))
-    return _Recurrence.apply(pre_gates, w_rec_t, w_proj_t, h0, c0, rows, *clips, keep)
+    if bias is None:
+        bias = pre_gates.new_zeros(2, pre_gates.size(1))
+    inputs = (pre_gates, bias, w_rec_t, w_proj_t, h0, c0)
+    keep = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    return _Recurrence.apply(*inputs, rows, *clips, keep)
 
 
 def _direction_groups(w_rec_t: torch.Tensor, w_proj_t: torch.Tensor) -> list[slice]:
@@ -73,17 +80,18 @@ class _Recurrence(torch.autograd.Function):
     """Forward as in the module docstring; backward by hand (see there)."""
 
     @staticmethod
-    def forward(ctx, pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, keep):
+    def forward(ctx, pre_gates, bias, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, keep):
         gate_dim = pre_gates.size(1)
         steps, batch = len(active_rows), h0.size(2)
         outputs = _padded_buffer(pre_gates, w_proj_t.size(1), active_rows, batch)
         # m = sigmoid(o) * tanh(c) of every step, kept in one buffer for the projection's gradient.
         cell_outputs = _padded_buffer(pre_gates, gate_dim // 4, active_rows, batch) if keep else None
         step_pre_gates = pre_gates.view(2, gate_dim, steps, batch)
+        bias = bias.unsqueeze(2)
         finals, saved = [], []
         for g in _direction_groups(w_rec_t, w_proj_t):
             group = _forward_steps(
-                step_pre_gates[g], w_rec_t[g], w_proj_t[g], h0[g], c0[g], active_rows, cell_clip, proj_clip,
+                step_pre_gates[g], bias[g], w_rec_t[g], w_proj_t[g], h0[g], c0[g], active_rows, cell_clip, proj_clip,
                 outputs[g], None if cell_outputs is None else cell_outputs[g],
             )
             finals.append(group[:2])
@@ -105,28 +113,31 @@ class _Recurrence(torch.autograd.Function):
         cell_dim = ctx.cell_outputs.size(1)
         gate_grads = _padded_buffer(outputs, 4 * cell_dim, active_rows, batch)
         proj_grads = _padded_buffer(outputs, proj_dim, active_rows, batch)  # dL/d(h before clipping)
-        state_grads = []
+        state_grads, bias_grads = [], []
         for g, saved in zip(_direction_groups(w_rec_t, w_proj_t), ctx.steps):
-            state_grads.append(_backward_steps(
+            *states, bias_grad = _backward_steps(
                 saved, w_rec_t[g], w_proj_t[g], None if grad_outputs is None else grad_outputs[g],
                 None if grad_final_h is None else grad_final_h[g], None if grad_final_c is None else grad_final_c[g],
                 active_rows, gate_grads[g], proj_grads[g], outputs,
-            ))
+            )
+            state_grads.append(states)
+            bias_grads.append(bias_grad)
         grad_h0, grad_c0 = (torch.cat(parts) for parts in zip(*state_grads))
         flat_gate_grads = gate_grads.view(2, 4 * cell_dim, steps * batch)
         grad_w_rec = grad_w_proj = None
-        if needs[1]:
+        if needs[2]:
             h_prev = torch.cat([h0.unsqueeze(2), outputs[:, :, :-1]], dim=2).view(2, proj_dim, steps * batch)
             grad_w_rec = torch.bmm(flat_gate_grads, h_prev.transpose(1, 2)).to(w_rec_t.dtype)
-        if needs[2]:
+        if needs[3]:
             flat_m = ctx.cell_outputs.view(2, cell_dim, steps * batch)
             grad_w_proj = torch.bmm(proj_grads.view(2, proj_dim, steps * batch), flat_m.transpose(1, 2)).to(w_proj_t.dtype)
         return (
             flat_gate_grads if needs[0] else None,
+            torch.cat(bias_grads) if needs[1] else None,
             grad_w_rec,
             grad_w_proj,
-            grad_h0 if needs[3] else None,
-            grad_c0 if needs[4] else None,
+            grad_h0 if needs[4] else None,
+            grad_c0 if needs[5] else None,
             None, None, None, None,
         )
 
@@ -157,7 +168,7 @@ def _transposed_product(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.bmm(x.transpose(1, 2).to(weight.dtype), weight).float().transpose(1, 2)
 
 
-def _forward_steps(step_pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, outputs, cell_outputs):
+def _forward_steps(step_pre_gates, bias, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, outputs, cell_outputs):
     """One group of directions; writes ``outputs`` (and ``cell_outputs`` when training) and
     returns the final h, c and what the backward pass reads."""
     keep = cell_outputs is not None
@@ -169,10 +180,11 @@ def _forward_steps(step_pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_
             finished_h.append(h[:, :, n:])
             finished_c.append(c[:, :, n:])
             h, c = h[:, :, :n], c[:, :, :n]
-        if w_rec_t.dtype == step_pre_gates.dtype:
-            gates = torch.baddbmm(step_pre_gates[:, :, t, :n], w_rec_t, h)
+        gates = torch.add(step_pre_gates[:, :, t, :n], bias)  # contiguous
+        if w_rec_t.dtype == gates.dtype:
+            gates.baddbmm_(w_rec_t, h)
         else:
-            gates = _product(w_rec_t, h).add_(step_pre_gates[:, :, t, :n])
+            gates.add_(_product(w_rec_t, h))
         i, j, f, o = gates.chunk(4, dim=1)
         i.sigmoid_()
         j.tanh_()
@@ -206,11 +218,12 @@ def _forward_steps(step_pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_
 
 def _backward_steps(saved, w_rec_t, w_proj_t, grad_outputs, grad_final_h, grad_final_c, active_rows, gate_grads, proj_grads, like):
     """Walk one group of directions back in time, filling ``gate_grads`` and ``proj_grads``;
-    returns the gradients of its initial h and c."""
+    returns the gradients of its initial h and c and of its bias."""
     k, proj_dim, cell_dim = w_proj_t.shape
     batch = gate_grads.size(3)
     dh = like.new_zeros(k, proj_dim, 0)
     dc = like.new_zeros(k, cell_dim, 0)
+    bias_grad = like.new_zeros(k, 4 * cell_dim)
     ends = [*active_rows[1:], 0]
     for t in range(len(active_rows) - 1, -1, -1):
         n, later = active_rows[t], ends[t]
@@ -235,12 +248,13 @@ def _backward_steps(saved, w_rec_t, w_proj_t, grad_outputs, grad_final_h, grad_f
         _sigmoid_backward(dc * c_prev, f, grad_input=df)
         _sigmoid_backward(dm * tanh_c, o, grad_input=do)
         gate_grads[:, :, t, :n] = step_gate_grads
+        bias_grad += step_gate_grads.sum(dim=2)
         dc = dc * f
         dh = _transposed_product(step_gate_grads, w_rec_t)
     if dh.size(2) < batch:  # rows without any step: their initial state is their final state
         dh = torch.cat([dh, _rows(grad_final_h, k, proj_dim, dh.size(2), batch, like)], dim=2)
         dc = torch.cat([dc, _rows(grad_final_c, k, cell_dim, dc.size(2), batch, like)], dim=2)
-    return dh, dc
+    return dh, dc, bias_grad
 
 
 # ATen's fused derivative kernels: grad * s * (1 - s) and grad * (1 - t^2) in one pass each;

@@ -9,7 +9,7 @@ from elmo_tasks.elmo import recurrence as recurrence_module
 from elmo_tasks.elmo.recurrence import recurrence
 
 
-def autograd_recurrence(pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip):
+def autograd_recurrence(pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, bias):
     """The same recurrence written the obvious way, one row set per step, for autograd."""
     k, gate_dim, _ = pre_gates.shape
     steps, batch = len(active_rows), h0.size(2)
@@ -20,7 +20,7 @@ def autograd_recurrence(pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_
         for row in range(n, h.size(2)):
             final_h[row], final_c[row] = h[:, :, row], c[:, :, row]
         h, c = h[:, :, :n], c[:, :, :n]
-        gates = per_step[:, :, t, :n] + w_rec_t @ h
+        gates = per_step[:, :, t, :n] + bias.unsqueeze(2) + w_rec_t @ h
         i, j, f, o = gates.chunk(4, dim=1)
         c = torch.sigmoid(i) * torch.tanh(j) + torch.sigmoid(f) * c
         if cell_clip:
@@ -63,8 +63,9 @@ def test_outputs_and_every_gradient_match_autograd(case, shared, monkeypatch):
     active_rows, batch, cell_clip, proj_clip = CASES[case]
     monkeypatch.setattr(recurrence_module, "SHARED_STEP_BYTES", 2**40 if shared else 0)
     inputs = random_inputs(active_rows, batch)
-    expected = autograd_recurrence(*inputs, active_rows, cell_clip, proj_clip)
-    got = recurrence(*inputs, active_rows, cell_clip, proj_clip)
+    bias = torch.randn(2, inputs[0].size(1), dtype=torch.float64, generator=torch.Generator().manual_seed(9)).requires_grad_()
+    expected = autograd_recurrence(*inputs, active_rows, cell_clip, proj_clip, bias)
+    got = recurrence(*inputs, active_rows, cell_clip, proj_clip, bias)
     if cell_clip and proj_clip:  # the clips must really cut, or their masks go untested
         assert (got[2].abs() == cell_clip).any() and (got[0].abs() == proj_clip).any()
     for g, e in zip(got, expected):
@@ -72,16 +73,19 @@ def test_outputs_and_every_gradient_match_autograd(case, shared, monkeypatch):
 
     # A loss touching the outputs and both final states, with unequal weights per element.
     weights = [torch.randn(t.shape, generator=torch.Generator().manual_seed(i), dtype=torch.float64) for i, t in enumerate(got)]
-    expected_grads = torch.autograd.grad(sum((w * e).sum() for w, e in zip(weights, expected)), inputs)
-    got_grads = torch.autograd.grad(sum((w * g).sum() for w, g in zip(weights, got)), inputs)
-    for name, g, e in zip(["pre_gates", "w_rec_t", "w_proj_t", "h0", "c0"], got_grads, expected_grads):
+    expected_grads = torch.autograd.grad(sum((w * e).sum() for w, e in zip(weights, expected)), [*inputs, bias])
+    got_grads = torch.autograd.grad(sum((w * g).sum() for w, g in zip(weights, got)), [*inputs, bias])
+    for name, g, e in zip(["pre_gates", "w_rec_t", "w_proj_t", "h0", "c0", "bias"], got_grads, expected_grads):
         torch.testing.assert_close(g, e, rtol=0, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_gradients_pass_a_finite_difference_check():
     active_rows, batch = [3, 2, 1], 3
     inputs = random_inputs(active_rows, batch, cell_dim=2, proj_dim=2, seed=3)
-    assert torch.autograd.gradcheck(lambda *x: recurrence(*x, active_rows, 2.0, 2.0), inputs, eps=1e-6, atol=1e-6)
+    bias = torch.randn(2, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda *x: recurrence(*x[:-1], active_rows, 2.0, 2.0, x[-1]), (*inputs, bias), eps=1e-6, atol=1e-6
+    )
 
 
 def test_only_requested_gradients_are_formed_and_inference_keeps_nothing(monkeypatch):
@@ -119,11 +123,12 @@ def test_low_precision_weights_run_the_products_in_their_dtype():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device to compare GPU and CPU gradients")
 def test_gpu_gradients_match_the_cpu():
     active_rows, batch = [4, 4, 3, 1], 4
-    cpu_inputs = random_inputs(active_rows, batch, cell_dim=8, proj_dim=4, seed=5)
+    bias = torch.randn(2, 32, dtype=torch.float64, requires_grad=True)
+    cpu_inputs = (*random_inputs(active_rows, batch, cell_dim=8, proj_dim=4, seed=5), bias)
     gpu_inputs = [t.detach().cuda().requires_grad_() for t in cpu_inputs]
     results = []
     for inputs in (cpu_inputs, gpu_inputs):
-        outputs, final_h, final_c = recurrence(*inputs, active_rows, 0.8, 0.6)
+        outputs, final_h, final_c = recurrence(*inputs[:-1], active_rows, 0.8, 0.6, inputs[-1])
         grads = torch.autograd.grad(outputs.sum() + final_h.sum() + final_c.sum(), inputs)
         results.append([t.cpu() for t in (outputs, *grads)])
     for cpu, gpu in zip(*results):
