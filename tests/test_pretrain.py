@@ -439,3 +439,23 @@ def test_sampled_softmax_matches_the_masked_concatenation_it_computes(monkeypatc
     nll = softmax.sampled_nll(hidden[:1], targets[:1], only, softmax.sampler.log_q(only, 12).double())
     assert nll.item() == 0.0
     assert all(torch.isfinite(g).all() for g in torch.autograd.grad(nll.sum(), [hidden, softmax.weight]))
+
+
+def test_sampled_logsumexp_under_bf16_autocast_keeps_float32_sums_and_parameter_dtypes():
+    from elmo_tasks.pretraining.sampled_logsumexp import sampled_logsumexp
+
+    torch.manual_seed(0)
+    hidden = torch.randn(16, 8, requires_grad=True)
+    weight, bias = torch.randn(10, 8, requires_grad=True), torch.randn(10, requires_grad=True)
+    rows, columns = torch.tensor([0, 5]), torch.tensor([3, 9])
+    exact = sampled_logsumexp(hidden, weight, bias, rows, columns)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = sampled_logsumexp(hidden, weight, bias, rows, columns)
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, exact, rtol=0, atol=0.1)
+    grads = torch.autograd.grad(low.sum(), [hidden, weight, bias])
+    assert [g.dtype for g in grads] == [torch.float32] * 3
+    logits = (hidden @ weight.t() + bias).index_put((rows, columns), torch.tensor(float("-inf")))
+    expected = torch.autograd.grad(torch.logsumexp(logits, dim=1).sum(), [hidden, weight, bias])
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=0.05)

@@ -32,6 +32,7 @@ from torchmetrics import MeanMetric
 from elmo_tasks.elmo.layout import convert_optimizer_states
 from elmo_tasks.elmo.modules import BiLm
 from elmo_tasks.elmo.options import ElmoOptions
+from elmo_tasks.pretraining.sampled_logsumexp import sampled_logsumexp
 
 LstmStates = list[tuple[torch.Tensor, torch.Tensor]]
 SOFTMAX_KINDS = ("full", "sampled", "adaptive")
@@ -152,15 +153,11 @@ class SampledSoftmax(FullSoftmax):
         true_logits = true_logits - self.sampler.log_q(targets, self.num_samples).to(hidden.dtype)
         sampled, order = torch.sort(sampled)
         sample_bias = self.bias[sampled] - log_q[order].to(hidden.dtype)
-        sample_logits = torch.addmm(sample_bias, hidden, self.weight[sampled].t())
-        # Accidental hits drop out: set to the lowest finite value (exp gives 0, and a row whose
-        # only sample is a hit keeps a finite gradient), in place and untracked, since the
-        # softmax gives these entries a zero gradient anyway: no mask, no copy of the matrix.
+        # Accidental hits (a sample equal to the row's target) drop out of the row's sum.
         column = torch.searchsorted(sampled, targets).clamp_(max=len(sampled) - 1)
         hit = sampled[column] == targets
-        with torch.no_grad():
-            sample_logits[hit.nonzero().squeeze(1), column[hit]] = torch.finfo(sample_logits.dtype).min
-        return torch.logaddexp(true_logits, torch.logsumexp(sample_logits, dim=1)) - true_logits
+        sample_lse = sampled_logsumexp(hidden, self.weight[sampled], sample_bias, hit.nonzero().squeeze(1), column[hit])
+        return torch.logaddexp(true_logits, sample_lse) - true_logits
 
 
 class AdaptiveSoftmax(nn.Module):
