@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
+from elmo_tasks.elmo.dropout import Dropout
 from elmo_tasks.elmo.layout import convert_optimizer_states
 from elmo_tasks.elmo.modules import BiLm
 from elmo_tasks.elmo.options import ElmoOptions
@@ -231,7 +232,7 @@ class BiLmPretrainer(pl.LightningModule):
         # not bump; the weights change at every step here, so it is never worth having.
         self.bilm.token_cache.max_size = 0
         self.softmax = build_softmax(softmax, elmo_options.projection_dim, len(self.vocabulary), num_samples, cutoffs, div_value)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.corpus = dict(corpus or {})
         self.nll = nn.ModuleDict({f"{s}_{d}": MeanMetric() for s in ("train", "val", "test") for d in ("forward", "backward")})
