@@ -10,8 +10,9 @@ Parameters follow the published weights (gate order input / candidate / forget /
 forget bias added at run time); the LSTM kernels are kept transposed in memory and read and
 written through TensorFlow-layout views, so that saving writes the very bits that were
 loaded. Speed comes from removing work, not from approximations: the character CNN runs
-once per distinct token and only over the characters in use, input projections of all time
-steps are one matrix multiply, and padded positions are never computed.
+once per distinct token and only over the characters in use (on CPUs as table lookups,
+char_windows.py), input projections of all time steps are one matrix multiply, and padded
+positions are never computed.
 """
 
 from __future__ import annotations
