@@ -123,22 +123,22 @@ def main() -> None:
     if not train_file.is_file():
         sys.exit(f"WikiText-2 not found at {train_file}; set ELMO_TASKS_DATA")
     vocabulary = build_vocabulary([train_file], 1, None, "whitespace", False)
-    peak = matmul_gflops(device=args.device)
     print(f"threads: {args.threads}, vocabulary: {len(vocabulary)} words\n")
     print("| model | batch | biLM params | train tokens/s | GFLOP/token executed | nominal | matmul GFLOP/s | "
           "of matmul peak, executed | nominal |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
         for batch_size in args.batch_sizes:
-            r = measure(name, train_file, vocabulary, args.steps, batch_size, args.device)
             # The machine's rate varies by 10-15% from minute to minute: the best of the
             # measurements before and after this row (the lower, conservative share).
-            peak = max(peak, matmul_gflops(device=args.device))
+            before = matmul_gflops(device=args.device)
+            r = measure(name, train_file, vocabulary, args.steps, batch_size, args.device)
+            peak = max(before, matmul_gflops(device=args.device))
             print(
                 f"| {name} | {batch_size} | {r['params'] / 1e6:.2f}M | {r['tokens_per_s']:,.0f} | {r['gflop_per_token']:.4f} "
                 f"| {r['nominal_gflop_per_token']:.4f} | {peak:.0f} | {r['gflops'] / peak:.0%} | {r['nominal_gflops'] / peak:.0%} |"
             )
-            peak = matmul_gflops(device=args.device)
+
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from elmo_tasks.elmo.layout import TRANSPOSED
 from elmo_tasks.elmo.modules import BiLm
 from elmo_tasks.elmo.options import ElmoOptions
 from elmo_tasks.elmo.weights import save_elmo
@@ -43,7 +44,7 @@ def random_bilm(options: ElmoOptions, seed: int = 0, scale: float = 0.1) -> BiLm
     with torch.no_grad():
         for name, parameter in bilm.named_parameters():
             # Drawn in the published (TensorFlow) layout, so a seed always gives the same file.
-            if name.endswith(("w_in_t", "w_rec_t", "w_proj_t")):
+            if name.endswith(tuple(TRANSPOSED.values())):
                 parameter = parameter.transpose(1, 2)
             parameter.copy_((torch.rand(parameter.shape, generator=generator) * 2 - 1) * scale)
         bilm.char_encoder.char_embedding.weight[0].zero_()

@@ -17,7 +17,8 @@ matrix per step. Here the backward loop keeps only the two per-step products the
 needs (``W_rec dgates`` and ``W_P dh``); the gate gradients of every step are written into
 one buffer, and the weight gradients come from one large product over all steps at the end:
 ``dW_rec^T = dgates @ h_prev^T``, ``dW_P^T = dh @ m^T``. The gradient of ``pre_gates`` is that
-same buffer; the bias's is summed step by step, while each step's gate gradients are in cache. Tests compare every gradient with autograd on a step-by-step loop, in float64.
+same buffer; the bias's is summed step by step, while each step's gate gradients are in
+cache. Tests compare every gradient with autograd on a step-by-step loop, in float64.
 
 Rows are sorted by length, longest first; ``active_rows[t]`` rows take part in step t, so
 padded steps cost nothing. Large layers run one direction after the other so that one
@@ -52,19 +53,18 @@ def recurrence(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the recurrence of both directions.
 
-    pre_gates: (2, 4C, T * B) float32, time-major columns; bias: (2, 4C) float32 or None;
-    w_rec_t: (2, 4C, P); w_proj_t:
-    (2, P, C), in float32 or, under autocast, in the low-precision dtype the per-step
-    products run in; h0: (2, P, B), c0: (2, C, B) float32.
+    pre_gates: (2, 4C, T * B) float32, time-major columns; bias: (2, 4C) float32 or None
+    (zero); w_rec_t: (2, 4C, P); w_proj_t: (2, P, C), in float32 or, under autocast, in the
+    low-precision dtype the per-step products run in; h0: (2, P, B), c0: (2, C, B) float32.
     Returns outputs (2, P, T, B) (zero at padded steps), final h (2, P, B) and c (2, C, B).
     """
     clips = (float(cell_clip or 0.0), float(proj_clip or 0.0))
     rows = tuple(int(n) for n in active_rows)
-    # What the backward pass needs is kept only when autograd will ask for it (inside the
-    # Function, ``needs_input_grad`` is set even under ``torch.no_grad``).
     if bias is None:
         bias = pre_gates.new_zeros(2, pre_gates.size(1))
     inputs = (pre_gates, bias, w_rec_t, w_proj_t, h0, c0)
+    # What the backward pass needs is kept only when autograd will ask for it (inside the
+    # Function, ``needs_input_grad`` is set even under ``torch.no_grad``).
     keep = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
     return _Recurrence.apply(*inputs, rows, *clips, keep)
 

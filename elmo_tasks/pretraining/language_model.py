@@ -367,8 +367,12 @@ class BiLmPretrainer(pl.LightningModule):
         dataset = getattr(loader, "dataset", None)
         return dataset if hasattr(dataset, "set_epoch") else None
 
+    def _trainable_parameters(self) -> list[nn.Parameter]:
+        """What the optimiser is given, in its order (which its saved state is indexed by)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
     def configure_optimizers(self) -> Any:
-        parameters = [p for p in self.parameters() if p.requires_grad]
+        parameters = self._trainable_parameters()
         optimizer = self.optimizer_factory(parameters) if self.optimizer_factory else torch.optim.Adam(parameters, lr=1e-3)
         if self.scheduler_factory is None:
             return optimizer
@@ -395,7 +399,7 @@ class BiLmPretrainer(pl.LightningModule):
                 f"the checkpoint's vocabulary ({len(saved['vocabulary'])} words) differs from this run's "
                 f"({len(self.vocabulary)}); pass the checkpoint's vocab file as data.vocab_file"
             )
-        convert_optimizer_states(checkpoint, self, [p for p in self.parameters() if p.requires_grad])  # as configure_optimizers
+        convert_optimizer_states(checkpoint, self, self._trainable_parameters())
         self.last_val = dict(saved.get("last_val", {}))
         self.last_val_step = int(saved.get("last_val_step", -1))
         position = saved.get("data_position", {"epoch": 0, "batches": 0})
