@@ -21,19 +21,36 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ["experiment=quickstart/baseline", "trainer.max_epochs=3", "callbacks.early_stopping=null"]
+DEFAULT = [
+    "experiment=quickstart/baseline",
+    "trainer.max_epochs=3",
+    "callbacks.early_stopping=null",
+]
 
 
 def command(run_dir: Path, seed: int, overrides: list[str]) -> list[str]:
-    return [sys.executable, "train.py", *overrides, f"seed={seed}", f"hydra.run.dir={run_dir}",
-            "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false"]
+    return [
+        sys.executable,
+        "train.py",
+        *overrides,
+        f"seed={seed}",
+        f"hydra.run.dir={run_dir}",
+        "callbacks.rich_progress_bar=null",
+        "trainer.enable_progress_bar=false",
+    ]
 
 
 def launch(run_dir: Path, seed: int, overrides: list[str]) -> subprocess.Popen:
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     env.pop("OMP_NUM_THREADS", None)  # the run chooses its own share
-    return subprocess.Popen(command(run_dir, seed, overrides), cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command(run_dir, seed, overrides),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen) -> None:
@@ -59,7 +76,9 @@ def main() -> None:
             start = time.perf_counter()
             for seed in (1, 2):
                 finish(launch(base / f"seq{seed}", seed, args.overrides))
-            best["one after the other"] = min(best["one after the other"], time.perf_counter() - start)
+            best["one after the other"] = min(
+                best["one after the other"], time.perf_counter() - start
+            )
             used["one after the other"] = ", ".join(threads(base / f"seq{seed}") for seed in (1, 2))
             start = time.perf_counter()
             processes = [launch(base / f"par{seed}", seed, args.overrides) for seed in (1, 2)]
@@ -71,7 +90,9 @@ def main() -> None:
     print("| two runs | wall time (best of rounds) | threads per run |\n|---|---:|---|")
     for name, seconds in best.items():
         print(f"| {name} | {seconds:.1f} s | {used[name]} |")
-    print(f"\nboth at once / one after the other: {best['both at once'] / best['one after the other']:.2f}")
+    print(
+        f"\nboth at once / one after the other: {best['both at once'] / best['one after the other']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,13 +16,30 @@ from pathlib import Path
 
 from elmo_tasks.results.significance import paired_difference
 
-TASKS = {"sst2": "SST-2 (accuracy)", "tweet": "tweets (macro recall)", "sst5": "SST-5 (accuracy)",
-         "conll2003": "CoNLL-2003 (span F1)"}
-SETTINGS = {"baseline": "baseline", "word2vec": "baseline, word2vec init.", "baseline_elmo": "baseline + ELMo",
-            "elmo": "ELMo alone"}
-CHART_LABELS = {"baseline": "baseline", "word2vec": "word2vec\ninit.", "baseline_elmo": "baseline\n+ ELMo",
-                "elmo": "ELMo\nalone"}
-PAIRS = [("baseline_elmo", "baseline"), ("baseline_elmo", "word2vec"), ("elmo", "baseline"), ("word2vec", "baseline")]
+TASKS = {
+    "sst2": "SST-2 (accuracy)",
+    "tweet": "tweets (macro recall)",
+    "sst5": "SST-5 (accuracy)",
+    "conll2003": "CoNLL-2003 (span F1)",
+}
+SETTINGS = {
+    "baseline": "baseline",
+    "word2vec": "baseline, word2vec init.",
+    "baseline_elmo": "baseline + ELMo",
+    "elmo": "ELMo alone",
+}
+CHART_LABELS = {
+    "baseline": "baseline",
+    "word2vec": "word2vec\ninit.",
+    "baseline_elmo": "baseline\n+ ELMo",
+    "elmo": "ELMo\nalone",
+}
+PAIRS = [
+    ("baseline_elmo", "baseline"),
+    ("baseline_elmo", "word2vec"),
+    ("elmo", "baseline"),
+    ("word2vec", "baseline"),
+]
 
 
 def read(out: Path) -> dict[tuple[str, str], dict]:
@@ -30,7 +47,10 @@ def read(out: Path) -> dict[tuple[str, str], dict]:
     found = {}
     for task in TASKS:
         for setting in SETTINGS:
-            runs = [json.loads(p.read_text()) for p in sorted((out / task / setting).glob("*/results.json"))]
+            runs = [
+                json.loads(p.read_text())
+                for p in sorted((out / task / setting).glob("*/results.json"))
+            ]
             if runs:
                 found[task, setting] = {
                     "by_seed": {r["seed"]: r["test"][r["main_metric"]] for r in runs},
@@ -42,7 +62,9 @@ def read(out: Path) -> dict[tuple[str, str], dict]:
 def cell(values: dict[int, float]) -> str:
     numbers = list(values.values())
     std = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
-    return f"{statistics.fmean(numbers):.3f} ± {std:.3f}" + ("" if len(numbers) == 3 else f" (n={len(numbers)})")
+    return f"{statistics.fmean(numbers):.3f} ± {std:.3f}" + (
+        "" if len(numbers) == 3 else f" (n={len(numbers)})"
+    )
 
 
 def main() -> None:
@@ -60,12 +82,22 @@ def main() -> None:
     for task, name in TASKS.items():
         for first, second in PAIRS:
             if (task, first) in found and (task, second) in found:
-                d = paired_difference(SETTINGS[first], SETTINGS[second], found[task, first]["by_seed"],
-                                      found[task, second]["by_seed"])
+                d = paired_difference(
+                    SETTINGS[first],
+                    SETTINGS[second],
+                    found[task, first]["by_seed"],
+                    found[task, second]["by_seed"],
+                )
                 p = "–" if d.p_value is None else f"{d.p_value:.3g}"
-                print(f"| {name} | {d.first} − {d.second} | {d.mean:+.3f} | {d.std:.3f} | {p} | {d.verdict()} |")
-    print("\nmean wall time per run (s): " + ", ".join(
-        f"{task}/{setting} {value['wall']:.0f}" for (task, setting), value in found.items()))
+                print(
+                    f"| {name} | {d.first} − {d.second} | {d.mean:+.3f} | {d.std:.3f} | {p} | {d.verdict()} |"
+                )
+    print(
+        "\nmean wall time per run (s): "
+        + ", ".join(
+            f"{task}/{setting} {value['wall']:.0f}" for (task, setting), value in found.items()
+        )
+    )
     if args.chart:
         chart(found, args.chart)
 
@@ -78,10 +110,20 @@ def chart(found: dict, path: Path) -> None:
 
     figure, axes = plt.subplots(1, len(TASKS), figsize=(12, 3.2))
     for axis, (task, name) in zip(axes, TASKS.items()):
-        shown = [(CHART_LABELS[s], list(found[task, s]["by_seed"].values())) for s in SETTINGS if (task, s) in found]
+        shown = [
+            (CHART_LABELS[s], list(found[task, s]["by_seed"].values()))
+            for s in SETTINGS
+            if (task, s) in found
+        ]
         means = [statistics.fmean(v) for _, v in shown]
         stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in shown]
-        axis.bar(range(len(shown)), means, yerr=stds, capsize=3, color=["tab:gray", "tab:olive", "tab:blue", "tab:cyan"])
+        axis.bar(
+            range(len(shown)),
+            means,
+            yerr=stds,
+            capsize=3,
+            color=["tab:gray", "tab:olive", "tab:blue", "tab:cyan"],
+        )
         axis.set_xticks(range(len(shown)), [label for label, _ in shown], fontsize=7)
         low = min(m - s for m, s in zip(means, stds))
         axis.set_ylim(max(0.0, low - 0.05), min(1.0, max(means) + 0.05))

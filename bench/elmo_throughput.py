@@ -78,7 +78,11 @@ def timed_pass(run, batches) -> tuple[float, float]:
 
 
 def load_sentences(batch_size: int, n_batches: int) -> list[list[list[str]]]:
-    data = Path(os.environ.get("ELMO_TASKS_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+    data = Path(
+        os.environ.get(
+            "ELMO_TASKS_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+        )
+    )
     lines = (data / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:]
     sentences = sorted((line.rsplit("\t", 1)[0].split() for line in lines), key=len)
     batches = [sentences[i : i + batch_size] for i in range(0, len(sentences), batch_size)]
@@ -99,6 +103,7 @@ def ours_backward(elmo: ElmoBiLm):
     def run(char_ids: torch.Tensor) -> None:
         elmo.zero_grad(set_to_none=True)
         elmo(char_ids)["activations"][-1].sum().backward()
+
     return run
 
 
@@ -106,6 +111,7 @@ def reference_backward(reference: ReferenceStyleBiLm):
     def run(char_ids: torch.Tensor) -> None:
         reference.zero_grad(set_to_none=True)
         reference(char_ids)[-1].sum().backward()
+
     return run
 
 
@@ -113,20 +119,36 @@ def bf16(run):
     def autocast_run(char_ids: torch.Tensor) -> None:
         with torch.autocast(char_ids.device.type, dtype=torch.bfloat16):
             run(char_ids)
+
     return autocast_run
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", nargs="+", default=["small", "original"])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batches", type=int, default=8, help="batches of 32 sentences per inference pass")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128],
-                        help="inference batch sizes; larger batches cover about the same sentences")
-    parser.add_argument("--grad-batches", type=int, default=2, help="batches of 32 per fine-tuning pass (0: skip)")
-    parser.add_argument("--bf16", action="store_true", help="add ours under bf16 autocast (CPUs with bf16 support)")
+    parser.add_argument(
+        "--batches", type=int, default=8, help="batches of 32 sentences per inference pass"
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[32, 128],
+        help="inference batch sizes; larger batches cover about the same sentences",
+    )
+    parser.add_argument(
+        "--grad-batches", type=int, default=2, help="batches of 32 per fine-tuning pass (0: skip)"
+    )
+    parser.add_argument(
+        "--bf16", action="store_true", help="add ours under bf16 autocast (CPUs with bf16 support)"
+    )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (peak MiB: the GPU's allocator peak there)")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu or cuda (peak MiB: the GPU's allocator peak there)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -152,7 +174,10 @@ def main() -> None:
                 assert torch.allclose(a, b, atol=1e-4), float((a - b).abs().max())
             no_cache = ElmoBiLm(options_path, weights_path).to(device)
             no_cache.bilm.token_cache.max_size = 0
-            cases[key] = {"ours": ("inference", ours), "ours, no token cache": ("inference", no_cache)}
+            cases[key] = {
+                "ours": ("inference", ours),
+                "ours, no token cache": ("inference", no_cache),
+            }
             if args.bf16:
                 cases[key]["ours, bf16 autocast"] = ("inference", bf16(ours))
             cases[key]["reference-style"] = ("inference", reference)
@@ -187,14 +212,23 @@ def main() -> None:
                     best[(*key, impl)] = (seconds, peak, gflops)
         print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
 
-    where = f"{args.threads} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
-    print(f"SST-2 dev sentences sorted by length, {where}, best of {args.rounds} interleaved rounds")
-    print("| model | mode | batch | tokens | implementation | tokens/s | speed-up | peak MiB | matmul GFLOP/s | % of matmul |")
+    where = (
+        f"{args.threads} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    )
+    print(
+        f"SST-2 dev sentences sorted by length, {where}, best of {args.rounds} interleaved rounds"
+    )
+    print(
+        "| model | mode | batch | tokens | implementation | tokens/s | speed-up | peak MiB "
+        "| matmul GFLOP/s | % of matmul |"
+    )
     print("|---|---|---:|---:|---|---:|---:|---:|---:|---:|")
     for key, impls in cases.items():
         name, mode, size = key
         ref_seconds = best[(*key, "reference-style")][0]
-        flops = FLOPS_PER_TOKEN[name] * (3 if mode == "fine-tune" else 1)  # backward: about twice the forward
+        flops = FLOPS_PER_TOKEN[name] * (
+            3 if mode == "fine-tune" else 1
+        )  # backward: about twice the forward
         for impl in impls:
             seconds, peak, gflops = best[(*key, impl)]
             rate = tokens[key] / seconds

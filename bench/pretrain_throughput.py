@@ -33,9 +33,15 @@ from elmo_tasks.pretraining.run import build_pretrainer, compose_pretrain_config
 from elmo_tasks.pretraining.text import build_vocabulary  # noqa: E402
 
 
-def batches(train_file: Path, vocabulary: list[str], count: int, batch_size: int = 64) -> list[dict]:
+def batches(
+    train_file: Path, vocabulary: list[str], count: int, batch_size: int = 64
+) -> list[dict]:
     datamodule = LmDataModule(
-        train_files=[str(train_file)], validation_files=None, vocabulary=vocabulary, batch_size=batch_size, unroll_steps=20
+        train_files=[str(train_file)],
+        validation_files=None,
+        vocabulary=vocabulary,
+        batch_size=batch_size,
+        unroll_steps=20,
     )
     datamodule.setup("fit")
     out = []
@@ -53,7 +59,12 @@ def batched_product_flops(self_shape, a_shape, b_shape, *args, **kwargs) -> int:
 
 
 def measure(
-    model_name: str, train_file: Path, vocabulary: list[str], steps: int, batch_size: int = 64, device: str = "cpu"
+    model_name: str,
+    train_file: Path,
+    vocabulary: list[str],
+    steps: int,
+    batch_size: int = 64,
+    device: str = "cpu",
 ) -> dict[str, float]:
     cfg = compose_pretrain_config("/tmp/pretrain_throughput", [f"model={model_name}"])
     model = build_pretrainer(cfg, vocabulary, corpus={}).to(device)
@@ -113,19 +124,27 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["mini", "small"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128], help="streams per batch")
+    parser.add_argument(
+        "--batch-sizes", type=int, nargs="+", default=[128], help="streams per batch"
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    data_dir = Path(os.environ.get("ELMO_TASKS_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    data_dir = Path(
+        os.environ.get(
+            "ELMO_TASKS_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+        )
+    )
     train_file = data_dir / "wikitext2" / "train.txt.gz"
     if not train_file.is_file():
         sys.exit(f"WikiText-2 not found at {train_file}; set ELMO_TASKS_DATA")
     vocabulary = build_vocabulary([train_file], 1, None, "whitespace", False)
     print(f"threads: {args.threads}, vocabulary: {len(vocabulary)} words\n")
-    print("| model | batch | biLM params | train tokens/s | GFLOP/token executed | nominal | matmul GFLOP/s | "
-          "of matmul peak, executed | nominal |")
+    print(
+        "| model | batch | biLM params | train tokens/s | GFLOP/token executed | nominal | matmul GFLOP/s | "
+        "of matmul peak, executed | nominal |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.models:
         for batch_size in args.batch_sizes:
@@ -135,8 +154,9 @@ def main() -> None:
             r = measure(name, train_file, vocabulary, args.steps, batch_size, args.device)
             peak = max(before, matmul_gflops(device=args.device))
             print(
-                f"| {name} | {batch_size} | {r['params'] / 1e6:.2f}M | {r['tokens_per_s']:,.0f} | {r['gflop_per_token']:.4f} "
-                f"| {r['nominal_gflop_per_token']:.4f} | {peak:.0f} | {r['gflops'] / peak:.0%} | {r['nominal_gflops'] / peak:.0%} |"
+                f"| {name} | {batch_size} | {r['params'] / 1e6:.2f}M | {r['tokens_per_s']:,.0f} "
+                f"| {r['gflop_per_token']:.4f} | {r['nominal_gflop_per_token']:.4f} | {peak:.0f} "
+                f"| {r['gflops'] / peak:.0%} | {r['nominal_gflops'] / peak:.0%} |"
             )
 
 

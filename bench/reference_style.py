@@ -44,14 +44,23 @@ class ReferenceStyleBiLm(nn.Module):
         enc = bilm.char_encoder
         self.activation = enc.activation
         self.char_embedding = _copy(enc.char_embedding.weight, requires_grad)
-        self.conv_weights = nn.ParameterList([_copy(w[0].permute(2, 1, 0), requires_grad) for w in enc.conv_weights])
+        self.conv_weights = nn.ParameterList(
+            [_copy(w[0].permute(2, 1, 0), requires_grad) for w in enc.conv_weights]
+        )
         self.conv_biases = nn.ParameterList([_copy(b, requires_grad) for b in enc.conv_biases])
-        self.highway_weights = nn.ParameterList([_copy(w.t(), requires_grad) for w in enc.highway.weights])
-        self.highway_biases = nn.ParameterList([_copy(b, requires_grad) for b in enc.highway.biases])
+        self.highway_weights = nn.ParameterList(
+            [_copy(w.t(), requires_grad) for w in enc.highway.weights]
+        )
+        self.highway_biases = nn.ParameterList(
+            [_copy(b, requires_grad) for b in enc.highway.biases]
+        )
         self.w_proj = _copy(enc.w_proj.t(), requires_grad)
         self.b_proj = _copy(enc.b_proj, requires_grad)
         self.cells = nn.ModuleList(
-            [nn.ModuleList([_Cell(layer, d, requires_grad) for d in (0, 1)]) for layer in bilm.lstm.layers]
+            [
+                nn.ModuleList([_Cell(layer, d, requires_grad) for d in (0, 1)])
+                for layer in bilm.lstm.layers
+            ]
         )
         self.register_buffer("bos_chars", bilm.bos_chars.clone(), persistent=False)
         self.register_buffer("eos_chars", bilm.eos_chars.clone(), persistent=False)
@@ -71,7 +80,9 @@ class ReferenceStyleBiLm(nn.Module):
         return tokens.view(batch, steps, -1)
 
     @staticmethod
-    def _direction(cell: _Cell, inputs: torch.Tensor, lengths: list[int], forward: bool) -> torch.Tensor:
+    def _direction(
+        cell: _Cell, inputs: torch.Tensor, lengths: list[int], forward: bool
+    ) -> torch.Tensor:
         batch, steps, _ = inputs.shape
         out = inputs.new_zeros(batch, steps, cell.projection_dim)
         h = inputs.new_zeros(batch, cell.projection_dim)
@@ -79,10 +90,16 @@ class ReferenceStyleBiLm(nn.Module):
         for t in range(steps):
             index = t if forward else steps - 1 - t
             n = sum(1 for length in lengths if length > index)
-            gates = F.linear(inputs[:n, index], cell.w_in) + F.linear(h[:n].clone(), cell.w_rec, cell.bias)
+            gates = F.linear(inputs[:n, index], cell.w_in) + F.linear(
+                h[:n].clone(), cell.w_rec, cell.bias
+            )
             i, j, f, o = gates.chunk(4, dim=-1)
-            new_c = (torch.sigmoid(i) * torch.tanh(j) + torch.sigmoid(f) * c[:n]).clamp(-cell.cell_clip, cell.cell_clip)
-            new_h = F.linear(torch.sigmoid(o) * torch.tanh(new_c), cell.w_proj).clamp(-cell.proj_clip, cell.proj_clip)
+            new_c = (torch.sigmoid(i) * torch.tanh(j) + torch.sigmoid(f) * c[:n]).clamp(
+                -cell.cell_clip, cell.cell_clip
+            )
+            new_h = F.linear(torch.sigmoid(o) * torch.tanh(new_c), cell.w_proj).clamp(
+                -cell.proj_clip, cell.proj_clip
+            )
             c = c.clone()
             h = h.clone()
             c[:n] = new_c

@@ -54,7 +54,9 @@ class EpochTimer(pl.Callback):
             EpochTimer.profiler.disable()
 
 
-def bare_epoch(model, datamodule, optimizer: torch.optim.Optimizer, clip: float | None) -> tuple[float, int]:
+def bare_epoch(
+    model, datamodule, optimizer: torch.optim.Optimizer, clip: float | None
+) -> tuple[float, int]:
     """Seconds and steps of one epoch: batches from the same data loader, then forward,
     loss, backward, the run's gradient clipping and the optimiser step, nothing else."""
     model.train()
@@ -73,16 +75,26 @@ def bare_epoch(model, datamodule, optimizer: torch.optim.Optimizer, clip: float 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--preset", default="small")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--sort", default="cumulative", help="cProfile order for --profile: cumulative, tottime")
-    parser.add_argument("--callers", help="with --profile: also print the callers of functions matching this")
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for the run, e.g. callbacks.model_checkpoint=null")
+    parser.add_argument(
+        "--sort", default="cumulative", help="cProfile order for --profile: cumulative, tottime"
+    )
+    parser.add_argument(
+        "--callers", help="with --profile: also print the callers of functions matching this"
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="extra Hydra overrides for the run, e.g. callbacks.model_checkpoint=null",
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="step_overhead_"))
@@ -91,11 +103,22 @@ def main() -> None:
 
     timer = step_overhead.EpochTimer
     overrides = [
-        "experiment=sst2_elmo", "head=max", "seed=1", f"threads={args.threads}",
-        f"task.max_train_samples={args.train}", "task.max_eval_samples=100", f"trainer.max_epochs={args.epochs}",
-        "callbacks.rich_progress_bar=null", "callbacks.early_stopping=null", "trainer.enable_progress_bar=false",
-        "+trainer.enable_model_summary=false", "logger=csv", "test=false",
-        f"encoder.options_file={options}", f"encoder.weight_file={weights}", f"encoder.cache_dir={workdir / 'cache'}",
+        "experiment=sst2_elmo",
+        "head=max",
+        "seed=1",
+        f"threads={args.threads}",
+        f"task.max_train_samples={args.train}",
+        "task.max_eval_samples=100",
+        f"trainer.max_epochs={args.epochs}",
+        "callbacks.rich_progress_bar=null",
+        "callbacks.early_stopping=null",
+        "trainer.enable_progress_bar=false",
+        "+trainer.enable_model_summary=false",
+        "logger=csv",
+        "test=false",
+        f"encoder.options_file={options}",
+        f"encoder.weight_file={weights}",
+        f"encoder.cache_dir={workdir / 'cache'}",
         "+callbacks.epoch_timer._target_=step_overhead.EpochTimer",
         *args.overrides,
     ]
@@ -118,7 +141,10 @@ def main() -> None:
     bare_seconds, bare_steps = min(bare)
     assert bare_steps == steps, (bare_steps, steps)
     step_ms, bare_ms = 1000 * lightning_seconds / steps, 1000 * bare_seconds / steps
-    print(f"{steps} steps per epoch, '{args.preset}' shape, {args.threads} threads, best of {args.rounds} x {args.epochs} epochs")
+    print(
+        f"{steps} steps per epoch, '{args.preset}' shape, {args.threads} threads, "
+        f"best of {args.rounds} x {args.epochs} epochs"
+    )
     print("| loop | ms per step | framework share |")
     print("|---|---:|---:|")
     print(f"| Lightning (train.py) | {step_ms:.2f} | {1 - bare_ms / step_ms:.0%} |")

@@ -42,7 +42,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     peak = matmul_gflops()
-    print(f"{args.threads} thread(s), {args.columns} columns, 2048x2048 fp32 matmul: {peak:.0f} GFLOP/s\n")
+    print(
+        f"{args.threads} thread(s), {args.columns} columns, 2048x2048 fp32 matmul: {peak:.0f} GFLOP/s\n"
+    )
     print("| weight | MB | GFLOP/s | of matmul | GB/s of weight read |")
     print("|---|---:|---:|---:|---:|")
     for rows in (1024, 4096, 8192, 16384, 20480, 32768, 65536):
@@ -50,7 +52,10 @@ def main() -> None:
         seconds = best_seconds(lambda weight=weight, states=states: weight @ states, args.repeats)
         megabytes = weight.numel() * 4 / 2**20
         gflops = 2 * rows * 512 * args.columns / seconds / 1e9
-        print(f"| {rows} x 512 | {megabytes:.0f} | {gflops:.0f} | {gflops / peak:.0%} | {weight.numel() * 4 / seconds / 1e9:.1f} |")
+        print(
+            f"| {rows} x 512 | {megabytes:.0f} | {gflops:.0f} | {gflops / peak:.0%} "
+            f"| {weight.numel() * 4 / seconds / 1e9:.1f} |"
+        )
 
 
 if __name__ == "__main__":

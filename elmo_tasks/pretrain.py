@@ -1,4 +1,7 @@
-"""``python -m elmo_tasks.pretrain``: the same command as ``elmo-tasks pretrain`` (see :mod:`elmo_tasks.cli.pretrain`)."""
+"""``python -m elmo_tasks.pretrain``: the same command as ``elmo-tasks pretrain``.
+
+See :mod:`elmo_tasks.cli.pretrain`.
+"""
 
 from elmo_tasks.cli.pretrain import cli
 

@@ -71,7 +71,9 @@ def elmo_fixture_dir(data_dir: Path) -> Path:
     """The AllenNLP ELMo test fixture; skips the test when it is not there."""
     directory = data_dir / "elmo_fixture"
     if not directory.is_dir():
-        pytest.skip(f"ELMo fixture not found at {directory} (set ELMO_TASKS_DATA to the shared data folder)")
+        pytest.skip(
+            f"ELMo fixture not found at {directory} (set ELMO_TASKS_DATA to the shared data folder)"
+        )
     missing = [name for name in ELMO_FIXTURE_FILES if not (directory / name).is_file()]
     if missing:
         pytest.skip(f"ELMo fixture at {directory} lacks {', '.join(missing)}")

@@ -17,7 +17,9 @@ class PauseAtStep(pl.Callback):
     def __init__(self, step: int, marker: str, timeout_s: float = 600.0) -> None:
         self.step, self.marker, self.timeout_s = step, Path(marker), timeout_s
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int
+    ) -> None:
         if trainer.global_step != self.step:
             return
         self.marker.write_text(f"{trainer.global_step} {trainer.current_epoch} {batch_idx}\n")

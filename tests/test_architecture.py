@@ -13,9 +13,28 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "elmo_tasks"
 
 # Bottom to top: a module may import its own layer and the layers below it.
-LAYERS = ["core", "elmo", "data", "encoders", "heads", "tasks", "results", "runs", "pretraining", "cli"]
+LAYERS = [
+    "core",
+    "elmo",
+    "data",
+    "encoders",
+    "heads",
+    "tasks",
+    "results",
+    "runs",
+    "pretraining",
+    "cli",
+]
 TOP = len(LAYERS)  # elmo_tasks/__init__.py and the `python -m elmo_tasks.<command>` aliases
-FRAMEWORKS = ("hydra", "omegaconf", "pytorch_lightning", "lightning", "lightning_fabric", "torchmetrics", "datasets")
+FRAMEWORKS = (
+    "hydra",
+    "omegaconf",
+    "pytorch_lightning",
+    "lightning",
+    "lightning_fabric",
+    "torchmetrics",
+    "datasets",
+)
 MAX_LINES = 450  # "about 400": a module that outgrows this has more than one job
 
 
@@ -37,7 +56,9 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, f"{path}: relative import; write absolute imports (elmo_tasks.<layer>...)"
+            assert node.level == 0, (
+                f"{path}: relative import; write absolute imports (elmo_tasks.<layer>...)"
+            )
             targets = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module or ""]
         else:
             continue
@@ -51,7 +72,11 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
 
 def layer(name: str) -> int:
     parts = name.split(".")
-    return LAYERS.index(parts[1]) if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS) else TOP
+    return (
+        LAYERS.index(parts[1])
+        if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS)
+        else TOP
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +87,25 @@ def graph() -> dict[str, set[str]]:
 
 def test_every_module_lives_in_a_layer_or_is_a_command_alias(graph):
     loose = [name for name in graph if layer(name) == TOP and name != "elmo_tasks"]
-    assert sorted(loose) == ["elmo_tasks.compare", "elmo_tasks.embed", "elmo_tasks.predict", "elmo_tasks.pretrain"]
+    assert sorted(loose) == [
+        "elmo_tasks.compare",
+        "elmo_tasks.embed",
+        "elmo_tasks.predict",
+        "elmo_tasks.pretrain",
+    ]
     for alias in loose:
-        assert len(module_files()[alias].read_text().splitlines()) < 10, f"{alias} should only re-export its command"
+        assert len(module_files()[alias].read_text().splitlines()) < 10, (
+            f"{alias} should only re-export its command"
+        )
 
 
 def test_imports_point_down_the_layers(graph):
     upward = [
         f"{name} ({LAYERS[layer(name)]}) imports {target} ({LAYERS[layer(target)]})"
-        for name, targets in graph.items() if layer(name) < TOP
-        for target in targets if layer(target) > layer(name)
+        for name, targets in graph.items()
+        if layer(name) < TOP
+        for target in targets
+        if layer(target) > layer(name)
     ]
     assert not upward, "imports against the layers:\n" + "\n".join(sorted(upward))
 
@@ -126,19 +160,34 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path):
 def test_the_elmo_model_knows_no_framework():
     for path in (PACKAGE / "elmo").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for imported in names:
                 assert imported.split(".")[0] not in FRAMEWORKS, f"{path.name} imports {imported}"
 
 
 def test_modules_stay_small():
-    large = {name: n for name, path in module_files().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    large = {
+        name: n
+        for name, path in module_files().items()
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
     assert not large, f"modules over {MAX_LINES} lines (split them along their jobs): {large}"
 
 
 @pytest.mark.parametrize("command", ["predict", "compare", "embed", "pretrain"])
 def test_python_m_commands_keep_their_paths(command):
-    result = subprocess.run([sys.executable, "-m", f"elmo_tasks.{command}", "--help"], capture_output=True, text=True,
-                            cwd=PACKAGE.parent, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", f"elmo_tasks.{command}", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), "help text expected"

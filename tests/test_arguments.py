@@ -9,14 +9,17 @@ import pytest
 
 from elmo_tasks.cli.arguments import ArgumentParser, Option, UsageError
 
-PARSER = ArgumentParser("tool", [
-    Option("source", "what to read", positional=True),
-    Option("count", "how many", default=3, type=int),
-    Option("mode", "how", default="fast", choices=("fast", "exact")),
-    Option("limit", "at most", default=None, type=float, nullable=True),
-    Option("force", "replace", default=False, type=bool),
-    Option("text_column", "column", default="text"),
-])
+PARSER = ArgumentParser(
+    "tool",
+    [
+        Option("source", "what to read", positional=True),
+        Option("count", "how many", default=3, type=int),
+        Option("mode", "how", default="fast", choices=("fast", "exact")),
+        Option("limit", "at most", default=None, type=float, nullable=True),
+        Option("force", "replace", default=False, type=bool),
+        Option("text_column", "column", default="text"),
+    ],
+)
 
 
 def _run(argv):
@@ -27,24 +30,35 @@ def _run(argv):
 
 def test_key_value_arguments_with_types_and_defaults():
     notes = []
-    values = PARSER.parse(["source=a.txt", "count=5", "+mode=exact", "limit=null", "force=true"], notes)
-    assert values == {"source": "a.txt", "count": 5, "mode": "exact", "limit": None, "force": True,
-                      "text_column": "text"}
+    values = PARSER.parse(
+        ["source=a.txt", "count=5", "+mode=exact", "limit=null", "force=true"], notes
+    )
+    assert values == {
+        "source": "a.txt",
+        "count": 5,
+        "mode": "exact",
+        "limit": None,
+        "force": True,
+        "text_column": "text",
+    }
     assert notes == []
     assert PARSER.parse(["source=a", "limit=0.5"])["limit"] == 0.5
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["count=5"], "missing source=..."),
-    (["source="], "missing source=..."),
-    (["source=a", "cont=5"], "unknown argument 'cont'; did you mean count=5?"),
-    (["source=a", "count=five"], "count must be a whole number, got 'five'"),
-    (["source=a", "mode=slow"], "mode must be one of fast, exact, got 'slow'"),
-    (["source=a", "force=yes"], "force must be true or false"),
-    (["source=a", "source=b"], "source is given twice"),
-    (["source=a", "stray"], "expected key=value, got 'stray'"),
-    (["source=a", "--count"], "--count needs a value; write count=VALUE"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["count=5"], "missing source=..."),
+        (["source="], "missing source=..."),
+        (["source=a", "cont=5"], "unknown argument 'cont'; did you mean count=5?"),
+        (["source=a", "count=five"], "count must be a whole number, got 'five'"),
+        (["source=a", "mode=slow"], "mode must be one of fast, exact, got 'slow'"),
+        (["source=a", "force=yes"], "force must be true or false"),
+        (["source=a", "source=b"], "source is given twice"),
+        (["source=a", "stray"], "expected key=value, got 'stray'"),
+        (["source=a", "--count"], "--count needs a value; write count=VALUE"),
+    ],
+)
 def test_usage_errors_exit_2_with_the_reason(argv, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace("?", r"\?")):
         PARSER.parse(argv)
@@ -53,7 +67,9 @@ def test_usage_errors_exit_2_with_the_reason(argv, message):
 
 
 def test_old_spellings_work_with_a_deprecation_note():
-    status, _, err, values = _run(["old.txt", "--count", "7", "--mode=exact", "--text-column", "review"])
+    status, _, err, values = _run(
+        ["old.txt", "--count", "7", "--mode=exact", "--text-column", "review"]
+    )
     assert status == 0
     assert values["source"] == "old.txt" and values["count"] == 7 and values["mode"] == "exact"
     assert values["text_column"] == "review"
@@ -80,12 +96,34 @@ def test_embed_takes_key_value_arguments(tiny_elmo_files, tmp_path, capsys):
     text = tmp_path / "sentences.txt"
     text.write_text("a small test\nanother one\n")
     out = tmp_path / "out.h5"
-    assert main([f"options={tiny_elmo_files.options_file}", f"weights={tiny_elmo_files.weight_file}", f"input={text}",
-                 f"output={out}", "layers=top", "max_tokens=64"]) == 0
+    assert (
+        main(
+            [
+                f"options={tiny_elmo_files.options_file}",
+                f"weights={tiny_elmo_files.weight_file}",
+                f"input={text}",
+                f"output={out}",
+                "layers=top",
+                "max_tokens=64",
+            ]
+        )
+        == 0
+    )
     with h5py.File(out) as handle:
         assert len(handle["sentence_ids"]) == 2
     assert "old spelling" not in capsys.readouterr().err
-    assert main([f"options={tiny_elmo_files.options_file}", "weights=x", "input=y", "output=z", "layers=bottom"]) == 2
+    assert (
+        main(
+            [
+                f"options={tiny_elmo_files.options_file}",
+                "weights=x",
+                "input=y",
+                "output=z",
+                "layers=bottom",
+            ]
+        )
+        == 2
+    )
 
 
 def test_pretrain_export_and_export_usage(capsys):

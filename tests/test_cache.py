@@ -30,7 +30,10 @@ SENTENCES = [["the", "cat", "sat"], ["a", "dog", "."], ["the", "cat", "sat"], ["
 
 
 def _manifest(bilm: ElmoBiLm) -> dict:
-    return {"options_sha256": file_checksum(bilm.options_path), "weights_sha256": file_checksum(bilm.weights_path)}
+    return {
+        "options_sha256": file_checksum(bilm.options_path),
+        "weights_sha256": file_checksum(bilm.weights_path),
+    }
 
 
 @pytest.fixture()
@@ -59,10 +62,16 @@ def test_cached_values_equal_the_biLM(bilm, tmp_path):
         stored = cache.get(sentence)
         assert stored.shape == (3, len(sentence) + 2, bilm.get_output_dim())
         for layer in range(3):
-            np.testing.assert_allclose(stored[layer], out["activations"][layer][row, : len(sentence) + 2].numpy(), atol=1e-6)
+            np.testing.assert_allclose(
+                stored[layer],
+                out["activations"][layer][row, : len(sentence) + 2].numpy(),
+                atol=1e-6,
+            )
 
 
-def test_memory_layer_serves_the_build_and_repeated_reads_and_keeps_its_budget(bilm, tmp_path, monkeypatch):
+def test_memory_layer_serves_the_build_and_repeated_reads_and_keeps_its_budget(
+    bilm, tmp_path, monkeypatch
+):
     monkeypatch.setattr(cache_module, "MEMORY", cache_module.MemoryCache(budget_bytes=10**9))
     cache = ensure_cache(bilm, _manifest(bilm), SENTENCES, tmp_path)
     with h5py.File(cache.path, "r") as handle:
@@ -74,7 +83,9 @@ def test_memory_layer_serves_the_build_and_repeated_reads_and_keeps_its_budget(b
 
     # A build keeps no more than the budget in memory.
     monkeypatch.setattr(cache_module, "MEMORY", cache_module.MemoryCache(budget_bytes=built.nbytes))
-    ensure_cache(bilm, _manifest(bilm), SENTENCES + [["another", "sentence"]], tmp_path / "small_budget")
+    ensure_cache(
+        bilm, _manifest(bilm), SENTENCES + [["another", "sentence"]], tmp_path / "small_budget"
+    )
     assert 0 < cache_module.MEMORY.bytes <= built.nbytes
 
     # Another process: the first read comes from the file, the next ones from memory.
@@ -143,7 +154,11 @@ def _build_in_process(args):
 
 
 def test_two_processes_building_the_same_cache_share_one_file(tiny_elmo_files, tmp_path):
-    args = (str(tiny_elmo_files.options_file), str(tiny_elmo_files.weight_file), str(tmp_path / "shared"))
+    args = (
+        str(tiny_elmo_files.options_file),
+        str(tiny_elmo_files.weight_file),
+        str(tmp_path / "shared"),
+    )
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         (path_a, values_a), (path_b, values_b) = pool.map(_build_in_process, [args, args])
     assert path_a == path_b and values_a == values_b
@@ -156,8 +171,22 @@ def test_embed_command_writes_layers_index_and_manifest(tiny_elmo_files, tmp_pat
     text.write_text("\n".join(" ".join(s) for s in SENTENCES) + "\n")
     for layers, expected_layers in (("all", 3), ("top", 1), ("average", 1)):
         out = tmp_path / f"{layers}.h5"
-        code = embed_main(["--options", str(tiny_elmo_files.options_file), "--weights", str(tiny_elmo_files.weight_file),
-                           "--input", str(text), "--output", str(out), "--layers", layers, "--dtype", "float16"])
+        code = embed_main(
+            [
+                "--options",
+                str(tiny_elmo_files.options_file),
+                "--weights",
+                str(tiny_elmo_files.weight_file),
+                "--input",
+                str(text),
+                "--output",
+                str(out),
+                "--layers",
+                layers,
+                "--dtype",
+                "float16",
+            ]
+        )
         assert code == 0
         with h5py.File(out) as handle:
             ids = [x.decode() for x in handle["sentence_ids"][...]]
@@ -165,7 +194,9 @@ def test_embed_command_writes_layers_index_and_manifest(tiny_elmo_files, tmp_pat
             assert handle[ids[0]].shape[0] == expected_layers and handle[ids[0]].dtype == np.float16
             assert handle.attrs["weights_sha256"] == file_checksum(tiny_elmo_files.weight_file)
     assert "wrote 4 sentences (3 distinct)" in capsys.readouterr().out
-    assert (tmp_path / "all.h5.sha256").read_text() == f"{file_checksum(tmp_path / 'all.h5')}  all.h5\n"
+    assert (
+        tmp_path / "all.h5.sha256"
+    ).read_text() == f"{file_checksum(tmp_path / 'all.h5')}  all.h5\n"
 
 
 def test_embed_checks_its_input_before_writing(tiny_elmo_files, tmp_path, capsys):
@@ -175,9 +206,11 @@ def test_embed_checks_its_input_before_writing(tiny_elmo_files, tmp_path, capsys
     out = tmp_path / "out.h5"
     out.write_bytes(b"earlier output")
     assert embed_main([*files, f"input={text}", f"output={out}"]) == 1
-    assert capsys.readouterr().err.startswith(f"python -m elmo_tasks.embed: error: {text}, line 2: not valid utf-8 "
-                                              "(byte 0xe8 at byte 11 of the line); give the file's encoding, e.g. "
-                                              "encoding=latin-1")
+    assert capsys.readouterr().err.startswith(
+        f"python -m elmo_tasks.embed: error: {text}, line 2: not valid utf-8 "
+        "(byte 0xe8 at byte 11 of the line); give the file's encoding, e.g. "
+        "encoding=latin-1"
+    )
     assert out.read_bytes() == b"earlier output"
     assert embed_main([*files, f"input={text}", f"output={out}", "encoding=latin-1"]) == 0
     with h5py.File(out) as handle:
@@ -191,7 +224,11 @@ def _train_losses(metrics_csv: Path) -> list[float]:
     import csv
 
     with metrics_csv.open() as handle:
-        return [float(r["train/loss_epoch"]) for r in csv.DictReader(handle) if r.get("train/loss_epoch")]
+        return [
+            float(r["train/loss_epoch"])
+            for r in csv.DictReader(handle)
+            if r.get("train/loss_epoch")
+        ]
 
 
 def test_training_on_the_cache_gives_the_same_metrics(tmp_path, data_dir, elmo_fixture_dir):
@@ -199,12 +236,22 @@ def test_training_on_the_cache_gives_the_same_metrics(tmp_path, data_dir, elmo_f
         pytest.skip(f"{data_dir / 'sst2'} not found (set ELMO_TASKS_DATA)")
     results = {}
     for name, cache_dir in (("cached", str(tmp_path / "elmo_cache")), ("direct", "null")):
-        cfg = compose_config(tmp_path / name, [
-            "experiment=sst2_elmo", f"paths.data_dir={data_dir}", "task.max_train_samples=160", "task.max_eval_samples=64",
-            "trainer.max_epochs=2", "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
-            f"encoder.options_file={elmo_fixture_dir}/options.json", f"encoder.weight_file={elmo_fixture_dir}/lm_weights.hdf5",
-            f"encoder.cache_dir={cache_dir}", "optim.optimizer.lr=0.01",
-        ])
+        cfg = compose_config(
+            tmp_path / name,
+            [
+                "experiment=sst2_elmo",
+                f"paths.data_dir={data_dir}",
+                "task.max_train_samples=160",
+                "task.max_eval_samples=64",
+                "trainer.max_epochs=2",
+                "callbacks.rich_progress_bar=null",
+                "trainer.enable_progress_bar=false",
+                f"encoder.options_file={elmo_fixture_dir}/options.json",
+                f"encoder.weight_file={elmo_fixture_dir}/lm_weights.hdf5",
+                f"encoder.cache_dir={cache_dir}",
+                "optim.optimizer.lr=0.01",
+            ],
+        )
         run(cfg)
         results[name] = json.loads((tmp_path / name / "results.json").read_text())
     assert list((tmp_path / "elmo_cache").glob("elmo-*.h5"))
@@ -213,7 +260,10 @@ def test_training_on_the_cache_gives_the_same_metrics(tmp_path, data_dir, elmo_f
     assert losses["cached"] == pytest.approx(losses["direct"], abs=1e-5)
     for split in ("val", "test"):
         for metric, value in results["direct"][split].items():
-            assert results["cached"][split][metric] == pytest.approx(value, abs=1e-6), (split, metric)
+            assert results["cached"][split][metric] == pytest.approx(value, abs=1e-6), (
+                split,
+                metric,
+            )
 
 
 def test_embed_in_bf16_is_close_to_float32_and_says_so(tiny_elmo_files, tmp_path):
@@ -222,8 +272,15 @@ def test_embed_in_bf16_is_close_to_float32_and_says_so(tiny_elmo_files, tmp_path
     stored = {}
     for precision in ("fp32", "bf16"):
         out = tmp_path / f"{precision}.h5"
-        code = embed_main([f"options={tiny_elmo_files.options_file}", f"weights={tiny_elmo_files.weight_file}",
-                           f"input={text}", f"output={out}", f"precision={precision}"])
+        code = embed_main(
+            [
+                f"options={tiny_elmo_files.options_file}",
+                f"weights={tiny_elmo_files.weight_file}",
+                f"input={text}",
+                f"output={out}",
+                f"precision={precision}",
+            ]
+        )
         assert code == 0
         with h5py.File(out) as handle:
             assert handle.attrs["precision"] == precision

@@ -25,10 +25,24 @@ EXPERIMENTS = {
     "sst5_baseline_elmo": "sst5",
     "sst3_baseline_elmo": "sst3",
 }
-DATA_FOLDERS = {"sst2": "sst2", "tweet_sentiment": "tweet_sentiment_extraction", "sst5": "sst5", "sst3": "sst5"}
+DATA_FOLDERS = {
+    "sst2": "sst2",
+    "tweet_sentiment": "tweet_sentiment_extraction",
+    "sst5": "sst5",
+    "sst3": "sst5",
+}
 RESULT_KEYS = {
-    "task", "encoder", "head", "seed", "val", "test", "main_metric", "params",
-    "wall_time_s", "train_tokens_per_s", "config_overrides",
+    "task",
+    "encoder",
+    "head",
+    "seed",
+    "val",
+    "test",
+    "main_metric",
+    "params",
+    "wall_time_s",
+    "train_tokens_per_s",
+    "config_overrides",
 }
 
 
@@ -46,7 +60,10 @@ def _quick(tmp_path: Path, experiment: str, data_dir: Path, fixture: Path | None
     ]
     if fixture is not None and experiment.endswith("_elmo"):
         key = "encoder.encoders.elmo" if experiment.endswith("_baseline_elmo") else "encoder"
-        overrides += [f"{key}.options_file={fixture}/options.json", f"{key}.weight_file={fixture}/lm_weights.hdf5"]
+        overrides += [
+            f"{key}.options_file={fixture}/options.json",
+            f"{key}.weight_file={fixture}/lm_weights.hdf5",
+        ]
     return compose_config(tmp_path, overrides)
 
 
@@ -75,9 +92,15 @@ def test_experiment_runs_end_to_end(experiment, tmp_path, data_dir, elmo_fixture
         assert {"accuracy", "macro_f1", "macro_recall"} <= set(metrics)
         assert any(name.startswith("f1_") for name in metrics)
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
-    assert results["params"]["trainable"] > 0 and results["params"]["total"] >= results["params"]["trainable"]
+    assert (
+        results["params"]["trainable"] > 0
+        and results["params"]["total"] >= results["params"]["trainable"]
+    )
     assert results["train_tokens_per_s"] > 0
-    assert f"experiment={experiment}" in results["config_overrides"] or results["config_overrides"] == []
+    assert (
+        f"experiment={experiment}" in results["config_overrides"]
+        or results["config_overrides"] == []
+    )
     assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
     assert (tmp_path / "config_resolved.yaml").is_file()
     losses = _epoch_losses(tmp_path / "metrics.csv")
@@ -89,7 +112,9 @@ def test_same_seed_gives_same_numbers(tmp_path, data_dir):
         pytest.skip(f"{data_dir / 'sst2'} not found (set ELMO_TASKS_DATA)")
     outcomes = []
     for name in ("a", "b"):
-        cfg = _quick(tmp_path / name, "sst2_baseline", data_dir, None, "trainer.max_epochs=1", "seed=7")
+        cfg = _quick(
+            tmp_path / name, "sst2_baseline", data_dir, None, "trainer.max_epochs=1", "seed=7"
+        )
         run(cfg)
         outcomes.append(json.loads((tmp_path / name / "results.json").read_text()))
     assert outcomes[0]["val"] == outcomes[1]["val"]
@@ -97,8 +122,14 @@ def test_same_seed_gives_same_numbers(tmp_path, data_dir):
 
 
 def test_text_classification_with_string_labels(tmp_path):
-    rows = [("a lovely , moving film", "pos"), ("dull and far too long", "neg"), ("simply wonderful", "pos"),
-            ("a tedious mess", "neg"), ("great acting and a great story", "pos"), ("boring , boring , boring", "neg")]
+    rows = [
+        ("a lovely , moving film", "pos"),
+        ("dull and far too long", "neg"),
+        ("simply wonderful", "pos"),
+        ("a tedious mess", "neg"),
+        ("great acting and a great story", "pos"),
+        ("boring , boring , boring", "neg"),
+    ]
     train = tmp_path / "train.csv"
     with train.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -106,11 +137,20 @@ def test_text_classification_with_string_labels(tmp_path):
         writer.writerows(rows * 10)
     test = tmp_path / "test.jsonl"
     test.write_text("".join(json.dumps({"review": t, "sentiment": s}) + "\n" for t, s in rows))
-    cfg = compose_config(tmp_path / "run", [
-        "experiment=none", "task=text_classification", f"task.train_file={train}", f"task.test_file={test}",
-        "task.text_column=review", "task.label_column=sentiment", "trainer.max_epochs=1",
-        "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
-    ])
+    cfg = compose_config(
+        tmp_path / "run",
+        [
+            "experiment=none",
+            "task=text_classification",
+            f"task.train_file={train}",
+            f"task.test_file={test}",
+            "task.text_column=review",
+            "task.label_column=sentiment",
+            "trainer.max_epochs=1",
+            "callbacks.rich_progress_bar=null",
+            "trainer.enable_progress_bar=false",
+        ],
+    )
     run(cfg)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert {"f1_neg", "f1_pos"} <= set(results["test"])
@@ -118,7 +158,8 @@ def test_text_classification_with_string_labels(tmp_path):
 
 def test_missing_data_file_names_the_path(tmp_path):
     cfg = compose_config(
-        tmp_path, ["experiment=none", "task=text_classification", f"task.train_file={tmp_path}/nope.tsv"]
+        tmp_path,
+        ["experiment=none", "task=text_classification", f"task.train_file={tmp_path}/nope.tsv"],
     )
     with pytest.raises(FileNotFoundError, match="nope.tsv"):
         run(cfg)

@@ -27,12 +27,18 @@ def test_help_lists_every_command_and_typos_exit_2(capsys):
     assert code == 2 and "usage: elmo-tasks COMMAND" in err
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["pretrain", "model=minii"], "'minii' is not an option of model (conf/pretrain/model/*.yaml); did you mean model=mini?"),
-    (["pretrain", "data.batch_sise=3"], "did you mean data.batch_size=3?"),
-    (["pretrain-word2vec", "optim=adamm"], "did you mean optim=adam?"),
-    (["train", "experiment=sst2_elmoo"], "did you mean experiment=sst2_elmo?"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (
+            ["pretrain", "model=minii"],
+            "'minii' is not an option of model (conf/pretrain/model/*.yaml); did you mean model=mini?",
+        ),
+        (["pretrain", "data.batch_sise=3"], "did you mean data.batch_size=3?"),
+        (["pretrain-word2vec", "optim=adamm"], "did you mean optim=adam?"),
+        (["train", "experiment=sst2_elmoo"], "did you mean experiment=sst2_elmo?"),
+    ],
+)
 def test_hydra_commands_answer_misspellings_with_exit_2(argv, message, capsys):
     code, _, err = _exit(argv, capsys)
     assert code == 2 and message in err
@@ -46,6 +52,11 @@ def test_other_commands_return_their_status(capsys):
 
 
 def test_python_m_pretrain_exits_2_for_a_misspelt_group():
-    result = subprocess.run([sys.executable, "-m", "elmo_tasks.pretrain", "model=minii"], cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "elmo_tasks.pretrain", "model=minii"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and "did you mean model=mini?" in result.stderr

@@ -17,16 +17,30 @@ from tests.test_sweeps import PROJECT_ROOT, tiny_multirun
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def write_run(folder: Path, seed: int, overrides: list[str], test: dict[str, float], main_metric: str = "accuracy",
-              val: dict[str, float] | None = None) -> None:
+def write_run(
+    folder: Path,
+    seed: int,
+    overrides: list[str],
+    test: dict[str, float],
+    main_metric: str = "accuracy",
+    val: dict[str, float] | None = None,
+) -> None:
     """A run folder as train.py leaves it: .hydra/config.yaml and results.json."""
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "config.yaml").write_text(f"seed: {seed}\n")
     results = {
-        "task": "sst2", "encoder": "WordEmbeddingEncoder", "head": "MaxPoolingClassifier", "seed": seed,
-        "val": val if val is not None else dict(test), "test": test, "main_metric": main_metric,
-        "params": {"trainable": 10, "total": 10}, "wall_time_s": 1.0, "train_tokens_per_s": 100.0,
-        "config_overrides": [*overrides, f"seed={seed}"], "best_checkpoint": None,
+        "task": "sst2",
+        "encoder": "WordEmbeddingEncoder",
+        "head": "MaxPoolingClassifier",
+        "seed": seed,
+        "val": val if val is not None else dict(test),
+        "test": test,
+        "main_metric": main_metric,
+        "params": {"trainable": 10, "total": 10},
+        "wall_time_s": 1.0,
+        "train_tokens_per_s": 100.0,
+        "config_overrides": [*overrides, f"seed={seed}"],
+        "best_checkpoint": None,
     }
     (folder / "results.json").write_text(json.dumps(results))
 
@@ -37,12 +51,19 @@ def sweep(tmp_path: Path) -> Path:
     root = tmp_path / "sweep"
     common = ["trainer.max_epochs=1", f"hydra.sweep.dir={root}", f"paths.data_dir={tmp_path}"]
     runs = [
-        ("a", 1, 0.80, 0.70), ("a", 2, 0.84, 0.70), ("a", 3, 0.82, 0.76),
-        ("b", 1, 0.90, 0.60), ("b", 2, 0.86, 0.64),
+        ("a", 1, 0.80, 0.70),
+        ("a", 2, 0.84, 0.70),
+        ("a", 3, 0.82, 0.76),
+        ("b", 1, 0.90, 0.60),
+        ("b", 2, 0.86, 0.64),
     ]
     for index, (name, seed, accuracy, macro_f1) in enumerate(runs):
-        write_run(root / str(index), seed, [f"experiment={name}", *common],
-                  {"accuracy": accuracy, "macro_f1": macro_f1})
+        write_run(
+            root / str(index),
+            seed,
+            [f"experiment={name}", *common],
+            {"accuracy": accuracy, "macro_f1": macro_f1},
+        )
     write_run(root / "5", 1, ["experiment=c", *common], {"accuracy": 0.5})
     (root / "6" / ".hydra").mkdir(parents=True)
     (root / "6" / ".hydra" / "config.yaml").write_text("seed: 2\n")
@@ -76,12 +97,23 @@ def test_groups_means_stds_and_best_marking(sweep, capsys):
 def test_settings_one_key_apart_get_a_paired_difference_over_seeds(sweep, capsys):
     assert main([str(sweep)]) == 0
     section = capsys.readouterr().out.split("## Paired differences over seeds (test accuracy)")[1]
-    rows = {tuple(cells[:2]): cells[2:] for cells in (
-        [c.strip() for c in line.strip("|").split(" | ")] for line in section.splitlines() if line.startswith("| experiment=")
-    )}
+    rows = {
+        tuple(cells[:2]): cells[2:]
+        for cells in (
+            [c.strip() for c in line.strip("|").split(" | ")]
+            for line in section.splitlines()
+            if line.startswith("| experiment=")
+        )
+    }
     # b - a over the shared seeds 1 and 2: 0.10 and 0.02 -> mean 0.06, std 0.0566, t = 1.5 with
     # 1 degree of freedom (a Cauchy): p = 1 - 2 atan(1.5) / pi = 0.374
-    assert rows[("experiment=b", "experiment=a")] == ["2", "+0.0600", "0.0566", "0.374", "no significant difference (p ≥ 0.05)"]
+    assert rows[("experiment=b", "experiment=a")] == [
+        "2",
+        "+0.0600",
+        "0.0566",
+        "0.374",
+        "no significant difference (p ≥ 0.05)",
+    ]
     # one shared seed: a difference, but no test
     assert rows[("experiment=a", "experiment=c")][:2] == ["1", "+0.3000"]
     assert rows[("experiment=a", "experiment=c")][-1] == "too few seeds to test"
@@ -106,9 +138,14 @@ def test_unreadable_results_count_as_incomplete(sweep, capsys):
 
 def test_out_folder_metric_and_several_paths(sweep, tmp_path, capsys):
     other = tmp_path / "other"
-    write_run(other / "0", 1, ["experiment=d", "trainer.max_epochs=1"], {"accuracy": 0.7, "macro_f1": 0.9})
+    write_run(
+        other / "0", 1, ["experiment=d", "trainer.max_epochs=1"], {"accuracy": 0.7, "macro_f1": 0.9}
+    )
     out = tmp_path / "report"
-    assert main([str(sweep), str(other), str(sweep / "0"), "--out", str(out), "--metric", "macro_f1"]) == 0
+    assert (
+        main([str(sweep), str(other), str(sweep / "0"), "--out", str(out), "--metric", "macro_f1"])
+        == 0
+    )
     rows = table_rows((out / "comparison.md").read_text())
     assert rows["experiment=a"][0] == "3"  # sweep/0 is not counted twice
     assert rows["experiment=d"] == ["1", "0.7000 ± 0.0000", "**0.9000 ± 0.0000**"]
@@ -128,8 +165,18 @@ def test_keys_missing_in_some_runs_and_seed_only_sweeps(tmp_path, capsys):
 
 def test_group_by_folder_names_groups_after_the_sweep_folders(tmp_path, capsys):
     # Settings whose overrides differ in many keys read best by their sweep folder's name.
-    write_run(tmp_path / "elmo" / "0", 1, ["encoder.options_file=/x/options.json", "head.dropout=0.5"], {"accuracy": 0.9})
-    write_run(tmp_path / "elmo" / "1", 2, ["encoder.options_file=/x/options.json", "head.dropout=0.5"], {"accuracy": 0.7})
+    write_run(
+        tmp_path / "elmo" / "0",
+        1,
+        ["encoder.options_file=/x/options.json", "head.dropout=0.5"],
+        {"accuracy": 0.9},
+    )
+    write_run(
+        tmp_path / "elmo" / "1",
+        2,
+        ["encoder.options_file=/x/options.json", "head.dropout=0.5"],
+        {"accuracy": 0.7},
+    )
     write_run(tmp_path / "random" / "0", 1, ["encoder.dim=128"], {"accuracy": 0.6})
     assert main([str(tmp_path), "--group-by", "folder"]) == 0
     rows = table_rows(capsys.readouterr().out)
@@ -146,10 +193,22 @@ def test_validation_metrics_when_no_run_was_tested(tmp_path, capsys):
 
 
 def test_parse_overrides_drops_seed_hydra_and_path_keys():
-    overrides = ["seed=3", "hydra.sweep.dir=/x", "hydra/launcher=joblib", "paths.log_dir=/y", "+trainer.foo=1",
-                 "head=max", "task.max_train_samples=100", "++optim.optimizer.lr=0.1", "output_dir=/z"]
+    overrides = [
+        "seed=3",
+        "hydra.sweep.dir=/x",
+        "hydra/launcher=joblib",
+        "paths.log_dir=/y",
+        "+trainer.foo=1",
+        "head=max",
+        "task.max_train_samples=100",
+        "++optim.optimizer.lr=0.1",
+        "output_dir=/z",
+    ]
     assert parse_overrides(overrides) == {
-        "trainer.foo": "1", "head": "max", "task.max_train_samples": "100", "optim.optimizer.lr": "0.1",
+        "trainer.foo": "1",
+        "head": "max",
+        "task.max_train_samples": "100",
+        "optim.optimizer.lr": "0.1",
     }
 
 
@@ -176,7 +235,10 @@ def test_report_of_a_real_multirun(tmp_path_factory, data_dir, tmp_path):
     sweep = tiny_multirun(tmp_path_factory, data_dir)
     completed = subprocess.run(
         [sys.executable, "-m", "elmo_tasks.compare", str(sweep), "--out", str(tmp_path)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
     rows = table_rows(completed.stdout)
@@ -199,7 +261,9 @@ def test_key_value_arguments_typos_and_old_spellings(sweep, tmp_path, capsys):
     # the old spellings: several positional folders, --out, --metric
     other = tmp_path / "other"
     write_run(other / "0", 1, ["experiment=d"], {"accuracy": 0.7, "macro_f1": 0.6})
-    assert main([str(sweep), str(other), "--out", str(tmp_path / "old"), "--metric", "accuracy"]) == 0
+    assert (
+        main([str(sweep), str(other), "--out", str(tmp_path / "old"), "--metric", "accuracy"]) == 0
+    )
     captured = capsys.readouterr()
     assert f"write paths={sweep},{other}" in captured.err and "write out=" in captured.err
     assert "Test metrics of 7 runs in 4 groups" in captured.out  # a, b, c and d: both folders read

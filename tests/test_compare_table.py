@@ -39,9 +39,19 @@ def test_rich_table_has_the_numbers_of_the_markdown_report(sweep):  # noqa: F811
 
 def test_the_paired_differences_follow_the_table(sweep):  # noqa: F811
     paired = _rendered(sweep, width=160).split("Paired differences over seeds (test accuracy)")[1]
-    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in paired.splitlines() if line.startswith("│")]
+    rows = [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in paired.splitlines()
+        if line.startswith("│")
+    ]
     by_pair = {tuple(row[:2]): row[2:] for row in rows if row[0].startswith("experiment=")}
-    assert by_pair[("experiment=b", "experiment=a")] == ["2", "+0.0600", "0.0566", "0.374", "no significant difference (p ≥ 0.05)"]
+    assert by_pair[("experiment=b", "experiment=a")] == [
+        "2",
+        "+0.0600",
+        "0.0566",
+        "0.374",
+        "no significant difference (p ≥ 0.05)",
+    ]
     assert len(by_pair) == 3
 
 
@@ -54,7 +64,9 @@ def test_best_means_are_bold_and_labels_are_not_markup():
         def __init__(self, value):
             self.results = {"test": {"f1": value}}
 
-    table = comparison_table([Group("head=[max]", [Run(0.5)]), Group("b", [Run(0.9)])], "test", ["f1"])
+    table = comparison_table(
+        [Group("head=[max]", [Run(0.5)]), Group("b", [Run(0.9)])], "test", ["f1"]
+    )
     console = Console(file=io.StringIO(), width=80, force_terminal=True, color_system="standard")
     console.print(table)
     out = console.file.getvalue()
@@ -62,7 +74,11 @@ def test_best_means_are_bold_and_labels_are_not_markup():
     assert "\x1b[1m0.9000 ± 0.0000" in out and "\x1b[1m0.5000" not in out
 
 
-def test_main_prints_the_rich_table_on_a_terminal_and_markdown_otherwise(sweep, capsys, monkeypatch):  # noqa: F811
+def test_main_prints_the_rich_table_on_a_terminal_and_markdown_otherwise(
+    sweep,  # noqa: F811  (the fixture imported above)
+    capsys,
+    monkeypatch,
+):
     assert compare_command([str(sweep)]) == 0
     assert capsys.readouterr().out == (sweep / "comparison.md").read_text()
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)

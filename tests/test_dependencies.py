@@ -19,7 +19,9 @@ def _normalised(name: str) -> str:
 
 def _declared() -> dict[str, set[str]]:
     """Normalised distribution names: ``required`` and those of each optional extra."""
-    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "project"
+    ]
     name = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
     declared = {"required": {_normalised(name.match(r).group(1)) for r in project["dependencies"]}}
     for extra, requirements in project.get("optional-dependencies", {}).items():
@@ -53,9 +55,13 @@ def test_every_imported_distribution_is_declared():
         if module in sys.stdlib_module_names or module in ("elmo_tasks", "__future__"):
             continue
         distributions = {_normalised(d) for d in by_module.get(module, [])}
-        assert distributions, f"{module} (imported in {path.relative_to(PROJECT_ROOT)}) is not installed"
+        assert distributions, (
+            f"{module} (imported in {path.relative_to(PROJECT_ROOT)}) is not installed"
+        )
         if not distributions & everything:
-            undeclared.append(f"{module} ({', '.join(sorted(distributions))}, imported in {path.relative_to(PROJECT_ROOT)})")
+            undeclared.append(
+                f"{module} ({', '.join(sorted(distributions))}, imported in {path.relative_to(PROJECT_ROOT)})"
+            )
     assert not undeclared, "imported but not declared in pyproject.toml: " + "; ".join(undeclared)
 
 

@@ -27,7 +27,9 @@ def test_no_space_errors_are_recognised_also_inside_hdf5_messages():
     assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
     assert is_disk_full(OSError(errno.EFBIG, "File too large"))
     assert is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
-    assert is_disk_full(OSError("Can't write data (file write failed: ..., errno = 28, error message = 'No space')"))
+    assert is_disk_full(
+        OSError("Can't write data (file write failed: ..., errno = 28, error message = 'No space')")
+    )
     assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
     assert not is_disk_full(ValueError("No space left"))
 
@@ -40,7 +42,9 @@ def _write_hdf5_under_a_size_limit(tmp: str, target: str, queue) -> None:
         with hdf5_writer(tmp, target, needed=1_000_000, fix="FIX") as (handle, guard):
             for index in range(200):
                 guard.check()
-                handle.create_dataset(str(index), data=np.ones((3, 50, 32), dtype=np.float32), fletcher32=True)
+                handle.create_dataset(
+                    str(index), data=np.ones((3, 50, 32), dtype=np.float32), fletcher32=True
+                )
         queue.put(("no error", ""))
     except DiskFullError as error:
         queue.put(("DiskFullError", str(error)))
@@ -53,7 +57,9 @@ def test_hdf5_write_on_a_full_disk_is_one_error_and_no_file(tmp_path):
     tmp, target = tmp_path / ".cache.h5.1.tmp", tmp_path / "cache.h5"
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    child = context.Process(target=_write_hdf5_under_a_size_limit, args=(str(tmp), str(target), queue))
+    child = context.Process(
+        target=_write_hdf5_under_a_size_limit, args=(str(tmp), str(target), queue)
+    )
     child.start()
     child.join(120)
     assert child.exitcode == 0, "the writer must not crash"
@@ -72,7 +78,10 @@ def test_atomic_write_on_a_full_disk_keeps_the_old_file_and_says_why(tmp_path, m
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(DiskFullError, match=rf"no space left to write {target} .*No space left on device.*To fix it: X"):
+    with pytest.raises(
+        DiskFullError,
+        match=rf"no space left to write {target} .*No space left on device.*To fix it: X",
+    ):
         atomic_write_text(target, "new\n", fix="X")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
@@ -85,7 +94,10 @@ def test_checkpoint_larger_than_the_free_space_is_refused_before_writing(tmp_pat
     save_with_sidecar({"w": torch.ones(3)}, target)
     before = target.read_bytes(), (tmp_path / "last.ckpt.sha256").read_bytes()
     monkeypatch.setattr(disk, "_free_bytes", lambda folder: 100)
-    with pytest.raises(DiskFullError, match=r"last\.ckpt \(needs about 1\.\d KB; 100 B free on that disk\).*hydra\.run\.dir="):
+    with pytest.raises(
+        DiskFullError,
+        match=r"last\.ckpt \(needs about 1\.\d KB; 100 B free on that disk\).*hydra\.run\.dir=",
+    ):
         save_with_sidecar({"w": torch.zeros(3)}, target)
     assert (target.read_bytes(), (tmp_path / "last.ckpt.sha256").read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt", "last.ckpt.sha256"]
@@ -128,13 +140,22 @@ def test_atomic_open_names_its_machine_and_process_in_the_temporary(tmp_path):
     with atomic_open(tmp_path / "x.txt", "w") as handle:
         seen = [p.name for p in Path(tmp_path).iterdir()]
         handle.write("x")
-    assert len(seen) == 1 and seen[0].startswith(f".x.txt.{process_tag()}.") and seen[0].endswith(".tmp")
+    assert (
+        len(seen) == 1
+        and seen[0].startswith(f".x.txt.{process_tag()}.")
+        and seen[0].endswith(".tmp")
+    )
 
 
 def test_readable_errors_name_the_file_of_a_permission_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info, readable_errors():
         raise PermissionError(13, "Permission denied", str(tmp_path / "metrics.csv"))
     assert exit_info.value.code == 1
-    assert capsys.readouterr().err.startswith(f"error: permission denied on {tmp_path / 'metrics.csv'}: ")
-    with pytest.raises(FileNotFoundError), readable_errors():  # other OS errors are not this module's to explain
+    assert capsys.readouterr().err.startswith(
+        f"error: permission denied on {tmp_path / 'metrics.csv'}: "
+    )
+    with (
+        pytest.raises(FileNotFoundError),
+        readable_errors(),
+    ):  # other OS errors are not this module's to explain
         raise FileNotFoundError(2, "No such file")

@@ -14,7 +14,12 @@ from tests.tiny_runs import train_tagger
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 PEOPLE, PLACES = ["John", "Mary", "Ahmed"], ["Paris", "Berlin", "Lagos"]
-TEMPLATES = ["{per} lives in {loc} .", "{per} visited {loc} .", "in {loc} , {per} lives .", "{per} lives ."]
+TEMPLATES = [
+    "{per} lives in {loc} .",
+    "{per} visited {loc} .",
+    "in {loc} , {per} lives .",
+    "{per} lives .",
+]
 
 
 def blocks(text: str) -> list[tuple[str, list[str]]]:
@@ -50,8 +55,12 @@ def _write_ner_data(folder: Path) -> dict[str, Path]:
 @pytest.mark.slow
 def test_api_doc_blocks_run_and_print_what_they_show(tmp_path, monkeypatch):
     # The page's tagger is "a run of train.py experiment=conll2003_elmo"; a tiny one stands in.
-    train_tagger(tmp_path / "ner", files=_write_ner_data(tmp_path / "ner_data"), run_dir=tmp_path / "outputs" / "ner",
-                 epochs=6)
+    train_tagger(
+        tmp_path / "ner",
+        files=_write_ner_data(tmp_path / "ner_data"),
+        run_dir=tmp_path / "outputs" / "ner",
+        epochs=6,
+    )
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     found = blocks(DOC.read_text(encoding="utf-8"))
@@ -62,4 +71,4 @@ def test_api_doc_blocks_run_and_print_what_they_show(tmp_path, monkeypatch):
             exec(compile(code, f"docs/api.md block {number}", "exec"), namespace)
         printed = [line for line in out.getvalue().splitlines() if line.strip()]
         if expected:
-            assert printed[-len(expected):] == expected, f"block {number}"
+            assert printed[-len(expected) :] == expected, f"block {number}"

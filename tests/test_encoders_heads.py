@@ -43,7 +43,9 @@ def test_word_embedding_reads_glove_and_word2vec_files(tmp_path):
     word2vec = tmp_path / "w2v.txt"
     word2vec.write_text("2 3\ngood 1 2 3\nfilm 4 5 6\n")
     for path in (glove, word2vec):
-        encoder = WordEmbeddingEncoder(vocabulary=["good", "film", "rare"], dim=50, pretrained_file=str(path))
+        encoder = WordEmbeddingEncoder(
+            vocabulary=["good", "film", "rare"], dim=50, pretrained_file=str(path)
+        )
         assert encoder.output_dim == 3
         vectors, _ = encoder([["good", "film"]])
         assert vectors[0].tolist() == [[1, 2, 3], [4, 5, 6]]
@@ -52,7 +54,9 @@ def test_word_embedding_reads_glove_and_word2vec_files(tmp_path):
 def test_word_vectors_that_are_not_finite_are_refused(tmp_path):
     damaged = tmp_path / "damaged.txt"
     damaged.write_text("good 1 2 3\nfilm 4 nan 6\n")
-    with pytest.raises(ValueError, match=r"damaged.txt, line 2: the vector of 'film' holds nan or inf"):
+    with pytest.raises(
+        ValueError, match=r"damaged.txt, line 2: the vector of 'film' holds nan or inf"
+    ):
         WordEmbeddingEncoder(vocabulary=["good", "film"], pretrained_file=str(damaged))
 
 
@@ -74,18 +78,33 @@ def test_elmo_encoders_and_concat(fixture_options_file, fixture_weight_file):
     layer0 = elmo.elmo.bilm(batch_to_ids(SENTENCES))["activations"][0]
     assert torch.allclose(layer0[0, 1:4, :16], char_vectors[0, :3], atol=1e-6)
     # Caching the vocabulary's token vectors changes nothing.
-    cached = ElmoEncoder(str(fixture_options_file), str(fixture_weight_file), dropout=0.0,
-                         cache_vocabulary=True, vocabulary=["good", "film", "a"])
+    cached = ElmoEncoder(
+        str(fixture_options_file),
+        str(fixture_weight_file),
+        dropout=0.0,
+        cache_vocabulary=True,
+        vocabulary=["good", "film", "a"],
+    )
     assert torch.allclose(cached(SENTENCES)[0], vectors, atol=1e-6)
-    both = ConcatEncoder([partial(WordEmbeddingEncoder, dim=4), partial(ElmoEncoder, str(fixture_options_file), str(fixture_weight_file), dropout=0.0)],
-                         vocabulary=["good"])
+    both = ConcatEncoder(
+        [
+            partial(WordEmbeddingEncoder, dim=4),
+            partial(ElmoEncoder, str(fixture_options_file), str(fixture_weight_file), dropout=0.0),
+        ],
+        vocabulary=["good"],
+    )
     concat_vectors, concat_mask = both(SENTENCES)
     assert concat_vectors.shape == (3, 5, 36) and torch.equal(concat_mask, mask)
     assert torch.allclose(concat_vectors[..., 4:], vectors, atol=1e-6)
 
 
 def _inputs():
-    x = torch.tensor([[[1.0, -2.0], [3.0, 0.0], [100.0, 100.0]], [[-1.0, 5.0], [-100.0, -100.0], [-100.0, -100.0]]])
+    x = torch.tensor(
+        [
+            [[1.0, -2.0], [3.0, 0.0], [100.0, 100.0]],
+            [[-1.0, 5.0], [-100.0, -100.0], [-100.0, -100.0]],
+        ]
+    )
     mask = torch.tensor([[True, True, False], [True, False, False]])
     return x, mask
 
@@ -94,8 +113,14 @@ def test_pooling_by_hand():
     x, mask = _inputs()
     assert MaxPoolingClassifier(2, 2).pool(x, mask).tolist() == [[3.0, 0.0], [-1.0, 5.0]]
     assert MeanPoolingClassifier(2, 2).pool(x, mask).tolist() == [[2.0, -1.0], [-1.0, 5.0]]
-    assert MaxMeanPoolingClassifier(2, 2).pool(x, mask).tolist() == [[3.0, 0.0, 2.0, -1.0], [-1.0, 5.0, -1.0, 5.0]]
-    assert FirstLastPoolingClassifier(2, 2).pool(x, mask).tolist() == [[1.0, -2.0, 3.0, 0.0], [-1.0, 5.0, -1.0, 5.0]]
+    assert MaxMeanPoolingClassifier(2, 2).pool(x, mask).tolist() == [
+        [3.0, 0.0, 2.0, -1.0],
+        [-1.0, 5.0, -1.0, 5.0],
+    ]
+    assert FirstLastPoolingClassifier(2, 2).pool(x, mask).tolist() == [
+        [1.0, -2.0, 3.0, 0.0],
+        [-1.0, 5.0, -1.0, 5.0],
+    ]
 
 
 def test_attention_pooling_ignores_padding():
@@ -110,7 +135,9 @@ def test_attention_pooling_ignores_padding():
 @pytest.mark.parametrize("contextualizer", ["none", "bilstm", "transformer"])
 def test_heads_give_logits_independent_of_padding(contextualizer):
     torch.manual_seed(0)
-    head = MaxPoolingClassifier(4, 3, contextualizer=contextualizer, contextualizer_dim=8, hidden_dims=[5]).eval()
+    head = MaxPoolingClassifier(
+        4, 3, contextualizer=contextualizer, contextualizer_dim=8, hidden_dims=[5]
+    ).eval()
     x = torch.randn(1, 3, 4)
     padded = torch.cat([x, torch.randn(1, 2, 4) * 50], dim=1)
     alone = head(x, torch.ones(1, 3, dtype=torch.bool))
@@ -134,13 +161,19 @@ def test_bucket_sampler_covers_every_index_once_and_is_seeded():
     assert flat == sorted(flat)
 
 
-def test_checkpoints_leave_a_frozen_biLM_out_and_take_it_back_from_its_files(tiny_elmo_files, tmp_path):
+def test_checkpoints_leave_a_frozen_biLM_out_and_take_it_back_from_its_files(
+    tiny_elmo_files, tmp_path
+):
     from elmo_tasks.elmo.random_weights import write_random_elmo
     from elmo_tasks.tasks import ClassificationTask
 
     def task(weight_file, requires_grad=False):
-        encoder = ElmoEncoder(tiny_elmo_files.options_file, weight_file, requires_grad=requires_grad)
-        return ClassificationTask(encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam), labels=["a", "b"])
+        encoder = ElmoEncoder(
+            tiny_elmo_files.options_file, weight_file, requires_grad=requires_grad
+        )
+        return ClassificationTask(
+            encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam), labels=["a", "b"]
+        )
 
     trained = task(tiny_elmo_files.weight_file)
     with torch.no_grad():
@@ -154,7 +187,10 @@ def test_checkpoints_leave_a_frozen_biLM_out_and_take_it_back_from_its_files(tin
     fresh = task(tiny_elmo_files.weight_file)
     fresh.on_load_checkpoint(saved)
     fresh.load_state_dict(saved["state_dict"])  # strict: every key is back
-    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(fresh.state_dict().values(), trained.state_dict().values())
+    )
 
     _, other_weights = write_random_elmo(tmp_path / "other", tiny_elmo_files.options, seed=1)
     with pytest.raises(ValueError, match="same encoder.options_file / encoder.weight_file"):
@@ -163,7 +199,10 @@ def test_checkpoints_leave_a_frozen_biLM_out_and_take_it_back_from_its_files(tin
     fine_tuned = task(tiny_elmo_files.weight_file, requires_grad=True)
     checkpoint = {"state_dict": fine_tuned.state_dict()}
     fine_tuned.on_save_checkpoint(checkpoint)
-    assert any("_elmo_lstm" in key for key in checkpoint["state_dict"]) and "frozen_encoder" not in checkpoint
+    assert (
+        any("_elmo_lstm" in key for key in checkpoint["state_dict"])
+        and "frozen_encoder" not in checkpoint
+    )
 
 
 def _round_trip(checkpoint, path):
@@ -187,12 +226,15 @@ def _earlier_layout(checkpoint: dict, optimizer_names: list[str]) -> dict:
     for index, state in checkpoint["optimizer_states"][0]["state"].items():
         transposed = optimizer_names[index].rpartition(".")[2] in old_name
         optimizer_state["state"][index] = {
-            k: v.transpose(1, 2).contiguous() if transposed and v.dim() == 3 else v.clone() for k, v in state.items()
+            k: v.transpose(1, 2).contiguous() if transposed and v.dim() == 3 else v.clone()
+            for k, v in state.items()
         }
     return {**checkpoint, "state_dict": state_dict, "optimizer_states": [optimizer_state]}
 
 
-def test_a_fine_tune_saved_in_the_earlier_lstm_layout_resumes_with_its_optimiser_state(tiny_elmo_files):
+def test_a_fine_tune_saved_in_the_earlier_lstm_layout_resumes_with_its_optimiser_state(
+    tiny_elmo_files,
+):
     """Weights and Adam moments of a checkpoint with the TensorFlow-layout LSTM keys are
     converted on load, so training continues exactly as from a current checkpoint."""
     from elmo_tasks.tasks import ClassificationTask
@@ -200,8 +242,15 @@ def test_a_fine_tune_saved_in_the_earlier_lstm_layout_resumes_with_its_optimiser
 
     def task():
         torch.manual_seed(0)
-        encoder = ElmoEncoder(tiny_elmo_files.options_file, tiny_elmo_files.weight_file, requires_grad=True)
-        return ClassificationTask(encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam, lr=0.01), labels=["a", "b"])
+        encoder = ElmoEncoder(
+            tiny_elmo_files.options_file, tiny_elmo_files.weight_file, requires_grad=True
+        )
+        return ClassificationTask(
+            encoder,
+            partial(MaxPoolingClassifier),
+            partial(torch.optim.Adam, lr=0.01),
+            labels=["a", "b"],
+        )
 
     tokens, labels = [["a", "good", "film"], ["bad"]], torch.tensor([0, 1])
 
@@ -216,7 +265,9 @@ def test_a_fine_tune_saved_in_the_earlier_lstm_layout_resumes_with_its_optimiser
     train_step(trained, optimizer)
     names = {id(p): n for n, p in trained.named_parameters()}
     order = [names[id(p)] for group in parameter_groups(trained, None) for p in group["params"]]
-    old = _earlier_layout({"state_dict": trained.state_dict(), "optimizer_states": [optimizer.state_dict()]}, order)
+    old = _earlier_layout(
+        {"state_dict": trained.state_dict(), "optimizer_states": [optimizer.state_dict()]}, order
+    )
     assert any(key.endswith(".w_rec") for key in old["state_dict"])
 
     resumed = task()
@@ -235,13 +286,17 @@ def test_a_frozen_checkpoint_naming_the_earlier_lstm_keys_loads(tiny_elmo_files)
 
     def task():
         encoder = ElmoEncoder(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
-        return ClassificationTask(encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam), labels=["a", "b"])
+        return ClassificationTask(
+            encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam), labels=["a", "b"]
+        )
 
     trained = task()
     checkpoint = {"state_dict": trained.state_dict()}
     trained.on_save_checkpoint(checkpoint)
     keys = checkpoint["frozen_encoder"]["keys"]
-    checkpoint["frozen_encoder"]["keys"] = [key[:-2] if key.endswith(("w_in_t", "w_rec_t", "w_proj_t")) else key for key in keys]
+    checkpoint["frozen_encoder"]["keys"] = [
+        key[:-2] if key.endswith(("w_in_t", "w_rec_t", "w_proj_t")) else key for key in keys
+    ]
     assert checkpoint["frozen_encoder"]["keys"] != keys
     fresh = task()
     fresh.on_load_checkpoint(checkpoint)
@@ -253,7 +308,9 @@ def test_task_attribute_fast_path_keeps_module_registration(tiny_elmo_files):
     from elmo_tasks.tasks import ClassificationTask
 
     encoder = ElmoEncoder(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
-    task = ClassificationTask(encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam), labels=["a", "b"])
+    task = ClassificationTask(
+        encoder, partial(MaxPoolingClassifier), partial(torch.optim.Adam), labels=["a", "b"]
+    )
     task.train_tokens = 7
     task._current_fx_name = "training_step"
     assert task.train_tokens == 7 and task._current_fx_name == "training_step"

@@ -55,10 +55,16 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_train(*argv: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_train(
+    *argv: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
     return subprocess.run(
-        [sys.executable, "train.py", *argv], cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True,
+        [sys.executable, "train.py", *argv],
+        cwd=PROJECT_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -75,7 +81,9 @@ def run_train(*argv: str, env: dict[str, str] | None = None, timeout: float = 12
         ("+task.hubname=glue", "task.hub_name=glue?"),
     ],
 )
-def test_added_key_that_the_object_does_not_take_gets_a_suggestion(override: str, suggestion: str) -> None:
+def test_added_key_that_the_object_does_not_take_gets_a_suggestion(
+    override: str, suggestion: str
+) -> None:
     message = check_overrides([*BY_HAND, override], CONF_DIR)
     assert message is not None and message.startswith(f"{override}:") and suggestion in message
     assert "takes no argument" in message
@@ -83,7 +91,12 @@ def test_added_key_that_the_object_does_not_take_gets_a_suggestion(override: str
 
 @pytest.mark.parametrize(
     "argv",
-    [["+trainer.max_steps=10"], ["+task.hub_name=glue"], ["+optim.optimizer.betas=[0.9,0.99]"], ["+anything=1"]],
+    [
+        ["+trainer.max_steps=10"],
+        ["+task.hub_name=glue"],
+        ["+optim.optimizer.betas=[0.9,0.99]"],
+        ["+anything=1"],
+    ],
 )
 def test_added_keys_the_object_takes_are_accepted(argv: list[str]) -> None:
     assert check_overrides([*BY_HAND, *argv], CONF_DIR) is None
@@ -99,13 +112,20 @@ def test_typo_inside_a_group_is_caught() -> None:
 # task -> (files under the data folder, the key that names the first one)
 TASK_FILES = {
     "sst2": (["sst2/train.tsv", "sst2/dev.tsv", "sst2/test.tsv"], "task.train_file"),
-    "tweet_sentiment": (["tweet_sentiment_extraction/train.jsonl", "tweet_sentiment_extraction/test.jsonl"],
-                        "task.train_file"),
-    "tweeteval_sentiment": (["tweeteval_sentiment/train_text.txt", "tweeteval_sentiment/mapping.txt"],
-                            "task.data_dir"),
+    "tweet_sentiment": (
+        ["tweet_sentiment_extraction/train.jsonl", "tweet_sentiment_extraction/test.jsonl"],
+        "task.train_file",
+    ),
+    "tweeteval_sentiment": (
+        ["tweeteval_sentiment/train_text.txt", "tweeteval_sentiment/mapping.txt"],
+        "task.data_dir",
+    ),
     "sst5": (["sst5/train.txt", "sst5/dev.txt", "sst5/test.txt"], "task.train_file"),
     "sst3": (["sst5/train.txt", "sst5/dev.txt", "sst5/test.txt"], "task.train_file"),
-    "conll2003": (["conll2003/train.txt", "conll2003/dev.txt", "conll2003/test.txt"], "task.train_file"),
+    "conll2003": (
+        ["conll2003/train.txt", "conll2003/dev.txt", "conll2003/test.txt"],
+        "task.train_file",
+    ),
 }
 
 
@@ -148,25 +168,38 @@ def test_user_file_missing_names_the_path_relative_to_the_current_directory(
     with pytest.raises(DataNotFoundError) as caught:
         preflight.check(cfg)
     message = str(caught.value)
-    assert f"{tmp_path / 'reviews.csv'} (relative to the current directory)   <- task.train_file" in message
-    assert "ELMO_TASKS_DATA=/some/data" in message and "task.train_file=/path/to/reviews.csv" in message
+    assert (
+        f"{tmp_path / 'reviews.csv'} (relative to the current directory)   <- task.train_file"
+        in message
+    )
+    assert (
+        "ELMO_TASKS_DATA=/some/data" in message
+        and "task.train_file=/path/to/reviews.csv" in message
+    )
 
 
 def test_unset_train_file_says_how_to_give_it(tmp_path: Path) -> None:
     cfg = compose(tmp_path, "task=text_classification")
     with pytest.raises(MissingValueError, match=r"task\.train_file must be given") as caught:
         preflight.check(cfg)
-    assert train_command("task=text_classification task.train_file=/path/to/train.csv") in str(caught.value)
+    assert train_command("task=text_classification task.train_file=/path/to/train.csv") in str(
+        caught.value
+    )
 
 
-def test_missing_data_stops_the_run_before_anything_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_data_stops_the_run_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from elmo_tasks.runs import experiment
+
     def no_build(cfg):
         raise AssertionError("the model was built before the data was checked")
 
     monkeypatch.setattr(experiment, "build", no_build)
     cfg = compose(tmp_path, "task=conll2003", f"paths.data_dir={tmp_path / 'empty'}")
-    with pytest.raises(DataNotFoundError, match=re.escape(str(tmp_path / "empty" / "conll2003" / "train.txt"))):
+    with pytest.raises(
+        DataNotFoundError, match=re.escape(str(tmp_path / "empty" / "conll2003" / "train.txt"))
+    ):
         experiment.run(cfg)
 
 
@@ -180,8 +213,13 @@ def test_missing_pretraining_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         pretrain.run(cfg)
     message = str(caught.value)
     assert f"{tmp_path / 'nowhere' / 'wikitext2' / 'train.txt.gz'}   <- data.train_files" in message
-    assert f"ELMO_TASKS_DATA={tmp_path / 'nowhere'}" in message and "data.train_files='corpus/*.txt.gz'" in message
-    with pytest.raises(DataNotFoundError, match=r"data.train_files: no file matches .*ELMO_TASKS_DATA="):
+    assert (
+        f"ELMO_TASKS_DATA={tmp_path / 'nowhere'}" in message
+        and "data.train_files='corpus/*.txt.gz'" in message
+    )
+    with pytest.raises(
+        DataNotFoundError, match=r"data.train_files: no file matches .*ELMO_TASKS_DATA="
+    ):
         resolve_files(str(tmp_path / "absent.txt"))
 
 
@@ -190,7 +228,9 @@ def test_missing_pretraining_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_missing_elmo_files_name_paths_keys_and_presets(tmp_path: Path) -> None:
     options = tmp_path / "nowhere" / "options.json"
-    cfg = compose(tmp_path, "encoder=elmo", f"encoder.options_file={options}", "encoder.weight_file=smal")
+    cfg = compose(
+        tmp_path, "encoder=elmo", f"encoder.options_file={options}", "encoder.weight_file=smal"
+    )
     with pytest.raises(WeightsNotFoundError) as caught:
         preflight.check(cfg)
     message = str(caught.value)
@@ -204,24 +244,34 @@ def test_resolve_of_a_missing_local_file_names_keys_and_presets(tmp_path: Path) 
     with pytest.raises(WeightsNotFoundError) as caught:
         hub.resolve(missing, "weights")
     message = str(caught.value)
-    assert str(missing) in message and "encoder.weight_file" in message and "original_5.5B" in message
+    assert (
+        str(missing) in message and "encoder.weight_file" in message and "original_5.5B" in message
+    )
 
 
-def test_preset_not_cached_and_unreachable_fails_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preset_not_cached_and_unreachable_fails_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ELMO_TASKS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(hub, "ELMO_BASE_URL", f"http://127.0.0.1:{closed_port()}/elmo")
-    cfg = compose(tmp_path, "encoder=elmo", "encoder.options_file=small", "encoder.weight_file=small")
+    cfg = compose(
+        tmp_path, "encoder=elmo", "encoder.options_file=small", "encoder.weight_file=small"
+    )
     start = time.perf_counter()
     with pytest.raises(WeightsNotFoundError) as caught:
         preflight.check(cfg)
     assert time.perf_counter() - start < 5.0
     message = str(caught.value)
     assert "ELMo preset 'small' is not in the download cache" in message
-    assert "(encoder.options_file, encoder.weight_file)" in message and "is not reachable" in message
+    assert (
+        "(encoder.options_file, encoder.weight_file)" in message and "is not reachable" in message
+    )
     assert hub.PRESETS["small"].url("weights") in message
 
 
-def test_cached_preset_passes_without_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cached_preset_passes_without_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ELMO_TASKS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(hub, "ELMO_BASE_URL", f"http://127.0.0.1:{closed_port()}/elmo")
     for kind in ("options", "weights"):
@@ -229,7 +279,9 @@ def test_cached_preset_passes_without_network(tmp_path: Path, monkeypatch: pytes
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("x")
         target.with_name(target.name + ".sha256").write_text(hub.file_sha256(target) + "\n")
-    cfg = compose(tmp_path, "encoder=elmo", "encoder.options_file=small", "encoder.weight_file=small")
+    cfg = compose(
+        tmp_path, "encoder=elmo", "encoder.options_file=small", "encoder.weight_file=small"
+    )
     assert component_problems(cfg.encoder, "encoder") == []
 
 
@@ -238,8 +290,11 @@ def test_missing_word_vectors(tmp_path: Path) -> None:
 
     glove = tmp_path / "glove.6B.300d.txt"
     cfg = compose(
-        tmp_path, "encoder=concat", f"encoder.encoders.words.pretrained_file={glove}",
-        f"encoder.encoders.elmo.options_file={tmp_path}/o.json", f"encoder.encoders.elmo.weight_file={tmp_path}/w.hdf5",
+        tmp_path,
+        "encoder=concat",
+        f"encoder.encoders.words.pretrained_file={glove}",
+        f"encoder.encoders.elmo.options_file={tmp_path}/o.json",
+        f"encoder.encoders.elmo.weight_file={tmp_path}/w.hdf5",
     )
     with pytest.raises(PreflightError) as caught:  # both encoders' problems, in one message
         raise_problems(component_problems(cfg.encoder, "encoder"))
@@ -248,7 +303,10 @@ def test_missing_word_vectors(tmp_path: Path) -> None:
     message = str(caught.value)
     assert message.startswith("2 problems stop this run before it starts:\n1. ")
     assert f"{glove}   <- encoder.encoders.words.pretrained_file" in message
-    assert f"ELMo options file not found: {tmp_path}/o.json   <- encoder.encoders.elmo.options_file" in message
+    assert (
+        f"ELMo options file not found: {tmp_path}/o.json   <- encoder.encoders.elmo.options_file"
+        in message
+    )
     with pytest.raises(WeightsNotFoundError, match=r"encoder\.pretrained_file.*or null"):
         read_vectors(glove, None, False)
 
@@ -260,20 +318,38 @@ def test_missing_word_vectors(tmp_path: Path) -> None:
 def online_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     """``datasets`` as if HF offline mode were off; no proxy, so a probe goes where it is told."""
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
-    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "http_proxy", "https_proxy", "HTTP_PROXY",
-                     "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for variable in (
+        "HF_HUB_OFFLINE",
+        "HF_DATASETS_OFFLINE",
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.mark.parametrize(
     "overrides, local",
     [
-        (["task=tweeteval_sentiment", "task.reader=hub"], "task=text_classification task.train_file="),
-        (["task=token_classification", "task.hub_name=someone/ner", "task.train_file=train"], "task=conll2003"),
+        (
+            ["task=tweeteval_sentiment", "task.reader=hub"],
+            "task=text_classification task.train_file=",
+        ),
+        (
+            ["task=token_classification", "task.hub_name=someone/ner", "task.train_file=train"],
+            "task=conll2003",
+        ),
     ],
 )
 def test_unreachable_hub_fails_within_seconds(
-    overrides: list[str], local: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, online_mode: None
+    overrides: list[str],
+    local: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    online_mode: None,
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
     cfg = compose(tmp_path, *overrides)
@@ -288,11 +364,18 @@ def test_unreachable_hub_fails_within_seconds(
 
 def test_hub_dataset_offline_through_train_py(tmp_path: Path) -> None:
     result = run_train(
-        *BY_HAND, "task=tweeteval_sentiment", "task.reader=hub", "task.validation_file=validation",
-        f"paths.log_dir={tmp_path}", env={"HF_HOME": str(tmp_path / "hf")},
+        *BY_HAND,
+        "task=tweeteval_sentiment",
+        "task.reader=hub",
+        "task.validation_file=validation",
+        f"paths.log_dir={tmp_path}",
+        env={"HF_HOME": str(tmp_path / "hf")},
     )
     assert result.returncode == 1, result.stderr
-    assert "error: cannot load hub dataset tweet_eval/sentiment [train]: offline mode is on" in result.stderr
+    assert (
+        "error: cannot load hub dataset tweet_eval/sentiment [train]: offline mode is on"
+        in result.stderr
+    )
     assert train_command("task=text_classification task.train_file=") in result.stderr
     assert "Traceback" not in result.stderr and "Error executing job" not in result.stderr
 
@@ -302,15 +385,23 @@ def test_hub_dataset_offline_through_train_py(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "overrides, fix",
-    [(["trainer=gpu"], "trainer=cpu"), (["trainer=ddp", "trainer.accelerator=gpu"], "trainer.accelerator=cpu")],
+    [
+        (["trainer=gpu"], "trainer=cpu"),
+        (["trainer=ddp", "trainer.accelerator=gpu"], "trainer.accelerator=cpu"),
+    ],
 )
-def test_cuda_requested_but_absent(overrides, fix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_requested_but_absent(
+    overrides, fix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cfg = compose(tmp_path, *overrides)
     with pytest.raises(CudaUnavailableError) as caught:
         preflight.check(cfg)
     message = str(caught.value)
-    assert "CUDA was requested (trainer.accelerator=gpu) but torch.cuda.is_available() is False" in message
+    assert (
+        "CUDA was requested (trainer.accelerator=gpu) but torch.cuda.is_available() is False"
+        in message
+    )
     assert fix in message
 
 
@@ -318,13 +409,17 @@ def test_more_gpus_than_visible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     cfg = compose(tmp_path, "trainer=gpu", "trainer.devices=2")
-    with pytest.raises(CudaUnavailableError, match=r"trainer.devices=2 asks for 2 CUDA devices but only 1 is visible"):
+    with pytest.raises(
+        CudaUnavailableError,
+        match=r"trainer.devices=2 asks for 2 CUDA devices but only 1 is visible",
+    ):
         raise cuda_problem(cfg.trainer)
     assert cuda_problem(compose(tmp_path, "trainer=cpu").trainer) is None
 
 
 def test_cuda_check_comes_before_building(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from elmo_tasks.runs import experiment
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(experiment, "build", lambda cfg: pytest.fail("built before the CUDA check"))
     with pytest.raises(CudaUnavailableError):
@@ -341,7 +436,9 @@ def test_readable_errors_prints_the_message_alone(capsys: pytest.CaptureFixture)
     assert capsys.readouterr().err == "error: data for task=x not found\n"
     with pytest.raises(ValueError), readable_errors():  # other errors keep their traceback
         raise ValueError("a bug")
-    assert issubclass(HubUnavailableError, ElmoTasksError) and issubclass(hub.DownloadError, ElmoTasksError)
+    assert issubclass(HubUnavailableError, ElmoTasksError) and issubclass(
+        hub.DownloadError, ElmoTasksError
+    )
 
 
 def test_train_py_prints_missing_data_as_one_message(tmp_path: Path) -> None:
@@ -379,7 +476,12 @@ def _leaf_keys(node, prefix: str = "") -> set[str]:
 def _documented_names(doc: str) -> set[str]:
     """Every backquoted name of the doc, split at spaces, ``=`` and ``,`` (``a.b=1`` gives ``a.b``)."""
     prose = re.sub(r"^```.*?^```", "", doc, flags=re.S | re.M)  # code blocks are examples
-    return {part for text in re.findall(r"`([^`]+)`", prose) for part in re.split(r"[\s=,:]+", text) if part}
+    return {
+        part
+        for text in re.findall(r"`([^`]+)`", prose)
+        for part in re.split(r"[\s=,:]+", text)
+        if part
+    }
 
 
 def test_every_config_key_is_documented() -> None:
@@ -388,7 +490,9 @@ def test_every_config_key_is_documented() -> None:
     or, for a dotted name, as its last two or more parts (``model_checkpoint.dirpath`` for
     ``callbacks.model_checkpoint.dirpath``). A list counts as a leaf. ``defaults`` and ``hydra``
     settings are Hydra's; ``_target_`` and ``_partial_`` are explained once for all."""
-    names = _documented_names((PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8"))
+    names = _documented_names(
+        (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    )
     dotted = {name for name in names if "." in name}
     undocumented = []
     for path in sorted(CONF_DIR.rglob("*.yaml")):
@@ -396,7 +500,9 @@ def test_every_config_key_is_documented() -> None:
         for key in sorted(_leaf_keys(data)):
             if key.rsplit(".", 1)[-1] in ("_target_", "_partial_"):
                 continue
-            if key in names or any(name.endswith("." + key) or key.endswith("." + name) for name in dotted):
+            if key in names or any(
+                name.endswith("." + key) or key.endswith("." + name) for name in dotted
+            ):
                 continue
             undocumented.append(f"{path.relative_to(CONF_DIR)}: {key}")
     assert not undocumented, "keys missing from docs/configuration.md:\n" + "\n".join(undocumented)

@@ -43,8 +43,14 @@ class Result:
 
 
 def _environment() -> dict[str, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(PROJECT_ROOT), "PYTHONHASHSEED": "0"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONHASHSEED": "0",
+    }
     env.pop("HYDRA_FULL_ERROR", None)
     return env
 
@@ -61,14 +67,27 @@ def _limit(max_bytes: int | None) -> Callable[[], None] | None:
     return limit
 
 
-def command(args: list[str], *, stdin: bytes | None = None, max_file_bytes: int | None = None,
-            timeout: float = 240) -> Result:
+def command(
+    args: list[str],
+    *,
+    stdin: bytes | None = None,
+    max_file_bytes: int | None = None,
+    timeout: float = 240,
+) -> Result:
     """Run ``python ARGS`` from the project root; ``max_file_bytes`` simulates a full disk."""
     process = subprocess.run(
-        [sys.executable, *args], cwd=PROJECT_ROOT, env=_environment(), input=stdin, capture_output=True,
-        timeout=timeout, preexec_fn=_limit(max_file_bytes),
+        [sys.executable, *args],
+        cwd=PROJECT_ROOT,
+        env=_environment(),
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        preexec_fn=_limit(max_file_bytes),
     )
-    stdout, stderr = process.stdout.decode(errors="replace"), process.stderr.decode(errors="replace")
+    stdout, stderr = (
+        process.stdout.decode(errors="replace"),
+        process.stderr.decode(errors="replace"),
+    )
     return Result(process.returncode, stdout + stderr, stdout)
 
 
@@ -79,13 +98,20 @@ def killed_while_paused(hook: str, marker: Path, args: list[str], timeout: float
 
 def killed_at_marker(args: list[str], marker: Path, timeout: float = 240) -> int:
     """Run ``python ARGS``, SIGKILL it once ``marker`` exists (it pauses there); its exit status."""
-    process = subprocess.Popen([sys.executable, *args], cwd=PROJECT_ROOT, env=_environment(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=PROJECT_ROOT,
+        env=_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + timeout
     try:
         while not marker.exists():
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"never paused: {process.stderr.read().decode(errors='replace')[-2000:]}")
+                raise AssertionError(
+                    f"never paused: {process.stderr.read().decode(errors='replace')[-2000:]}"
+                )
             time.sleep(0.1)
         process.send_signal(signal.SIGKILL)
         return process.wait(timeout=30)
@@ -97,10 +123,19 @@ def killed_at_marker(args: list[str], marker: Path, timeout: float = 240) -> int
 def tiny_task(files: dict[str, Path], *extra: str) -> list[str]:
     """``train.py`` overrides of the toy sentiment task, 1 epoch, no progress bars."""
     return [
-        "train.py", "experiment=none", "task=text_classification", f"task.train_file={files['train']}",
-        f"task.validation_file={files['validation']}", f"task.test_file={files['test']}", "task.batch_size=16",
-        "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false",
-        "trainer.max_epochs=1", "threads=1", *extra,
+        "train.py",
+        "experiment=none",
+        "task=text_classification",
+        f"task.train_file={files['train']}",
+        f"task.validation_file={files['validation']}",
+        f"task.test_file={files['test']}",
+        "task.batch_size=16",
+        "callbacks.rich_progress_bar=null",
+        "trainer.enable_progress_bar=false",
+        "+trainer.enable_model_summary=false",
+        "trainer.max_epochs=1",
+        "threads=1",
+        *extra,
     ]
 
 
@@ -148,7 +183,9 @@ def world(tmp_path_factory) -> World:
     root = tmp_path_factory.mktemp("faults")
     files = write_tiny_sentiment(root / "data")
     run = root / "trained"
-    result = command(tiny_task(files, "encoder.dim=16", "trainer.max_epochs=2", f"hydra.run.dir={run}"))
+    result = command(
+        tiny_task(files, "encoder.dim=16", "trainer.max_epochs=2", f"hydra.run.dir={run}")
+    )
     assert result.status == 0, result.output[-3000:]
     return World(root, files, run)
 
@@ -183,32 +220,72 @@ def snapshot(*paths: Path) -> dict[Path, bytes]:
 def full_disk_during_cache_build(world: World, request) -> Case:
     folder = world.folder("full_disk_cache")
     cache = folder / "cache"
-    result = command(elmo_task(world.files, cache, f"hydra.run.dir={folder / 'run'}"), max_file_bytes=300_000)
+    result = command(
+        elmo_task(world.files, cache, f"hydra.run.dir={folder / 'run'}"), max_file_bytes=300_000
+    )
     assert not list(cache.glob("*.h5")), "no partial cache file may stay"
-    return Case(result, 1, r"no space left to write \S+/elmo-\w+\.h5 \(needs about .*encoder\.cache_dir=",
-                clean=[cache])
+    return Case(
+        result,
+        1,
+        r"no space left to write \S+/elmo-\w+\.h5 \(needs about .*encoder\.cache_dir=",
+        clean=[cache],
+    )
 
 
 def full_disk_during_embed(world: World, request) -> Case:
     folder = world.folder("full_disk_embed")
     text = folder / "sentences.txt"
-    text.write_text("".join(f"sentence number {i} is about a film that was quite good\n" for i in range(60)))
+    text.write_text(
+        "".join(f"sentence number {i} is about a film that was quite good\n" for i in range(60))
+    )
     output = folder / "out.h5"
     output.write_bytes(b"an earlier output")
-    result = command(["-m", "elmo_tasks.cli.embed", "--options", "mini", "--weights", "mini", "--input", str(text),
-                      "--output", str(output)], max_file_bytes=200_000)
-    return Case(result, 1, r"no space left to write \S+out\.h5 .*output=", kept=snapshot(output), clean=[folder])
+    result = command(
+        [
+            "-m",
+            "elmo_tasks.cli.embed",
+            "--options",
+            "mini",
+            "--weights",
+            "mini",
+            "--input",
+            str(text),
+            "--output",
+            str(output),
+        ],
+        max_file_bytes=200_000,
+    )
+    return Case(
+        result,
+        1,
+        r"no space left to write \S+out\.h5 .*output=",
+        kept=snapshot(output),
+        clean=[folder],
+    )
 
 
 def full_disk_during_checkpoint(world: World, request) -> Case:
     folder = world.folder("full_disk_checkpoint")
     run = folder / "run"
-    limit = "+callbacks.full_disk={_target_:tests.crash.LimitFileSizeAtEpoch,epoch:1,max_bytes:8192}"
-    result = command(tiny_task(world.files, "encoder.dim=16", "trainer.max_epochs=2", limit, f"hydra.run.dir={run}"))
+    limit = (
+        "+callbacks.full_disk={_target_:tests.crash.LimitFileSizeAtEpoch,epoch:1,max_bytes:8192}"
+    )
+    result = command(
+        tiny_task(
+            world.files, "encoder.dim=16", "trainer.max_epochs=2", limit, f"hydra.run.dir={run}"
+        )
+    )
     last = run / "checkpoints" / "last.ckpt"
-    assert last.is_file() and file_sha256(last) in read_sidecar(last), "the epoch-0 checkpoint must stay intact"
+    assert last.is_file() and file_sha256(last) in read_sidecar(last), (
+        "the epoch-0 checkpoint must stay intact"
+    )
     assert torch.load(last, weights_only=True)["epoch"] == 0
-    return Case(result, 1, r"no space left to write \S+\.ckpt .*hydra\.run\.dir=", clean=[run / "checkpoints"])
+    return Case(
+        result,
+        1,
+        r"no space left to write \S+\.ckpt .*hydra\.run\.dir=",
+        clean=[run / "checkpoints"],
+    )
 
 
 def _predict_input(folder: Path, lines: list[bytes]) -> Path:
@@ -222,10 +299,23 @@ def full_disk_during_predict_output(world: World, request) -> Case:
     source = _predict_input(folder, [b"a good and lovely film"] * 40)
     output = folder / "predictions.jsonl"
     output.write_text('{"earlier": "predictions"}\n')
-    result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", f"input={source}", f"output={output}"],
-                     max_file_bytes=2_000)
-    return Case(result, 1, r"no space left to write \S+predictions\.jsonl.*output=", kept=snapshot(output),
-                clean=[folder])
+    result = command(
+        [
+            "-m",
+            "elmo_tasks.cli.predict",
+            f"run_dir={world.run}",
+            f"input={source}",
+            f"output={output}",
+        ],
+        max_file_bytes=2_000,
+    )
+    return Case(
+        result,
+        1,
+        r"no space left to write \S+predictions\.jsonl.*output=",
+        kept=snapshot(output),
+        clean=[folder],
+    )
 
 
 def invalid_utf8_into_predict_with_existing_output(world: World, request) -> Case:
@@ -233,15 +323,29 @@ def invalid_utf8_into_predict_with_existing_output(world: World, request) -> Cas
     source = _predict_input(folder, [b"a good film", b"a bad \xff film", b"a dull film"])
     output = folder / "predictions.jsonl"
     output.write_text('{"earlier": "predictions"}\n')
-    result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", f"input={source}", f"output={output}"])
-    return Case(result, 1, r"input\.txt, line 2: not valid utf-8 .*encoding=latin-1", kept=snapshot(output))
+    result = command(
+        [
+            "-m",
+            "elmo_tasks.cli.predict",
+            f"run_dir={world.run}",
+            f"input={source}",
+            f"output={output}",
+        ]
+    )
+    return Case(
+        result, 1, r"input\.txt, line 2: not valid utf-8 .*encoding=latin-1", kept=snapshot(output)
+    )
 
 
 def invalid_utf8_on_predict_stdin(world: World, request) -> Case:
-    result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", "input=-"],
-                     stdin=b"a good film\na bad \xff film\na dull film\n")
+    result = command(
+        ["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", "input=-"],
+        stdin=b"a good film\na bad \xff film\na dull film\n",
+    )
     answered = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [record["text"] for record in answered] == ["a good film"], "the line before the bad one is answered"
+    assert [record["text"] for record in answered] == ["a good film"], (
+        "the line before the bad one is answered"
+    )
     return Case(result, 1, r"stdin, line 2: not valid utf-8")
 
 
@@ -250,7 +354,9 @@ def sigkill_during_cache_build_then_rerun(world: World, request) -> Case:
     cache = folder / "cache"
     args = elmo_task(world.files, cache, f"hydra.run.dir={folder / 'run'}")
     assert killed_while_paused("cache", folder / "paused", args) == -signal.SIGKILL
-    assert temporaries(cache), "the killed build leaves its temporary file (what the next run removes)"
+    assert temporaries(cache), (
+        "the killed build leaves its temporary file (what the next run removes)"
+    )
     result = command(args)
     return Case(result, 0, r"removed \S+\.tmp .*killed.*\n(.|\n)*results:", clean=[cache])
 
@@ -258,15 +364,28 @@ def sigkill_during_cache_build_then_rerun(world: World, request) -> Case:
 def sigkill_mid_epoch_then_resume(world: World, request) -> Case:
     folder = world.folder("kill_mid_epoch")
     run = folder / "run"
-    args = tiny_task(world.files, "encoder.dim=16", "trainer.max_epochs=2", "trainer.log_every_n_steps=1",
-                     "callbacks.last_checkpoint.every_n_train_steps=2", f"hydra.run.dir={run}")
-    pause = f"+callbacks.pause={{_target_:tests.crash.PauseAtStep,step:5,marker:{folder / 'paused'}}}"
+    args = tiny_task(
+        world.files,
+        "encoder.dim=16",
+        "trainer.max_epochs=2",
+        "trainer.log_every_n_steps=1",
+        "callbacks.last_checkpoint.every_n_train_steps=2",
+        f"hydra.run.dir={run}",
+    )
+    pause = (
+        f"+callbacks.pause={{_target_:tests.crash.PauseAtStep,step:5,marker:{folder / 'paused'}}}"
+    )
     assert killed_at_marker([*args, pause], folder / "paused") == -signal.SIGKILL
     last = run / "checkpoints" / "last.ckpt"
-    assert file_sha256(last) in read_sidecar(last) and torch.load(last, weights_only=True)["global_step"] == 4
+    assert (
+        file_sha256(last) in read_sidecar(last)
+        and torch.load(last, weights_only=True)["global_step"] == 4
+    )
     before = snapshot(run / "metrics.csv")  # rows of epoch 0 and the steps after it
     result = command([*args, "ckpt_path=last"])
-    kept = {run / "metrics.before_resume_1.csv": before[run / "metrics.csv"]}  # the rows logged before the kill
+    kept = {
+        run / "metrics.before_resume_1.csv": before[run / "metrics.csv"]
+    }  # the rows logged before the kill
     assert json.loads((run / "results.json").read_text())["val"], "the resumed run finished"
     return Case(result, 0, r"resuming from \S+last\.ckpt", kept=kept, clean=[run / "checkpoints"])
 
@@ -275,19 +394,38 @@ def concurrent_runs_on_one_cache(world: World, request) -> Case:
     folder = world.folder("concurrent")
     cache = folder / "cache"
     processes = [
-        subprocess.Popen([sys.executable, *elmo_task(world.files, cache, f"hydra.run.dir={folder / name}")],
-                         cwd=PROJECT_ROOT, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            [sys.executable, *elmo_task(world.files, cache, f"hydra.run.dir={folder / name}")],
+            cwd=PROJECT_ROOT,
+            env=_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         for name in ("a", "b")
     ]
-    outputs = [process.communicate(timeout=300)[0].decode(errors="replace") for process in processes]
+    outputs = [
+        process.communicate(timeout=300)[0].decode(errors="replace") for process in processes
+    ]
     statuses = [process.returncode for process in processes]
-    results = [json.loads((folder / name / "results.json").read_text()) for name in ("a", "b") if statuses == [0, 0]]
-    assert len(results) == 2 and results[0]["val"] == results[1]["val"] and results[0]["test"] == results[1]["test"]
+    results = [
+        json.loads((folder / name / "results.json").read_text())
+        for name in ("a", "b")
+        if statuses == [0, 0]
+    ]
+    assert (
+        len(results) == 2
+        and results[0]["val"] == results[1]["val"]
+        and results[0]["test"] == results[1]["test"]
+    )
     assert len(list(cache.glob("*.h5"))) == 3, "one cache file per split, built once"
-    return Case(Result(max(statuses), "\n".join(outputs)), 0, r"ELMo activation cache hit", clean=[cache])
+    return Case(
+        Result(max(statuses), "\n".join(outputs)), 0, r"ELMo activation cache hit", clean=[cache]
+    )
 
 
-def _damaged_cache_rerun(world: World, mini_run: tuple[Path, Path], name: str, damage: Callable[[Path], None]) -> Case:
+def _damaged_cache_rerun(
+    world: World, mini_run: tuple[Path, Path], name: str, damage: Callable[[Path], None]
+) -> Case:
     run, built = mini_run
     folder = world.folder(name)
     cache = folder / "cache"
@@ -296,14 +434,22 @@ def _damaged_cache_rerun(world: World, mini_run: tuple[Path, Path], name: str, d
     result = command(elmo_task(world.files, cache, f"hydra.run.dir={folder / 'run'}"))
     before = json.loads((run / "results.json").read_text())
     after = json.loads((folder / "run" / "results.json").read_text())
-    assert (after["val"], after["test"]) == (before["val"], before["test"]), "the rebuilt cache gives the same metrics"
-    return Case(result, 0, r"rebuilding ELMo activation cache: .*(checksum|corrupted)", clean=[cache])
+    assert (after["val"], after["test"]) == (before["val"], before["test"]), (
+        "the rebuilt cache gives the same metrics"
+    )
+    return Case(
+        result, 0, r"rebuilding ELMo activation cache: .*(checksum|corrupted)", clean=[cache]
+    )
 
 
 def truncated_cache_is_rebuilt(world: World, request) -> Case:
     mini = request.getfixturevalue("mini_run")
-    return _damaged_cache_rerun(world, mini, "truncated_cache",
-                                lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]))
+    return _damaged_cache_rerun(
+        world,
+        mini,
+        "truncated_cache",
+        lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),
+    )
 
 
 def byte_flipped_cache_is_rebuilt(world: World, request) -> Case:
@@ -315,9 +461,18 @@ def truncated_checkpoint_resume_leaves_the_run(world: World, request) -> Case:
     run = world.copy_run("truncated_resume")
     last = run / "checkpoints" / "last.ckpt"
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    kept = snapshot(run / "metrics.csv", run / "results.json", run / "checkpoints" / "best.ckpt", last)
-    result = command(tiny_task(world.files, "encoder.dim=16", "trainer.max_epochs=3", "ckpt_path=last",
-                               f"hydra.run.dir={run}"))
+    kept = snapshot(
+        run / "metrics.csv", run / "results.json", run / "checkpoints" / "best.ckpt", last
+    )
+    result = command(
+        tiny_task(
+            world.files,
+            "encoder.dim=16",
+            "trainer.max_epochs=3",
+            "ckpt_path=last",
+            f"hydra.run.dir={run}",
+        )
+    )
     assert not list(run.glob("metrics.*resume*.csv")), "metrics.csv stays where it was"
     return Case(result, 1, r"cannot resume: .*last\.ckpt.*\n.*ckpt_path=\S+best\.ckpt", kept=kept)
 
@@ -327,7 +482,15 @@ def empty_checkpoint_into_predict(world: World, request) -> Case:
     empty = folder / "empty.ckpt"
     empty.write_bytes(b"")
     source = _predict_input(folder, [b"a good film"])
-    result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", f"input={source}", f"checkpoint={empty}"])
+    result = command(
+        [
+            "-m",
+            "elmo_tasks.cli.predict",
+            f"run_dir={world.run}",
+            f"input={source}",
+            f"checkpoint={empty}",
+        ]
+    )
     return Case(result, 1, r"cannot read checkpoint \S+empty\.ckpt: the file is empty \(0 bytes\)")
 
 
@@ -337,8 +500,13 @@ def byte_flipped_checkpoint_into_predict(world: World, request) -> Case:
     flip_bytes(best, 16, 0.5)
     source = _predict_input(run.parent, [b"a good film"])
     result = command(["-m", "elmo_tasks.cli.predict", f"run_dir={run}", f"input={source}"])
-    return Case(result, 1, r"checkpoint \S+best\.ckpt does not match the SHA-256 recorded in \S+best\.ckpt\.sha256.*"
-                           r"verify=false", kept=snapshot(best))
+    return Case(
+        result,
+        1,
+        r"checkpoint \S+best\.ckpt does not match the SHA-256 recorded in \S+best\.ckpt\.sha256.*"
+        r"verify=false",
+        kept=snapshot(best),
+    )
 
 
 def byte_flipped_weights_into_embed(world: World, request) -> Case:
@@ -348,10 +516,24 @@ def byte_flipped_weights_into_embed(world: World, request) -> Case:
     flip_bytes(folder / "weights.hdf5", 256, 0.6)
     text = folder / "sentences.txt"
     text.write_text("a good film\n")
-    result = command(["-m", "elmo_tasks.cli.embed", "--options", str(folder / "options.json"), "--weights",
-                      str(folder / "weights.hdf5"), "--input", str(text), "--output", str(folder / "out.h5")])
+    result = command(
+        [
+            "-m",
+            "elmo_tasks.cli.embed",
+            "--options",
+            str(folder / "options.json"),
+            "--weights",
+            str(folder / "weights.hdf5"),
+            "--input",
+            str(text),
+            "--output",
+            str(folder / "out.h5"),
+        ]
+    )
     assert not (folder / "out.h5").exists()
-    return Case(result, 1, r"ELMo weights file \S+weights\.hdf5 does not match the SHA-256.*--no-verify")
+    return Case(
+        result, 1, r"ELMo weights file \S+weights\.hdf5 does not match the SHA-256.*--no-verify"
+    )
 
 
 def truncated_weights_without_checksum_into_embed(world: World, request) -> Case:
@@ -363,9 +545,27 @@ def truncated_weights_without_checksum_into_embed(world: World, request) -> Case
     text.write_text("a good film\n")
     output = folder / "out.h5"
     output.write_bytes(b"an earlier output")
-    result = command(["-m", "elmo_tasks.cli.embed", "--options", str(folder / "options.json"), "--weights", str(weights),
-                      "--input", str(text), "--output", str(output)])
-    return Case(result, 1, r"\S+weights\.hdf5: not a readable hdf5 file", kept=snapshot(output), clean=[folder])
+    result = command(
+        [
+            "-m",
+            "elmo_tasks.cli.embed",
+            "--options",
+            str(folder / "options.json"),
+            "--weights",
+            str(weights),
+            "--input",
+            str(text),
+            "--output",
+            str(output),
+        ]
+    )
+    return Case(
+        result,
+        1,
+        r"\S+weights\.hdf5: not a readable hdf5 file",
+        kept=snapshot(output),
+        clean=[folder],
+    )
 
 
 def sigkill_during_export_keeps_the_previous_export(world: World, request) -> Case:
@@ -375,10 +575,15 @@ def sigkill_during_export_keeps_the_previous_export(world: World, request) -> Ca
     first = command(["-m", "elmo_tasks.cli.pretrain_export", str(checkpoint), str(export)])
     assert first.status == 0, first.output[-3000:]
     kept = snapshot(*sorted(export.iterdir()))
-    status = killed_while_paused("export", folder / "paused", ["-m", "elmo_tasks.cli.pretrain_export", str(checkpoint),
-                                                                 str(export)])
+    status = killed_while_paused(
+        "export",
+        folder / "paused",
+        ["-m", "elmo_tasks.cli.pretrain_export", str(checkpoint), str(export)],
+    )
     assert status == -signal.SIGKILL
-    assert snapshot(*kept) == kept and temporaries(export), "the old export is intact beside the killed temporary"
+    assert snapshot(*kept) == kept and temporaries(export), (
+        "the old export is intact beside the killed temporary"
+    )
     for name in ("weights.hdf5", "options.json"):
         assert file_sha256(export / name) in read_sidecar(export / name)
     result = command(["-m", "elmo_tasks.cli.pretrain_export", str(checkpoint), str(export)])
@@ -390,8 +595,12 @@ def unwritable_cache_dir(world: World, request) -> Case:
     blocker = folder / "a_file"
     blocker.write_text("not a folder")
     result = command(elmo_task(world.files, blocker / "cache", f"hydra.run.dir={folder / 'run'}"))
-    return Case(result, 2, r"encoder\.cache_dir=\S+a_file/cache: cannot create the folder, \S+a_file is a file",
-                kept=snapshot(blocker))
+    return Case(
+        result,
+        2,
+        r"encoder\.cache_dir=\S+a_file/cache: cannot create the folder, \S+a_file is a file",
+        kept=snapshot(blocker),
+    )
 
 
 def unwritable_run_dir(world: World, request) -> Case:
@@ -399,17 +608,34 @@ def unwritable_run_dir(world: World, request) -> Case:
     blocker = folder / "a_file"
     blocker.write_text("not a folder")
     result = command(tiny_task(world.files, f"hydra.run.dir={blocker / 'run'}"))
-    return Case(result, 2, r"hydra\.run\.dir=\S+a_file/run: cannot create the folder", kept=snapshot(blocker))
+    return Case(
+        result,
+        2,
+        r"hydra\.run\.dir=\S+a_file/run: cannot create the folder",
+        kept=snapshot(blocker),
+    )
 
 
 def bad_values_stop_before_any_cache(world: World, request) -> Case:
     folder = world.folder("bad_values")
     cache = folder / "cache"
-    result = command(elmo_task(world.files, cache, "trainer.max_epochs=abc", "optim.optimizer.lr=-1",
-                               "task.max_train_samples=-5", f"hydra.run.dir={folder / 'run'}"))
+    result = command(
+        elmo_task(
+            world.files,
+            cache,
+            "trainer.max_epochs=abc",
+            "optim.optimizer.lr=-1",
+            "task.max_train_samples=-5",
+            f"hydra.run.dir={folder / 'run'}",
+        )
+    )
     assert not cache.exists(), "nothing is built before the values are checked"
-    return Case(result, 2, r"trainer\.max_epochs='abc': must be a whole number(.|\n)*optim\.optimizer\.lr=-1: must be "
-                           r"greater than 0(.|\n)*task\.max_train_samples=-5: must be at least 1")
+    return Case(
+        result,
+        2,
+        r"trainer\.max_epochs='abc': must be a whole number(.|\n)*optim\.optimizer\.lr=-1: must be "
+        r"greater than 0(.|\n)*task\.max_train_samples=-5: must be at least 1",
+    )
 
 
 ROWS: list = [
@@ -445,11 +671,20 @@ def pretrain_checkpoint(world) -> Path:
     corpus = world.folder("corpus")
     lines = [" ".join(f"w{(i * 7 + j) % 23}" for j in range(6)) for i in range(80)]
     (corpus / "train.txt").write_text("\n".join(lines) + "\n")
-    cfg = compose_pretrain_config(corpus / "run", [
-        "model=tiny", f"data.train_files={corpus / 'train.txt'}", "data.validation_files=null", "data.test_files=null",
-        "data.batch_size=4", "data.unroll_steps=5", "trainer.max_steps=2", "trainer.enable_progress_bar=false",
-        "+trainer.enable_model_summary=false",
-    ])
+    cfg = compose_pretrain_config(
+        corpus / "run",
+        [
+            "model=tiny",
+            f"data.train_files={corpus / 'train.txt'}",
+            "data.validation_files=null",
+            "data.test_files=null",
+            "data.batch_size=4",
+            "data.unroll_steps=5",
+            "trainer.max_steps=2",
+            "trainer.enable_progress_bar=false",
+            "+trainer.enable_model_summary=false",
+        ],
+    )
     pretrain(cfg)
     return corpus / "run" / "checkpoints" / "last.ckpt"
 
@@ -458,7 +693,9 @@ def pretrain_checkpoint(world) -> Path:
 def test_fault(row, world, request):
     case = row(world, request)
     output = case.result.output
-    assert case.result.status == case.status, f"exit status {case.result.status}, expected {case.status}:\n{output[-4000:]}"
+    assert case.result.status == case.status, (
+        f"exit status {case.result.status}, expected {case.status}:\n{output[-4000:]}"
+    )
     assert not any(marker in output for marker in TRACEBACK_MARKERS), output[-4000:]
     import re
 

@@ -46,8 +46,11 @@ def test_checkpoint_sidecar_is_sha256sum_format_and_checked(tmp_path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match=r"checkpoint .*best\.ckpt does not match the SHA-256 recorded in .*"
-                                             r"best\.ckpt\.sha256 .*damaged or changed since.*FLAG skips"):
+    with pytest.raises(
+        IntegrityError,
+        match=r"checkpoint .*best\.ckpt does not match the SHA-256 recorded in .*"
+        r"best\.ckpt\.sha256 .*damaged or changed since.*FLAG skips",
+    ):
         load_checkpoint(path, skip="FLAG")
     integrity.set_verification(False)
     assert not verify(path)  # the flag for files changed on purpose
@@ -81,7 +84,9 @@ def test_a_crash_between_the_steps_of_a_replacement_leaves_a_matching_file(tmp_p
     with pytest.raises(KeyboardInterrupt):
         replace_with_sidecar(second, path)
     monkeypatch.undo()
-    assert path.read_bytes() == b"old weights" and verify(path)  # the sidecar lists the new and the old digest
+    assert path.read_bytes() == b"old weights" and verify(
+        path
+    )  # the sidecar lists the new and the old digest
     assert len(read_sidecar(path)) == 2
     replace_with_sidecar(second, path)
     assert read_sidecar(path) == [file_sha256(path)] and path.read_bytes() == b"new weights"
@@ -90,17 +95,27 @@ def test_a_crash_between_the_steps_of_a_replacement_leaves_a_matching_file(tmp_p
 def test_unreadable_checkpoints_say_why(tmp_path):
     empty = tmp_path / "empty.ckpt"
     empty.write_bytes(b"")
-    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*empty\.ckpt: the file is empty \(0 bytes\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"cannot read checkpoint .*empty\.ckpt: the file is empty \(0 bytes\)",
+    ):
         load_checkpoint(empty)
     full = tmp_path / "full.ckpt"
     torch.save({"state_dict": {"w": torch.ones(100)}}, full)
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(full.read_bytes()[:300])
-    with pytest.raises(CheckpointError, match=r"truncated.ckpt: the file \(300 bytes\) is truncated or is not a PyTorch"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"truncated.ckpt: the file \(300 bytes\) is truncated or is not a PyTorch",
+    ):
         load_checkpoint(truncated)
     nan = tmp_path / "nan.ckpt"
-    torch.save({"state_dict": {"head.w": torch.tensor([1.0, float("nan")]), "step": torch.tensor(3)}}, nan)
-    with pytest.raises(IntegrityError, match=r"nan\.ckpt: weights hold NaN or infinite values \(head\.w\)"):
+    torch.save(
+        {"state_dict": {"head.w": torch.tensor([1.0, float("nan")]), "step": torch.tensor(3)}}, nan
+    )
+    with pytest.raises(
+        IntegrityError, match=r"nan\.ckpt: weights hold NaN or infinite values \(head\.w\)"
+    ):
         load_checkpoint(nan)
 
 
@@ -110,12 +125,18 @@ def test_exported_weights_carry_checksums_and_are_verified_when_loaded(tiny_elmo
     save_elmo(bilm, export / "options.json", export / "weights.hdf5")
     for name in ("options.json", "weights.hdf5"):
         assert read_sidecar(export / name) == [file_sha256(export / name)]
-    assert sorted(p.name for p in export.iterdir()) == ["options.json", "options.json.sha256", "weights.hdf5",
-                                                        "weights.hdf5.sha256"]
+    assert sorted(p.name for p in export.iterdir()) == [
+        "options.json",
+        "options.json.sha256",
+        "weights.hdf5",
+        "weights.hdf5.sha256",
+    ]
     ElmoBiLm(export / "options.json", export / "weights.hdf5")  # verified, loads
     with h5py.File(export / "weights.hdf5", "r+") as handle:  # a change the checksum catches
         handle["char_embed"][0, 0] = 1e4
-    with pytest.raises(IntegrityError, match=r"ELMo weights file .*weights\.hdf5 does not match.*--no-verify"):
+    with pytest.raises(
+        IntegrityError, match=r"ELMo weights file .*weights\.hdf5 does not match.*--no-verify"
+    ):
         ElmoBiLm(export / "options.json", export / "weights.hdf5")
 
 
@@ -124,7 +145,9 @@ def test_non_finite_weights_are_refused_naming_the_dataset(tiny_elmo_files, tmp_
     shutil.copy(tiny_elmo_files.weight_file, weights)
     with h5py.File(weights, "r+") as handle:
         handle["char_embed"][3, 1] = np.inf
-    with pytest.raises(ElmoWeightsError, match=r"weights\.hdf5: dataset 'char_embed' holds NaN or infinite values"):
+    with pytest.raises(
+        ElmoWeightsError, match=r"weights\.hdf5: dataset 'char_embed' holds NaN or infinite values"
+    ):
         ElmoBiLm(tiny_elmo_files.options_file, weights)
 
 

@@ -49,13 +49,18 @@ def test_dead_writers_and_day_old_files_are_stale_live_ones_are_not(tmp_path):
     assert sorted(p.name for p in removed) == sorted(files[n].name for n in stale)
     kept = ("live", "other_machine", "not_ours", "visible")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files[n].name for n in kept)
-    os.utime(files["other_machine"], (old, old))  # a day without a change: no build runs that long silently
+    os.utime(
+        files["other_machine"], (old, old)
+    )  # a day without a change: no build runs that long silently
     assert is_stale(files["other_machine"])
 
 
 def test_cache_folder_is_swept_when_next_used(tiny_elmo_files, tmp_path):
     bilm = ElmoBiLm(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
-    manifest = {"options_sha256": file_checksum(bilm.options_path), "weights_sha256": file_checksum(bilm.weights_path)}
+    manifest = {
+        "options_sha256": file_checksum(bilm.options_path),
+        "weights_sha256": file_checksum(bilm.weights_path),
+    }
     left = tmp_path / f".elmo-0123456789abcdef01234567.h5.{host_tag()}-{_dead_pid()}.tmp"
     left.write_bytes(b"\0" * 1000)
     ensure_cache(bilm, manifest, [["a", "b"]], tmp_path)

@@ -71,7 +71,9 @@ def test_type_missing_from_predictions() -> None:
     assert result["per_type"]["LOC"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     # A type that only the predictions have is reported with support 0.
     result = conll_scores([["O", "O"]], [["B-MISC", "O"]])
-    assert result["per_type"] == {"MISC": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}}
+    assert result["per_type"] == {
+        "MISC": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    }
     _approx(result, 0.0, 0.0, 0.0)
 
 
@@ -92,7 +94,9 @@ def test_no_entities_anywhere() -> None:
 
 
 def test_bioes_and_ill_formed_tags_read_as_conlleval() -> None:
-    _approx(conll_scores([["B-PER", "E-PER", "S-LOC"]], [["B-PER", "I-PER", "B-LOC"]]), 1.0, 1.0, 1.0)
+    _approx(
+        conll_scores([["B-PER", "E-PER", "S-LOC"]], [["B-PER", "I-PER", "B-LOC"]]), 1.0, 1.0, 1.0
+    )
     # O E-PER I-PER: E- after O opens and closes PER[1]; I- after E- opens PER[2].
     gold = [["O", "E-PER", "I-PER"]]
     _approx(conll_scores(gold, [["O", "B-PER", "B-PER"]]), 1.0, 1.0, 1.0)

@@ -45,25 +45,39 @@ def _train(root: Path, data_dir: Path, experiment: str, folder: str, *extra: str
     if not (data_dir / folder).is_dir():
         pytest.skip(f"{data_dir / folder} not found (set ELMO_TASKS_DATA)")
     run_dir = root / experiment
-    run(compose_config(run_dir, [f"experiment={experiment}", f"paths.data_dir={data_dir}", *QUICK, *extra]))
+    run(
+        compose_config(
+            run_dir, [f"experiment={experiment}", f"paths.data_dir={data_dir}", *QUICK, *extra]
+        )
+    )
     return run_dir
 
 
 @pytest.fixture(scope="module")
 def sst2_run(tmp_path_factory, data_dir) -> Path:
-    return _train(tmp_path_factory.mktemp("runs"), data_dir, "sst2_baseline", "sst2", "encoder.dim=16")
+    return _train(
+        tmp_path_factory.mktemp("runs"), data_dir, "sst2_baseline", "sst2", "encoder.dim=16"
+    )
 
 
 @pytest.fixture(scope="module")
 def conll_run(tmp_path_factory, data_dir) -> Path:
-    return _train(tmp_path_factory.mktemp("runs"), data_dir, "conll2003_baseline", "conll2003", "encoder.dim=16")
+    return _train(
+        tmp_path_factory.mktemp("runs"),
+        data_dir,
+        "conll2003_baseline",
+        "conll2003",
+        "encoder.dim=16",
+    )
 
 
 def _reference(run_dir: Path):
     """The run's model rebuilt the way training builds it, with the best weights."""
     cfg = OmegaConf.load(run_dir / "config_resolved.yaml")
     datamodule, model = build(cfg)
-    checkpoint = torch.load(run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    checkpoint = torch.load(
+        run_dir / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True
+    )
     model.load_state_dict(checkpoint["state_dict"])
     return datamodule, model.eval()
 
@@ -111,10 +125,17 @@ def test_classification_streams_stdin_line_by_line(sst2_run):
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "elmo_tasks.cli.predict", f"run_dir={sst2_run}", "input=-"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env=env,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in process.stdout], daemon=True
+    ).start()
     try:
         process.stdin.write(TEXTS[0] + "\n")
         process.stdin.flush()
@@ -126,7 +147,9 @@ def test_classification_streams_stdin_line_by_line(sst2_run):
         process.kill()
     second = json.loads(lines.get(timeout=5))
     assert [first["text"], second["text"]] == TEXTS[:2]
-    assert all(sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) for r in (first, second))
+    assert all(
+        sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-5) for r in (first, second)
+    )
 
 
 # --------------------------------------------------------------------------- tagging
@@ -136,7 +159,9 @@ def test_conll_output_equals_the_runs_test_predictions(conll_run, tmp_path):
     """Tagging the run's own predictions_test.conll (tokens in column 1) reproduces its column 3."""
     written = conll_run / "predictions_test.conll"
     output = tmp_path / "tagged.conll"
-    assert main([f"run_dir={conll_run}", f"input={written}", f"output={output}", "format=conll"]) == 0
+    assert (
+        main([f"run_dir={conll_run}", f"input={written}", f"output={output}", "format=conll"]) == 0
+    )
     lines = [line for line in output.read_text().splitlines() if line]
     assert lines and all(len(line.split()) == 2 for line in lines)
     tagged, expected = read_conll(output), read_conll(written)
@@ -146,8 +171,10 @@ def test_conll_output_equals_the_runs_test_predictions(conll_run, tmp_path):
 
 def test_elmo_run_predicts_without_its_activation_cache(tmp_path, data_dir, elmo_fixture_dir):
     """The frozen biLM's cache of the training data is deleted; predictions run the biLM itself."""
-    weights = [f"encoder.options_file={elmo_fixture_dir}/options.json",
-               f"encoder.weight_file={elmo_fixture_dir}/lm_weights.hdf5"]
+    weights = [
+        f"encoder.options_file={elmo_fixture_dir}/options.json",
+        f"encoder.weight_file={elmo_fixture_dir}/lm_weights.hdf5",
+    ]
     caps = ["task.max_train_samples=40", "task.max_eval_samples=15"]
     run_dir = _train(tmp_path, data_dir, "conll2003_elmo", "conll2003", *caps, *weights)
     cache = run_dir / "logs" / "elmo_cache"
@@ -160,11 +187,16 @@ def test_elmo_run_predicts_without_its_activation_cache(tmp_path, data_dir, elmo
     assert [s.tags for s in read_conll(output)] == [s.tags for s in read_conll(written)]
 
 
-@pytest.mark.parametrize(("experiment", "folder", "files"), [
-    ("sst2_baseline", "sst2", ["train.tsv", "dev.tsv", "test.tsv"]),
-    ("conll2003_baseline", "conll2003", ["train.txt", "dev.txt", "test.txt"]),
-])
-def test_run_predicts_without_its_training_data(experiment, folder, files, tmp_path, data_dir, capsys):
+@pytest.mark.parametrize(
+    ("experiment", "folder", "files"),
+    [
+        ("sst2_baseline", "sst2", ["train.tsv", "dev.tsv", "test.tsv"]),
+        ("conll2003_baseline", "conll2003", ["train.txt", "dev.txt", "test.txt"]),
+    ],
+)
+def test_run_predicts_without_its_training_data(
+    experiment, folder, files, tmp_path, data_dir, capsys
+):
     """Checkpoints hold the vocabulary and labels: the run folder predicts after its data is gone,
     exactly as before; a checkpoint without them needs the data and says so."""
     if not all((data_dir / folder / name).is_file() for name in files):
@@ -208,7 +240,9 @@ def test_tagging_jsonl_entities_follow_the_tags(conll_run, tmp_path):
         assert all(split_tag(tag)[0] in "OBI" for tag in record["tags"])
         spans = [(e["type"], e["start"], e["end"]) for e in record["entities"]]
         assert spans == bio_spans(record["tags"])
-        assert [e["text"] for e in record["entities"]] == [" ".join(record["tokens"][s:e]) for _, s, e in spans]
+        assert [e["text"] for e in record["entities"]] == [
+            " ".join(record["tokens"][s:e]) for _, s, e in spans
+        ]
 
 
 def test_tagging_streams_each_sentence_before_reading_the_next(conll_run):
@@ -223,7 +257,9 @@ def test_tagging_streams_each_sentence_before_reading_the_next(conll_run):
             self.calls = 0
 
         def readline(self) -> str:
-            assert out.getvalue().count("\n") == self.calls, "a line was read before the last one was answered"
+            assert out.getvalue().count("\n") == self.calls, (
+                "a line was read before the last one was answered"
+            )
             self.calls += 1
             return self.sent[self.calls - 1] if self.calls <= len(self.sent) else ""
 
@@ -253,7 +289,9 @@ def test_hydra_config_and_last_checkpoint_are_the_fallbacks(sst2_run, tmp_path):
     OmegaConf.save(cfg, copy / ".hydra" / "config.yaml")
     source = tmp_path / "texts.txt"
     source.write_text("\n".join(TEXTS) + "\n")
-    assert _predict(f"run_dir={copy}", f"input={source}") == _predict(f"run_dir={sst2_run}", f"input={source}")
+    assert _predict(f"run_dir={copy}", f"input={source}") == _predict(
+        f"run_dir={sst2_run}", f"input={source}"
+    )
 
 
 def test_missing_config_or_checkpoint_says_where_it_looked(sst2_run, tmp_path, capsys):
@@ -263,12 +301,17 @@ def test_missing_config_or_checkpoint_says_where_it_looked(sst2_run, tmp_path, c
     empty.mkdir()
     assert main([f"run_dir={empty}", f"input={source}"]) == 1
     err = capsys.readouterr().err
-    assert str(empty / "config_resolved.yaml") in err and str(empty / ".hydra" / "config.yaml") in err
+    assert (
+        str(empty / "config_resolved.yaml") in err and str(empty / ".hydra" / "config.yaml") in err
+    )
 
     shutil.copy(sst2_run / "config_resolved.yaml", empty / "config_resolved.yaml")
     assert main([f"run_dir={empty}", f"input={source}"]) == 1
     err = capsys.readouterr().err
-    assert str(empty / "checkpoints" / "best.ckpt") in err and str(empty / "checkpoints" / "last.ckpt") in err
+    assert (
+        str(empty / "checkpoints" / "best.ckpt") in err
+        and str(empty / "checkpoints" / "last.ckpt") in err
+    )
 
 
 def test_argument_errors_are_explained(sst2_run, tmp_path, capsys):
@@ -295,9 +338,18 @@ def test_input_is_decoded_whole_before_the_output_is_opened(sst2_run, tmp_path, 
         "e.g. encoding=latin-1"
     )
     assert output.read_text() == "earlier\n"  # untouched
-    assert main([f"run_dir={sst2_run}", f"input={source}", f"output={output}", "encoding=latin-1"]) == 0
-    assert [json.loads(line)["text"] for line in output.read_text().splitlines()] == ["a good film", "un film très émouvant"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "texts.bin"]  # no temporary left
+    assert (
+        main([f"run_dir={sst2_run}", f"input={source}", f"output={output}", "encoding=latin-1"])
+        == 0
+    )
+    assert [json.loads(line)["text"] for line in output.read_text().splitlines()] == [
+        "a good film",
+        "un film très émouvant",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "out.jsonl",
+        "texts.bin",
+    ]  # no temporary left
     assert main([f"run_dir={sst2_run}", f"input={source}", "encoding=klingon"]) == 2
     assert "encoding='klingon' is not a known text encoding" in capsys.readouterr().err
 

@@ -28,7 +28,9 @@ from elmo_tasks.elmo import ElmoBiLm, batch_to_ids, remove_sentence_boundaries
 from elmo_tasks.runs.experiment import build, run
 from tests.compose import compose_config
 
-sklearn = pytest.importorskip("sklearn", reason="scikit-learn (the dev extra) computes the reference probes")
+sklearn = pytest.importorskip(
+    "sklearn", reason="scikit-learn (the dev extra) computes the reference probes"
+)
 from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -48,7 +50,10 @@ def _splits(cfg) -> dict[str, tuple[list[list[str]], np.ndarray]]:
     """Tokens and label ids of each split, exactly as the experiment reads them."""
     datamodule, _ = build(cfg)
     return {
-        split: ([row["tokens"] for row in datamodule.splits[split]], np.array([row["label"] for row in datamodule.splits[split]]))
+        split: (
+            [row["tokens"] for row in datamodule.splits[split]],
+            np.array([row["label"] for row in datamodule.splits[split]]),
+        )
         for split in SPLITS
     }
 
@@ -70,7 +75,9 @@ def _max_of_equal_mix(bilm: ElmoBiLm, sentences: list[list[str]]) -> np.ndarray:
     rows = []
     for start in range(0, len(sentences), 64):
         output = bilm(batch_to_ids(sentences[start : start + 64]))
-        mixed, mask = remove_sentence_boundaries(torch.stack(output["activations"]).mean(dim=0), output["mask"])
+        mixed, mask = remove_sentence_boundaries(
+            torch.stack(output["activations"]).mean(dim=0), output["mask"]
+        )
         rows.append(mixed.masked_fill(~mask.unsqueeze(-1), -1e4).amax(dim=1))
     return torch.cat(rows).numpy()
 
@@ -83,34 +90,49 @@ def _mean_test_accuracy(tmp_path: Path, experiment: str) -> float:
     """The preset's test accuracy on the quickstart corpus, averaged over ``SEEDS``."""
     accuracies = []
     for seed in SEEDS:
-        run(compose_config(tmp_path / f"seed{seed}", [f"experiment={experiment}", f"seed={seed}", *QUIET]))
-        accuracies.append(json.loads((tmp_path / f"seed{seed}" / "results.json").read_text())["test"]["accuracy"])
+        run(
+            compose_config(
+                tmp_path / f"seed{seed}", [f"experiment={experiment}", f"seed={seed}", *QUIET]
+            )
+        )
+        accuracies.append(
+            json.loads((tmp_path / f"seed{seed}" / "results.json").read_text())["test"]["accuracy"]
+        )
     return sum(accuracies) / len(accuracies)
 
 
 @pytest.mark.slow
-def test_the_elmo_preset_reaches_a_linear_probe_on_its_frozen_features(tmp_path: Path, cache: Path) -> None:
+def test_the_elmo_preset_reaches_a_linear_probe_on_its_frozen_features(
+    tmp_path: Path, cache: Path
+) -> None:
     cfg = compose_config(tmp_path / "probe", ["experiment=quickstart/elmo", *QUIET])
     assert cfg.encoder.requires_grad is False and cfg.head._target_.endswith("MaxPoolingClassifier")
     data = _splits(cfg)
     bilm = ElmoBiLm(cfg.encoder.options_file, cfg.encoder.weight_file)
     probe = _probe_test_accuracy(
-        {split: _max_of_equal_mix(bilm, data[split][0]) for split in SPLITS}, {split: data[split][1] for split in SPLITS}
+        {split: _max_of_equal_mix(bilm, data[split][0]) for split in SPLITS},
+        {split: data[split][1] for split in SPLITS},
     )
     head = _mean_test_accuracy(tmp_path, "quickstart/elmo")
     n = len(data["test"][1])
-    assert head >= probe - _tolerance(probe, n), f"ELMo head {head:.3f} < linear probe {probe:.3f} on the same features"
+    assert head >= probe - _tolerance(probe, n), (
+        f"ELMo head {head:.3f} < linear probe {probe:.3f} on the same features"
+    )
 
 
 @pytest.mark.slow
 def test_the_baseline_preset_reaches_a_bag_of_words_probe(tmp_path: Path, cache: Path) -> None:
     cfg = compose_config(tmp_path / "probe", ["experiment=quickstart/baseline", *QUIET])
     data = _splits(cfg)
-    words = CountVectorizer(analyzer=lambda tokens: [t.lower() for t in tokens], binary=True).fit(data["train"][0])
+    words = CountVectorizer(analyzer=lambda tokens: [t.lower() for t in tokens], binary=True).fit(
+        data["train"][0]
+    )
     probe = _probe_test_accuracy(
         {split: words.transform(data[split][0]).toarray().astype(np.float64) for split in SPLITS},
         {split: data[split][1] for split in SPLITS},
     )
     baseline = _mean_test_accuracy(tmp_path, "quickstart/baseline")
     n = len(data["test"][1])
-    assert baseline >= probe - _tolerance(probe, n), f"baseline {baseline:.3f} < bag-of-words probe {probe:.3f}"
+    assert baseline >= probe - _tolerance(probe, n), (
+        f"baseline {baseline:.3f} < bag-of-words probe {probe:.3f}"
+    )

@@ -116,8 +116,13 @@ def test_files_from_a_path_a_glob_or_a_list(tmp_path):
     for name in ("b.txt", "a.txt", "c.txt.gz"):
         (tmp_path / name).write_text("x\n")
     assert resolve_files(str(tmp_path / "*.txt")) == [tmp_path / "a.txt", tmp_path / "b.txt"]
-    assert resolve_files([str(tmp_path / "b.txt"), str(tmp_path / "*.gz")]) == [tmp_path / "b.txt", tmp_path / "c.txt.gz"]
-    with pytest.raises(FileNotFoundError, match=r"data.validation_files: no file matches .*missing"):
+    assert resolve_files([str(tmp_path / "b.txt"), str(tmp_path / "*.gz")]) == [
+        tmp_path / "b.txt",
+        tmp_path / "c.txt.gz",
+    ]
+    with pytest.raises(
+        FileNotFoundError, match=r"data.validation_files: no file matches .*missing"
+    ):
         resolve_files(str(tmp_path / "missing*.txt"), "data.validation_files")
 
 
@@ -128,7 +133,9 @@ def test_windows_are_contiguous_streams_with_shifted_targets(tmp_path):
     text = tmp_path / "text.txt"
     text.write_text("a b c\nd e\n\nf g h i\n", encoding="utf-8")
     words = build_vocabulary([text])
-    dataset = LmStreamDataset([text], Vocabulary(words), batch_size=2, unroll_steps=3, pad_last=True)
+    dataset = LmStreamDataset(
+        [text], Vocabulary(words), batch_size=2, unroll_steps=3, pad_last=True
+    )
     batches = list(dataset)
     assert len(batches) == 3
 
@@ -175,17 +182,25 @@ def test_forward_targets_are_the_next_input_and_backward_the_previous(corpus):
 
 def test_shards_of_ranks_and_workers_cover_every_line_once(tmp_path, corpus):
     lines = [whitespace_tokenize(line) for line in _pattern_lines(300)]
-    shards = [list(read_sentences([corpus["train"]], whitespace_tokenize, shard=s, n_shards=3)) for s in range(3)]
+    shards = [
+        list(read_sentences([corpus["train"]], whitespace_tokenize, shard=s, n_shards=3))
+        for s in range(3)
+    ]
     assert sorted(map(tuple, sum(shards, []))) == sorted(map(tuple, lines))
     assert all(abs(len(s) - 100) <= 1 for s in shards)
     files = []
     for i in range(4):
         files.append(tmp_path / f"part{i}.txt")
         files[-1].write_text(f"file {i}\n")
-    assert [s for s in read_sentences(files, whitespace_tokenize, shard=1, n_shards=2)] == [["file", "1"], ["file", "3"]]
+    assert [s for s in read_sentences(files, whitespace_tokenize, shard=1, n_shards=2)] == [
+        ["file", "1"],
+        ["file", "3"],
+    ]
 
     words = build_vocabulary([corpus["train"]])
-    dataset = LmStreamDataset([corpus["train"]], Vocabulary(words), batch_size=2, unroll_steps=5, rank=1, world_size=2)
+    dataset = LmStreamDataset(
+        [corpus["train"]], Vocabulary(words), batch_size=2, unroll_steps=5, rank=1, world_size=2
+    )
     loader = DataLoader(dataset, batch_size=None, num_workers=2)
     streams = [batch["stream"] for batch in loader]
     assert set(streams) == {2, 3}  # rank 1's two workers
@@ -194,15 +209,27 @@ def test_shards_of_ranks_and_workers_cover_every_line_once(tmp_path, corpus):
 
 def test_skipped_batches_resume_the_stream_and_quota_repeats_it(corpus):
     words = build_vocabulary([corpus["train"]])
-    dataset = LmStreamDataset([corpus["train"]], Vocabulary(words), batch_size=4, unroll_steps=6, shuffle=True, shuffle_buffer=20, seed=3)
+    dataset = LmStreamDataset(
+        [corpus["train"]],
+        Vocabulary(words),
+        batch_size=4,
+        unroll_steps=6,
+        shuffle=True,
+        shuffle_buffer=20,
+        seed=3,
+    )
     full = list(dataset)
     dataset.skip_batches = 5
     resumed = list(dataset)
     assert len(resumed) == len(full) - 5
-    assert all(torch.equal(a["forward_char_ids"], b["forward_char_ids"]) for a, b in zip(full[5:], resumed))
+    assert all(
+        torch.equal(a["forward_char_ids"], b["forward_char_ids"]) for a, b in zip(full[5:], resumed)
+    )
     dataset.set_epoch(1)
     dataset.skip_batches = 0
-    assert not torch.equal(list(dataset)[0]["forward_inputs"], full[0]["forward_inputs"])  # reshuffled
+    assert not torch.equal(
+        list(dataset)[0]["forward_inputs"], full[0]["forward_inputs"]
+    )  # reshuffled
     dataset.batches_per_epoch = 3 * len(full)
     assert len(list(dataset)) == 3 * len(full)
 
@@ -228,7 +255,9 @@ def test_sampled_softmax_equals_full_softmax_when_the_sample_covers_the_vocabula
 def test_sampled_softmax_with_few_samples_is_a_logq_corrected_estimate():
     torch.manual_seed(0)
     sampler = LogUniformSampler(1000)
-    assert torch.isclose(sampler.probability(torch.arange(1000)).sum().float(), torch.tensor(1.0), atol=1e-6)
+    assert torch.isclose(
+        sampler.probability(torch.arange(1000)).sum().float(), torch.tensor(1.0), atol=1e-6
+    )
     ids, log_q = sampler.sample(100, torch.device("cpu"))
     assert len(ids) == len(set(ids.tolist())) <= 100 and (log_q <= 0).all()
     assert (ids < 100).float().mean() > 0.5  # frequent (low) ids dominate
@@ -245,7 +274,9 @@ def test_adaptive_softmax_gives_exact_log_likelihoods_and_checks_cutoffs():
     log_probs = adaptive.adaptive.log_prob(hidden)
     assert torch.allclose(log_probs.exp().sum(-1), torch.ones(4), atol=1e-5)
     targets = torch.tensor([0, 12, 35, 49])
-    assert torch.allclose(adaptive(hidden, targets), -log_probs[torch.arange(4), targets], atol=1e-5)
+    assert torch.allclose(
+        adaptive(hidden, targets), -log_probs[torch.arange(4), targets], atol=1e-5
+    )
     with pytest.raises(ValueError, match=r"model.cutoffs=\[2000, 10000\].*50 words"):
         AdaptiveSoftmax(8, 50, cutoffs=[2000, 10000])
     with pytest.raises(ValueError, match=r"model.div_value=4.0 .* 0 dimensions"):
@@ -258,7 +289,9 @@ def test_language_model_path_matches_elmo_inference():
     from tests.conftest import tiny_options
 
     torch.manual_seed(0)
-    module = BiLmPretrainer(tiny_options().to_dict(), ["<S>", "</S>", "<UNK>", "cat"], softmax="full").eval()
+    module = BiLmPretrainer(
+        tiny_options().to_dict(), ["<S>", "</S>", "<UNK>", "cat"], softmax="full"
+    ).eval()
     sentence = ["the", "cat", "sat", "down", "."]
     forward = torch.tensor([[token_to_char_ids(t) for t in ["<S>", *sentence]]])
     backward = torch.tensor([[token_to_char_ids(t) for t in ["</S>", *sentence[::-1]]]])
@@ -281,21 +314,27 @@ def _metric_series(metrics_csv: Path, key: str) -> list[float]:
 def test_perplexity_falls_and_the_export_loads_with_identical_activations(tmp_path, corpus):
     # The held-out "test" file is the validation file, so both perplexities of the final
     # weights must agree.
-    cfg = _config(tmp_path, corpus, "run", "trainer.max_steps=45", f"data.test_files={corpus['valid']}")
+    cfg = _config(
+        tmp_path, corpus, "run", "trainer.max_steps=45", f"data.test_files={corpus['valid']}"
+    )
     val_ppl = run(cfg)
 
     out = tmp_path / "run"
     train_ppl = _metric_series(out / "metrics.csv", "train/ppl")
     val_series = _metric_series(out / "metrics.csv", "val/ppl")
     vocab_size = len((out / "vocab.txt").read_text().splitlines())
-    assert val_series[0] > 2 * val_series[-1], val_series  # from the sanity-free first validation on
+    assert val_series[0] > 2 * val_series[-1], (
+        val_series
+    )  # from the sanity-free first validation on
     assert train_ppl[-1] < train_ppl[0]
     assert val_ppl == pytest.approx(val_series[-1]) and val_ppl < vocab_size / 3
 
     export = out / "export"
     info = json.loads((export / "pretrain_info.json").read_text())
     assert info["steps"] == 45 and info["val_ppl"] == pytest.approx(val_ppl)
-    assert info["test_ppl"] == pytest.approx(val_ppl, rel=1e-5) and info["test_files"] == [str(corpus["valid"])]
+    assert info["test_ppl"] == pytest.approx(val_ppl, rel=1e-5) and info["test_files"] == [
+        str(corpus["valid"])
+    ]
     assert info["train_files"] == [str(corpus["train"])] and info["train_tokens_per_s"] > 0
     assert json.loads((export / "options.json").read_text())["char_cnn"]["n_characters"] == 262
     assert load_options(export / "options.json").extra["n_tokens_vocab"] == vocab_size
@@ -308,13 +347,22 @@ def test_perplexity_falls_and_the_export_loads_with_identical_activations(tmp_pa
     loaded = ElmoBiLm(export / "options.json", export / "weights.hdf5")(char_ids)["activations"]
     assert all(torch.equal(a, b) for a, b in zip(expected, loaded))
     # Lightning's own loader rebuilds it alone too (vocabulary from the checkpoint).
-    alone = BiLmPretrainer.load_from_checkpoint(out / "checkpoints" / "last.ckpt", map_location="cpu")
-    assert alone.vocabulary == trained.vocabulary and alone.hparams.softmax == trained.hparams.softmax
-    assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), trained.state_dict().values()))
+    alone = BiLmPretrainer.load_from_checkpoint(
+        out / "checkpoints" / "last.ckpt", map_location="cpu"
+    )
+    assert (
+        alone.vocabulary == trained.vocabulary and alone.hparams.softmax == trained.hparams.softmax
+    )
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(alone.state_dict().values(), trained.state_dict().values())
+    )
 
     # On demand from a checkpoint: the same weights.
     export_main([str(out / "checkpoints" / "last.ckpt"), str(tmp_path / "again")])
-    again = ElmoBiLm(tmp_path / "again" / "options.json", tmp_path / "again" / "weights.hdf5")(char_ids)["activations"]
+    again = ElmoBiLm(tmp_path / "again" / "options.json", tmp_path / "again" / "weights.hdf5")(
+        char_ids
+    )["activations"]
     assert all(torch.equal(a, b) for a, b in zip(expected, again))
     assert json.loads((tmp_path / "again" / "pretrain_info.json").read_text())["steps"] == 45
 
@@ -326,11 +374,24 @@ def test_resume_from_a_checkpoint_continues_at_the_right_step(tmp_path, corpus):
     from omegaconf import open_dict
 
     def config(out: str, *overrides: str):
-        cfg = _config(tmp_path, corpus, out, "model.dropout=0.3", "model.softmax=sampled", "model.num_samples=8", "data.batch_size=4", *overrides)
+        cfg = _config(
+            tmp_path,
+            corpus,
+            out,
+            "model.dropout=0.3",
+            "model.softmax=sampled",
+            "model.num_samples=8",
+            "data.batch_size=4",
+            *overrides,
+        )
         with open_dict(cfg):
             cfg.callbacks.every_7_steps = {
-                "_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "dirpath": str(tmp_path / out / "steps"),
-                "filename": "step{step}", "every_n_train_steps": 7, "save_top_k": -1, "auto_insert_metric_name": False,
+                "_target_": "pytorch_lightning.callbacks.ModelCheckpoint",
+                "dirpath": str(tmp_path / out / "steps"),
+                "filename": "step{step}",
+                "every_n_train_steps": 7,
+                "save_top_k": -1,
+                "auto_insert_metric_name": False,
             }
         return cfg
 
@@ -352,19 +413,33 @@ def test_resume_from_a_checkpoint_continues_at_the_right_step(tmp_path, corpus):
 
 def test_init_from_existing_weights_and_other_softmaxes(tmp_path, corpus, tiny_elmo_files):
     cfg = _config(
-        tmp_path, corpus, "adapt", "model.softmax=adaptive", "model.cutoffs=[5,10]", "model.div_value=2",
+        tmp_path,
+        corpus,
+        "adapt",
+        "model.softmax=adaptive",
+        "model.cutoffs=[5,10]",
+        "model.div_value=2",
         f"model.init_from={{options_file: {tiny_elmo_files.options_file}, weight_file: {tiny_elmo_files.weight_file}}}",
     )
     words = build_vocabulary([corpus["train"]])
     module = build_pretrainer(cfg, words, corpus={})
-    assert module.options.lstm_dim == tiny_elmo_files.options.lstm_dim  # the architecture of init_from
+    assert (
+        module.options.lstm_dim == tiny_elmo_files.options.lstm_dim
+    )  # the architecture of init_from
     published = ElmoBiLm(tiny_elmo_files.options_file, tiny_elmo_files.weight_file)
     char_ids = batch_to_ids([["the", "cat"]])
     start = ElmoBiLm.from_module(module.bilm)(char_ids)["activations"]
     assert all(torch.equal(a, b) for a, b in zip(start, published(char_ids)["activations"]))
     assert isinstance(module.softmax, AdaptiveSoftmax)
 
-    cfg = _config(tmp_path, corpus, "sampled", "model.softmax=sampled", "model.num_samples=8", "trainer.max_steps=3")
+    cfg = _config(
+        tmp_path,
+        corpus,
+        "sampled",
+        "model.softmax=sampled",
+        "model.num_samples=8",
+        "trainer.max_steps=3",
+    )
     assert run(cfg) is not None
     full = _config(tmp_path, corpus, "full", "model.softmax=full")
     assert isinstance(build_pretrainer(full, words, corpus={}).softmax, FullSoftmax)
@@ -375,12 +450,23 @@ def test_hydra_entry_point_trains_and_exports(tmp_path, corpus):
     run_dir = tmp_path / "cli"
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     command = [
-        sys.executable, "-m", "elmo_tasks.pretrain", "model=tiny", "trainer.max_steps=5",
-        f"data.train_files={corpus['train']}", f"data.validation_files={corpus['valid']}",
-        "data.test_files=null", "data.batch_size=4", "data.unroll_steps=5", "trainer.enable_progress_bar=false",
-        f"hydra.run.dir={run_dir}", f"paths.log_dir={tmp_path / 'logs'}",
+        sys.executable,
+        "-m",
+        "elmo_tasks.pretrain",
+        "model=tiny",
+        "trainer.max_steps=5",
+        f"data.train_files={corpus['train']}",
+        f"data.validation_files={corpus['valid']}",
+        "data.test_files=null",
+        "data.batch_size=4",
+        "data.unroll_steps=5",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run_dir}",
+        f"paths.log_dir={tmp_path / 'logs'}",
     ]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     export = run_dir / "export"
     for name in ("options.json", "weights.hdf5", "vocab.txt", "pretrain_info.json"):
@@ -396,12 +482,16 @@ def test_word2vec_baseline_writes_vectors_the_word_embedding_encoder_reads(tmp_p
     from elmo_tasks.encoders.word_embedding import read_vectors
     from elmo_tasks.pretraining.word2vec import run as run_word2vec
 
-    cfg = _config(tmp_path, corpus, "w2v", "word2vec.dim=12", "word2vec.min_count=1", "word2vec.epochs=2")
+    cfg = _config(
+        tmp_path, corpus, "w2v", "word2vec.dim=12", "word2vec.min_count=1", "word2vec.epochs=2"
+    )
     path = run_word2vec(cfg)
     assert path == tmp_path / "w2v" / "word2vec.txt"
     vectors, dim = read_vectors(path, None, lowercase=False)
     assert dim == 12 and {"cat", "dog", "eats", "."} <= set(vectors)
-    encoder = WordEmbeddingEncoder(vocabulary=["the", "cat", "zebra"], dim=12, pretrained_file=str(path))
+    encoder = WordEmbeddingEncoder(
+        vocabulary=["the", "cat", "zebra"], dim=12, pretrained_file=str(path)
+    )
     assert encoder.output_dim == 12
 
 
@@ -421,14 +511,20 @@ def test_sampled_softmax_matches_the_masked_concatenation_it_computes(monkeypatc
     assert (sampled.unsqueeze(0) == targets.unsqueeze(1)).any()  # some accidental hits
 
     def textbook():
-        true = (hidden * softmax.weight[targets]).sum(-1) + softmax.bias[targets] - softmax.sampler.log_q(targets, 12)
+        true = (
+            (hidden * softmax.weight[targets]).sum(-1)
+            + softmax.bias[targets]
+            - softmax.sampler.log_q(targets, 12)
+        )
         logits = hidden @ softmax.weight[sampled].t() + softmax.bias[sampled] - log_q
         logits = logits.masked_fill(sampled.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
         return torch.logsumexp(torch.cat([true.unsqueeze(1), logits], dim=1), dim=1) - true
 
     weights = torch.rand(40, dtype=torch.float64)
     expected = textbook()
-    expected_grads = torch.autograd.grad((expected * weights).sum(), [hidden, softmax.weight, softmax.bias])
+    expected_grads = torch.autograd.grad(
+        (expected * weights).sum(), [hidden, softmax.weight, softmax.bias]
+    )
     nll = softmax.sampled_nll(hidden, targets, sampled, log_q)
     grads = torch.autograd.grad((nll * weights).sum(), [hidden, softmax.weight, softmax.bias])
     torch.testing.assert_close(nll, expected, rtol=0, atol=1e-12)
@@ -436,9 +532,13 @@ def test_sampled_softmax_matches_the_masked_concatenation_it_computes(monkeypatc
         torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
     # A sample of one word that is the row's target: the row's loss is 0, its gradient finite.
     only = torch.tensor([int(targets[0])])
-    nll = softmax.sampled_nll(hidden[:1], targets[:1], only, softmax.sampler.log_q(only, 12).double())
+    nll = softmax.sampled_nll(
+        hidden[:1], targets[:1], only, softmax.sampler.log_q(only, 12).double()
+    )
     assert nll.item() == 0.0
-    assert all(torch.isfinite(g).all() for g in torch.autograd.grad(nll.sum(), [hidden, softmax.weight]))
+    assert all(
+        torch.isfinite(g).all() for g in torch.autograd.grad(nll.sum(), [hidden, softmax.weight])
+    )
 
 
 def test_sampled_logsumexp_under_bf16_autocast_keeps_float32_sums_and_parameter_dtypes():

@@ -51,7 +51,9 @@ def test_generator_is_deterministic_balanced_and_split_without_overlap() -> None
     assert len(texts) == len(set(texts)) == sum(SIZES.values())
     for split, rows in first.items():
         assert len(rows) == SIZES[split]
-        assert Counter(row["label"] for row in rows) == {label: SIZES[split] // 2 for label in LABELS}
+        assert Counter(row["label"] for row in rows) == {
+            label: SIZES[split] // 2 for label in LABELS
+        }
         assert all(row["text"][0].isupper() and row["text"].endswith(".") for row in rows)
 
 
@@ -66,7 +68,9 @@ def test_words_alone_do_not_decide_the_label() -> None:
             assert set(labels) == set(LABELS), adjective
             against.append(sum(label != polarity for label in labels) / len(labels))
     assert sum(against) / len(against) > 0.3
-    assert any(" but " in row["text"] for row in rows) and any(" not " in row["text"] for row in rows)
+    assert any(" but " in row["text"] for row in rows) and any(
+        " not " in row["text"] for row in rows
+    )
 
 
 def test_files_are_written_once_per_parameter_set(tmp_path: Path) -> None:
@@ -96,12 +100,18 @@ def test_a_lost_file_is_written_again(tmp_path: Path) -> None:
 # --- the mini ELMo ------------------------------------------------------------------------
 
 
-def test_a_killed_writers_temporary_is_removed_when_the_files_are_written_again(tmp_path: Path) -> None:
+def test_a_killed_writers_temporary_is_removed_when_the_files_are_written_again(
+    tmp_path: Path,
+) -> None:
     from elmo_tasks.core.litter import host_tag
 
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     dead_pid = int(finished.stdout)  # that process has ended
-    leftover = tmp_path / f".train.jsonl.{host_tag()}-{dead_pid}.abcd1234.tmp"  # as atomic_open names them
+    leftover = (
+        tmp_path / f".train.jsonl.{host_tag()}-{dead_pid}.abcd1234.tmp"
+    )  # as atomic_open names them
     leftover.write_text("half a file")
     write_quickstart_data(tmp_path, n_train=20, n_validation=10, n_test=10)
     assert not leftover.exists()
@@ -130,14 +140,21 @@ def test_without_the_mini_files_elmo_is_left_out(tmp_path, monkeypatch, capsys) 
 def _with_hydra(tmp_path: Path, overrides: list[str]):
     register_resolvers(PROJECT_ROOT)
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=[f"paths.log_dir={tmp_path}/logs", *overrides], return_hydra_config=True)
+        return compose(
+            "config",
+            overrides=[f"paths.log_dir={tmp_path}/logs", *overrides],
+            return_hydra_config=True,
+        )
 
 
 def test_the_default_config_is_the_quickstart(tmp_path, cache) -> None:
     cfg = _with_hydra(tmp_path, [])
     assert cfg.task.name == "quickstart" and cfg.task.max_train_samples == 400
     assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
-    assert cfg.hydra.sweeper.params.experiment == "quickstart/baseline,quickstart/baseline_elmo,quickstart/elmo"
+    assert (
+        cfg.hydra.sweeper.params.experiment
+        == "quickstart/baseline,quickstart/baseline_elmo,quickstart/elmo"
+    )
     assert cfg.hydra.sweeper.params.seed == "1,2,3"
     assert cfg.hydra.callbacks.summary._target_ == "elmo_tasks.runs.quickstart.QuickstartSummary"
     for key in ("train_file", "validation_file", "test_file"):
@@ -146,15 +163,27 @@ def test_the_default_config_is_the_quickstart(tmp_path, cache) -> None:
 
 @pytest.mark.parametrize(
     ("model", "encoder", "contextualizer"),
-    [("baseline", "WordEmbeddingEncoder", "bilstm"), ("baseline_elmo", "ConcatEncoder", "bilstm"), ("elmo", "ElmoEncoder", "none")],
+    [
+        ("baseline", "WordEmbeddingEncoder", "bilstm"),
+        ("baseline_elmo", "ConcatEncoder", "bilstm"),
+        ("elmo", "ElmoEncoder", "none"),
+    ],
 )
-def test_each_quickstart_model_is_its_preset_on_the_quickstart_corpus(tmp_path, cache, model, encoder, contextualizer) -> None:
+def test_each_quickstart_model_is_its_preset_on_the_quickstart_corpus(
+    tmp_path, cache, model, encoder, contextualizer
+) -> None:
     cfg = _with_hydra(tmp_path, [f"experiment=quickstart/{model}"])
     preset = _with_hydra(tmp_path, [f"experiment=sst2_{model}"])
     assert cfg.task.name == "quickstart" and cfg.encoder._target_.endswith(encoder)
     assert cfg.head == preset.head and cfg.optim == preset.optim and cfg.trainer == preset.trainer
     assert cfg.head.contextualizer == contextualizer
-    elmo = cfg.encoder.encoders.elmo if model == "baseline_elmo" else cfg.encoder if model == "elmo" else None
+    elmo = (
+        cfg.encoder.encoders.elmo
+        if model == "baseline_elmo"
+        else cfg.encoder
+        if model == "elmo"
+        else None
+    )
     if elmo is not None:
         assert (elmo.options_file, elmo.weight_file) == ("mini", "mini")
 
@@ -165,7 +194,9 @@ def test_the_elmo_mini_encoder_reads_the_package_files(tmp_path, cache) -> None:
     assert (cfg.encoder.options_file, cfg.encoder.weight_file) == ("mini", "mini")
 
 
-@pytest.mark.parametrize("overrides", [["experiment=sst2_elmo"], ["experiment=none", "task=sst2", "encoder=elmo"]])
+@pytest.mark.parametrize(
+    "overrides", [["experiment=sst2_elmo"], ["experiment=none", "task=sst2", "encoder=elmo"]]
+)
 def test_other_experiments_run_once_as_before(overrides, tmp_path) -> None:
     cfg = _with_hydra(tmp_path, overrides)
     assert cfg.task.name == "sst2" and cfg.encoder._target_.endswith("ElmoEncoder")
@@ -189,19 +220,36 @@ GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callbacks")
     ],
 )
 def test_a_command_that_picks_groups_makes_that_single_run(argv, single) -> None:
-    assert quickstart.single_run_argv(argv, GROUPS) == (["experiment=none", *argv] if single else argv)
+    assert quickstart.single_run_argv(argv, GROUPS) == (
+        ["experiment=none", *argv] if single else argv
+    )
 
 
 def test_picked_groups_run_once_into_the_given_folder(tmp_path: Path) -> None:
-    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "ELMO_TASKS_CACHE": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "ELMO_TASKS_CACHE": str(tmp_path / "cache"),
+    }
     run_dir = tmp_path / "run"
     command = [
-        sys.executable, "train.py", "task=quickstart", "encoder=word_embedding", "encoder.dim=16",
-        "task.max_train_samples=40", "task.max_eval_samples=20", "trainer.max_epochs=1",
-        "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}",
+        sys.executable,
+        "train.py",
+        "task=quickstart",
+        "encoder=word_embedding",
+        "encoder.dim=16",
+        "task.max_train_samples=40",
+        "task.max_eval_samples=20",
+        "trainer.max_epochs=1",
+        "callbacks.rich_progress_bar=null",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run_dir}",
     ]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["task"] == "quickstart" and results["encoder"] == "WordEmbeddingEncoder"
@@ -213,25 +261,45 @@ def test_picked_groups_run_once_into_the_given_folder(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_train_py_runs_the_quickstart_and_prints_the_comparison(tmp_path: Path) -> None:
-    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "ELMO_TASKS_CACHE": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "ELMO_TASKS_CACHE": str(tmp_path / "cache"),
+    }
     command = [
-        sys.executable, "train.py", "task.max_train_samples=120", "task.max_eval_samples=60", "trainer.max_epochs=1", "seed=1,2",
-        "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
-        f"paths.log_dir={tmp_path}/logs", f"hydra.sweep.dir={tmp_path}/sweep",
+        sys.executable,
+        "train.py",
+        "task.max_train_samples=120",
+        "task.max_eval_samples=60",
+        "trainer.max_epochs=1",
+        "seed=1,2",
+        "callbacks.rich_progress_bar=null",
+        "trainer.enable_progress_bar=false",
+        f"paths.log_dir={tmp_path}/logs",
+        f"hydra.sweep.dir={tmp_path}/sweep",
     ]
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400)
+    done = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=400
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
 
-    results = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))]
-    assert sorted(r["encoder"] for r in results) == sorted(["WordEmbeddingEncoder", "ConcatEncoder", "ElmoEncoder"] * 2)
+    results = [
+        json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))
+    ]
+    assert sorted(r["encoder"] for r in results) == sorted(
+        ["WordEmbeddingEncoder", "ConcatEncoder", "ElmoEncoder"] * 2
+    )
     assert all(r["task"] == "quickstart" and 0.0 <= r["test"]["accuracy"] <= 1.0 for r in results)
-    table = done.stdout[done.stdout.index("| group |"):]
+    table = done.stdout[done.stdout.index("| group |") :]
     for model in ("baseline", "baseline_elmo", "elmo"):
         assert f"| experiment=quickstart/{model} | 2 |" in table
-    pairs = done.stdout[done.stdout.index("## Paired differences"):]
+    pairs = done.stdout[done.stdout.index("## Paired differences") :]
     rows = [line for line in pairs.splitlines() if line.startswith("| experiment=quickstart/")]
     assert len(rows) == 3  # every two models are one setting apart
     assert "beats" in pairs or "no significant difference" in pairs
-    assert (tmp_path / "sweep" / "comparison.md").is_file() and (tmp_path / "sweep" / "comparison.png").is_file()
+    assert (tmp_path / "sweep" / "comparison.md").is_file() and (
+        tmp_path / "sweep" / "comparison.png"
+    ).is_file()
     assert (tmp_path / "cache" / "quickstart" / "train.jsonl").is_file()

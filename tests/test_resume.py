@@ -39,7 +39,9 @@ def write_tiny_sentiment(directory: Path, n_train: int = 64, n_eval: int = 32) -
         for _ in range(n):
             label = rng.choice(["pos", "neg"])
             words = [rng.choice(FILLER) for _ in range(rng.randint(2, 12))]
-            words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE if label == "pos" else NEGATIVE))
+            words.insert(
+                rng.randrange(len(words) + 1), rng.choice(POSITIVE if label == "pos" else NEGATIVE)
+            )
             rows.append((" ".join(words), label))
         files[split] = directory / f"{split}.csv"
         with files[split].open("w", newline="") as handle:
@@ -51,7 +53,11 @@ def write_tiny_sentiment(directory: Path, n_train: int = 64, n_eval: int = 32) -
 
 def no_preset() -> list[str]:
     """Compose groups by hand, whatever the default experiment is."""
-    return ["experiment=none"] if (PROJECT_ROOT / "conf" / "experiment" / "none.yaml").is_file() else []
+    return (
+        ["experiment=none"]
+        if (PROJECT_ROOT / "conf" / "experiment" / "none.yaml").is_file()
+        else []
+    )
 
 
 def tiny_overrides(files: dict[str, Path], batch_size: int, *extra: str) -> list[str]:
@@ -72,14 +78,25 @@ def tiny_overrides(files: dict[str, Path], batch_size: int, *extra: str) -> list
     ]
 
 
-def train_process(run_dir: Path, overrides: list[str], log_name: str = "stdout.log") -> subprocess.Popen:
+def train_process(
+    run_dir: Path, overrides: list[str], log_name: str = "stdout.log"
+) -> subprocess.Popen:
     """``python train.py`` in a subprocess, one intra-op thread, writing into ``run_dir``."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONHASHSEED": "0",
+    }
     log = (run_dir.parent / f"{run_dir.name}.{log_name}").open("w")
     return subprocess.Popen(
         [sys.executable, str(PROJECT_ROOT / "train.py"), *overrides, f"hydra.run.dir={run_dir}"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -119,7 +136,11 @@ def _same_run(whole_dir: Path, run_dir: Path) -> None:
         y = torch.load(run_dir / "checkpoints" / name, weights_only=True)
         assert x["global_step"] == y["global_step"], (run_dir.name, name)
         for key, tensor in x["state_dict"].items():
-            assert torch.allclose(tensor, y["state_dict"][key], atol=1e-6, rtol=0), (run_dir.name, name, key)
+            assert torch.allclose(tensor, y["state_dict"][key], atol=1e-6, rtol=0), (
+                run_dir.name,
+                name,
+                key,
+            )
 
 
 @pytest.mark.slow
@@ -127,20 +148,30 @@ def test_sigkill_then_resume_gives_the_same_results(tmp_path):
     files = write_tiny_sentiment(tmp_path / "data")
     overrides = tiny_overrides(files, 16, *RESUME_SETTINGS)
     whole_dir = tmp_path / "whole"
-    whole = train_process(whole_dir, [*overrides, "callbacks.last_checkpoint.every_n_train_steps=3"])
+    whole = train_process(
+        whole_dir, [*overrides, "callbacks.last_checkpoint.every_n_train_steps=3"]
+    )
     crashing = {}
     for name, (step, every, _) in CRASHES.items():
         marker = tmp_path / f"{name}.paused"
-        pause = f"+callbacks.pause={{_target_:tests.crash.PauseAtStep,step:{step},marker:'{marker}'}}"
+        pause = (
+            f"+callbacks.pause={{_target_:tests.crash.PauseAtStep,step:{step},marker:'{marker}'}}"
+        )
         every_n = f"callbacks.last_checkpoint.every_n_train_steps={every}"
-        crashing[name] = (train_process(tmp_path / name, [*overrides, every_n, pause]), marker, every_n)
+        crashing[name] = (
+            train_process(tmp_path / name, [*overrides, every_n, pause]),
+            marker,
+            every_n,
+        )
 
     resumed = {}
     deadline = time.monotonic() + 240
     for name, (process, marker, every_n) in crashing.items():
         run_dir, (step, _, saved_step) = tmp_path / name, CRASHES[name]
         while not marker.exists():
-            assert process.poll() is None, f"{name}: the run exited ({process.returncode}) before step {step}"
+            assert process.poll() is None, (
+                f"{name}: the run exited ({process.returncode}) before step {step}"
+            )
             assert time.monotonic() < deadline, f"{name}: the run never reached step {step}"
             time.sleep(0.1)
         saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
@@ -152,11 +183,17 @@ def test_sigkill_then_resume_gives_the_same_results(tmp_path):
         os.kill(process.pid, signal.SIGKILL)  # the training process itself, blocked at a known step
         assert process.wait(timeout=60) == -signal.SIGKILL
         assert not (run_dir / "results.json").exists()
-        resumed[name] = train_process(run_dir, [*overrides, every_n, "ckpt_path=last"], log_name="resume.log")
+        resumed[name] = train_process(
+            run_dir, [*overrides, every_n, "ckpt_path=last"], log_name="resume.log"
+        )
 
     finish(whole, whole_dir)
-    assert results(whole_dir)["val"]["accuracy"] > 0.6, "the toy task should be learnt, else the comparison says little"
-    assert torch.load(whole_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 12
+    assert results(whole_dir)["val"]["accuracy"] > 0.6, (
+        "the toy task should be learnt, else the comparison says little"
+    )
+    assert (
+        torch.load(whole_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 12
+    )
     for name, process in resumed.items():
         finish(process, tmp_path / name)
         _same_run(whole_dir, tmp_path / name)
@@ -193,7 +230,9 @@ def test_train_loader_shuffles_with_the_trainer_epoch():
 
     def loader(epoch):
         sampler = BucketBatchSampler([1, 2, 3, 4] * 5, batch_size=4, shuffle=True, seed=1)
-        return ResumableDataLoader(list(range(20)), batch_sampler=sampler, collate_fn=list, epoch=lambda: epoch)
+        return ResumableDataLoader(
+            list(range(20)), batch_sampler=sampler, collate_fn=list, epoch=lambda: epoch
+        )
 
     reference = BucketBatchSampler([1, 2, 3, 4] * 5, batch_size=4, shuffle=True, seed=1)
     reference.set_epoch(3)
@@ -284,12 +323,23 @@ def test_pretraining_checkpoints_are_atomic_and_load_weights_only(tmp_path):
     corpus = {}
     for split, n in (("train", 120), ("valid", 20)):
         corpus[split] = tmp_path / f"{split}.txt"
-        corpus[split].write_text("\n".join(" ".join(rng.choice(FILLER) for _ in range(6)) for _ in range(n)) + "\n")
-    cfg = compose_pretrain_config(tmp_path / "run", [
-        "model=tiny", f"data.train_files={corpus['train']}", f"data.validation_files={corpus['valid']}",
-        f"data.test_files={corpus['valid']}", "data.batch_size=4", "data.unroll_steps=5", "trainer.max_steps=3",
-        "trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false",
-    ])
+        corpus[split].write_text(
+            "\n".join(" ".join(rng.choice(FILLER) for _ in range(6)) for _ in range(n)) + "\n"
+        )
+    cfg = compose_pretrain_config(
+        tmp_path / "run",
+        [
+            "model=tiny",
+            f"data.train_files={corpus['train']}",
+            f"data.validation_files={corpus['valid']}",
+            f"data.test_files={corpus['valid']}",
+            "data.batch_size=4",
+            "data.unroll_steps=5",
+            "trainer.max_steps=3",
+            "trainer.enable_progress_bar=false",
+            "+trainer.enable_model_summary=false",
+        ],
+    )
     pretrain(cfg)
     checkpoints = tmp_path / "run" / "checkpoints"
     for path in sorted(checkpoints.glob("*.ckpt")):
@@ -319,7 +369,10 @@ def test_an_unreadable_checkpoint_is_refused_naming_the_others(tmp_path):
     save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "last.ckpt")
     check_resumable(str(tmp_path / "last.ckpt"), tmp_path)
     (tmp_path / "last.ckpt").write_bytes(b"")
-    with pytest.raises(ResumeError, match=r"(?s)cannot resume: .*last\.ckpt.*The run folder was left as it was\. "
-                                          r"To continue, resume from another checkpoint: ckpt_path=\S+best\.ckpt"):
+    with pytest.raises(
+        ResumeError,
+        match=r"(?s)cannot resume: .*last\.ckpt.*The run folder was left as it was\. "
+        r"To continue, resume from another checkpoint: ckpt_path=\S+best\.ckpt",
+    ):
         check_resumable(str(tmp_path / "last.ckpt"), tmp_path)
     check_resumable("hpc", tmp_path)  # Lightning's keywords are Lightning's

@@ -15,7 +15,13 @@ from elmo_tasks.results.significance import (
 
 
 @pytest.mark.parametrize(
-    "differences", [[0.01, 0.03, 0.02], [0.05, -0.01, 0.02, 0.04], [-0.2, -0.1], [0.011, 0.012, 0.010, 0.013, 0.011]]
+    "differences",
+    [
+        [0.01, 0.03, 0.02],
+        [0.05, -0.01, 0.02, 0.04],
+        [-0.2, -0.1],
+        [0.011, 0.012, 0.010, 0.013, 0.011],
+    ],
 )
 def test_paired_t_test_matches_scipys_ttest_rel(differences) -> None:
     expected = stats.ttest_rel([d + 1.0 for d in differences], [1.0] * len(differences)).pvalue
@@ -26,7 +32,9 @@ def test_paired_t_test_by_hand() -> None:
     # mean 0.02, sample std 0.01, n 3: t = 0.02 / (0.01 / sqrt 3) = 3.464 with 2 dof;
     # two-sided p = 1 - t / sqrt(t^2 + 2) for 2 degrees of freedom = 0.0742
     t = 0.02 / (0.01 / math.sqrt(3))
-    assert paired_t_test([0.01, 0.03, 0.02]) == pytest.approx(1 - t / math.sqrt(t * t + 2), rel=1e-9)
+    assert paired_t_test([0.01, 0.03, 0.02]) == pytest.approx(
+        1 - t / math.sqrt(t * t + 2), rel=1e-9
+    )
 
 
 def test_degenerate_differences() -> None:
@@ -48,7 +56,13 @@ def test_pairs_by_seed_and_says_who_wins() -> None:
 
 
 def test_one_key_apart() -> None:
-    assert one_key_apart({"experiment": "a", "head": "max"}, {"experiment": "b", "head": "max"}) == "experiment"
-    assert one_key_apart({"experiment": "a", "head": "max"}, {"experiment": "b", "head": "mean"}) is None
+    assert (
+        one_key_apart({"experiment": "a", "head": "max"}, {"experiment": "b", "head": "max"})
+        == "experiment"
+    )
+    assert (
+        one_key_apart({"experiment": "a", "head": "max"}, {"experiment": "b", "head": "mean"})
+        is None
+    )
     assert one_key_apart({"experiment": "a"}, {"experiment": "a"}) is None
     assert one_key_apart({"x": "1"}, {}) == "x"

@@ -46,8 +46,16 @@ def train_py(*args: str, tmp_path: Path, data_dir: Path) -> subprocess.Completed
     """``python train.py ARGS`` from the project root, all outputs under ``tmp_path``; fails the
     test with the end of the log when it exits non-zero."""
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "train.py", *args, f"paths.data_dir={data_dir}", f"paths.log_dir={tmp_path}/logs"]
-    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    command = [
+        sys.executable,
+        "train.py",
+        *args,
+        f"paths.data_dir={data_dir}",
+        f"paths.log_dir={tmp_path}/logs",
+    ]
+    completed = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     if completed.returncode != 0:
         log = (completed.stdout + completed.stderr)[-4000:]
         pytest.fail(f"{' '.join(command)} exited {completed.returncode}:\n{log}")
@@ -65,8 +73,15 @@ def tiny_multirun(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> P
     if "basic" not in _SWEEPS:
         needs_sst2(data_dir)
         root = tmp_path_factory.mktemp("basic_multirun")
-        train_py("-m", "experiment=sst2_baseline", "seed=1,2", *TINY, f"hydra.sweep.dir={root}/sweep",
-                 tmp_path=root, data_dir=data_dir)
+        train_py(
+            "-m",
+            "experiment=sst2_baseline",
+            "seed=1,2",
+            *TINY,
+            f"hydra.sweep.dir={root}/sweep",
+            tmp_path=root,
+            data_dir=data_dir,
+        )
         _SWEEPS["basic"] = root / "sweep"
     return _SWEEPS["basic"]
 
@@ -81,7 +96,11 @@ def compose_with_hydra(overrides: list[str], tmp_path: Path) -> DictConfig:
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         return compose(
             "config",
-            overrides=[f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}/logs", *overrides],
+            overrides=[
+                f"paths.output_dir={tmp_path}",
+                f"paths.log_dir={tmp_path}/logs",
+                *overrides,
+            ],
             return_hydra_config=True,
         )
 
@@ -140,9 +159,17 @@ def optuna_study(tmp_path_factory, data_dir) -> tuple[Path, str]:
 
 
 def optuna_sweep(root: Path, storage: str, name: str, n_trials: int, data_dir: Path) -> Path:
-    train_py("hparams_search=sst2_optuna", "experiment=sst2_baseline", f"hydra.sweeper.n_trials={n_trials}",
-             f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=tiny", *TINY,
-             f"hydra.sweep.dir={root}/{name}", tmp_path=root, data_dir=data_dir)
+    train_py(
+        "hparams_search=sst2_optuna",
+        "experiment=sst2_baseline",
+        f"hydra.sweeper.n_trials={n_trials}",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=tiny",
+        *TINY,
+        f"hydra.sweep.dir={root}/{name}",
+        tmp_path=root,
+        data_dir=data_dir,
+    )
     return root / name
 
 
@@ -151,7 +178,9 @@ def test_optuna_search_runs_trials_that_write_results(optuna_study):
     root, _ = optuna_study
     results = results_under(root / "first")
     assert len(results) == 2
-    assert all(any(o.startswith("optim.optimizer.lr=") for o in r["config_overrides"]) for r in results)
+    assert all(
+        any(o.startswith("optim.optimizer.lr=") for o in r["config_overrides"]) for r in results
+    )
     best = (root / "first" / "optimization_results.yaml").read_text()
     assert "best_value" in best and "optim.optimizer.lr" in best
 
@@ -185,10 +214,18 @@ def test_launcher_composes(launcher, target, tmp_path):
 
 
 def test_slurm_launcher_takes_the_documented_settings(tmp_path):
-    cfg = compose_with_hydra([
-        "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=2",
-        "hydra.launcher.tasks_per_node=2", "hydra.launcher.timeout_min=240", "trainer=ddp", "trainer.accelerator=gpu",
-    ], tmp_path)
+    cfg = compose_with_hydra(
+        [
+            "hydra/launcher=submitit_slurm",
+            "hydra.launcher.partition=gpu",
+            "hydra.launcher.gpus_per_node=2",
+            "hydra.launcher.tasks_per_node=2",
+            "hydra.launcher.timeout_min=240",
+            "trainer=ddp",
+            "trainer.accelerator=gpu",
+        ],
+        tmp_path,
+    )
     assert cfg.hydra.launcher.tasks_per_node == cfg.trainer.devices == 2
     assert cfg.hydra.launcher.submitit_folder == f"{cfg.hydra.sweep.dir}/.submitit/%j"
     assert cfg.hydra.sweep.dir.startswith(f"{tmp_path}/logs/multiruns/")
@@ -197,8 +234,17 @@ def test_slurm_launcher_takes_the_documented_settings(tmp_path):
 @pytest.mark.slow
 def test_joblib_launcher_runs_two_jobs(tmp_path, data_dir):
     needs_sst2(data_dir)
-    completed = train_py("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "experiment=sst2_baseline",
-                         "seed=1,2", *TINY, f"hydra.sweep.dir={tmp_path}/sweep", tmp_path=tmp_path, data_dir=data_dir)
+    completed = train_py(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "experiment=sst2_baseline",
+        "seed=1,2",
+        *TINY,
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        tmp_path=tmp_path,
+        data_dir=data_dir,
+    )
     assert "Joblib.Parallel(n_jobs=2" in completed.stdout + completed.stderr
     assert [r["seed"] for r in results_under(tmp_path / "sweep")] == [1, 2]
 
@@ -214,7 +260,14 @@ def test_joblib_launcher_runs_two_jobs(tmp_path, data_dir):
         (["trainer=ddp", "hydra.mode=MULTIRUN", "trainer.devices=auto"], True),
         (["trainer=ddp", "hydra.mode=MULTIRUN", "trainer.devices=[0,1]"], True),
         (["trainer=ddp", "hydra.mode=MULTIRUN", "trainer.devices=1", "+trainer.num_nodes=2"], True),
-        (["trainer=ddp", "hydra.mode=MULTIRUN", "trainer.strategy=ddp_find_unused_parameters_true"], True),
+        (
+            [
+                "trainer=ddp",
+                "hydra.mode=MULTIRUN",
+                "trainer.strategy=ddp_find_unused_parameters_true",
+            ],
+            True,
+        ),
         (["trainer=ddp", "hydra.mode=MULTIRUN", "trainer.devices=1"], False),
         (["trainer=ddp", "hydra.mode=MULTIRUN", "hydra/launcher=submitit_slurm"], False),
         (["trainer=ddp", "hydra.mode=RUN"], False),
@@ -253,8 +306,18 @@ def test_run_refuses_ddp_in_a_multirun_before_training(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("devices", "count"), [(1, 1), (4, 4), (-1, None), ("auto", None), ("2", 2), ("-1", None), ("0,1", 2), ("0,", 1),
-                           ([0, 1, 2], 3)],
+    ("devices", "count"),
+    [
+        (1, 1),
+        (4, 4),
+        (-1, None),
+        ("auto", None),
+        ("2", 2),
+        ("-1", None),
+        ("0,1", 2),
+        ("0,", 1),
+        ([0, 1, 2], 3),
+    ],
 )
 def test_device_count(devices, count):
     assert _device_count(devices) == count

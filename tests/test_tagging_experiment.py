@@ -46,7 +46,9 @@ def _synthetic(path: Path, count: int, seed: int) -> Path:
 
 
 def _fixture_elmo(directory: Path, vocabulary=None) -> ElmoEncoder:
-    return ElmoEncoder(str(directory / "options.json"), str(directory / "lm_weights.hdf5"), dropout=0.0)
+    return ElmoEncoder(
+        str(directory / "options.json"), str(directory / "lm_weights.hdf5"), dropout=0.0
+    )
 
 
 def _word_embedding(directory: Path, vocabulary=None) -> WordEmbeddingEncoder:
@@ -69,7 +71,10 @@ def test_one_vector_per_token(name: str, elmo_fixture_dir: Path) -> None:
 def test_token_determined_tags_are_learned_exactly_and_written_as_iob1(
     name: str, tmp_path: Path, elmo_fixture_dir: Path
 ) -> None:
-    train, test = _synthetic(tmp_path / "train.txt", 48, 0), _synthetic(tmp_path / "test.txt", 16, 1)
+    train, test = (
+        _synthetic(tmp_path / "train.txt", 48, 0),
+        _synthetic(tmp_path / "test.txt", 16, 1),
+    )
     dm = TaggingDataModule("synthetic", str(train), str(test), str(test), batch_size=16)
     dm.setup()
     assert dm.input_scheme == "IOB1"
@@ -93,7 +98,9 @@ def test_token_determined_tags_are_learned_exactly_and_written_as_iob1(
     pairs = [(g, p) for s, t in zip(gold, predicted) for g, p in zip(s.tags, t.tags)]
     accuracy = sum(g == p for g, p in pairs) / len(pairs)
     assert accuracy == 1.0, accuracy
-    assert any(tag.startswith("B-") for s in predicted for tag in s.tags)  # IOB1, not BIO, on output
+    assert any(
+        tag.startswith("B-") for s in predicted for tag in s.tags
+    )  # IOB1, not BIO, on output
 
 
 def test_crf_tagger_learns_the_same_task(tmp_path: Path) -> None:
@@ -101,8 +108,12 @@ def test_crf_tagger_learns_the_same_task(tmp_path: Path) -> None:
     dm = TaggingDataModule("synthetic", str(train), str(train), batch_size=16, scheme="BIOES")
     dm.setup()
     torch.manual_seed(0)
-    task = TaggingTask(_word_embedding(tmp_path, dm.vocabulary), partial(CrfTagger, dropout=0.0),
-                       partial(torch.optim.Adam, lr=0.05), **dm.module_kwargs())
+    task = TaggingTask(
+        _word_embedding(tmp_path, dm.vocabulary),
+        partial(CrfTagger, dropout=0.0),
+        partial(torch.optim.Adam, lr=0.05),
+        **dm.module_kwargs(),
+    )
     optimizer = task.configure_optimizers()
     for _ in range(15):
         for batch in dm.train_dataloader():
@@ -122,52 +133,84 @@ def test_an_encoder_that_keeps_sentence_boundaries_is_rejected() -> None:
             mask = self.lengths_mask([["<S>", *t, "</S>"] for t in tokens], torch.device("cpu"))
             return torch.zeros(*mask.shape, 4), mask
 
-    task = TaggingTask(WithBoundaries(), SoftmaxTagger, partial(torch.optim.Adam), labels=["O", "B-X", "I-X"])
+    task = TaggingTask(
+        WithBoundaries(), SoftmaxTagger, partial(torch.optim.Adam), labels=["O", "B-X", "I-X"]
+    )
     with pytest.raises(RuntimeError, match="returned 4 positions for sentences of up to 2 tokens"):
         task.predict([["a", "b"]])
 
 
 def test_token_classification_config_holds_out_validation(tmp_path: Path) -> None:
     train = _synthetic(tmp_path / "train.txt", 40, 0)
-    cfg = compose_config(tmp_path / "run", [
-        "experiment=none", "task=token_classification", f"task.train_file={train}",
-        "encoder=word_embedding", "encoder.dim=8",
-        "head=tagger_crf", "head.contextualizer_dim=8", "trainer.max_epochs=1",
-        "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false",
-    ])
+    cfg = compose_config(
+        tmp_path / "run",
+        [
+            "experiment=none",
+            "task=token_classification",
+            f"task.train_file={train}",
+            "encoder=word_embedding",
+            "encoder.dim=8",
+            "head=tagger_crf",
+            "head.contextualizer_dim=8",
+            "trainer.max_epochs=1",
+            "callbacks.rich_progress_bar=null",
+            "trainer.enable_progress_bar=false",
+        ],
+    )
     assert cfg.task.validation_file is None and cfg.task.test_file is None
     run(cfg)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert {"f1", "precision", "recall", "token_accuracy", "f1_LOC", "f1_ORG", "f1_PER"} <= set(results["val"])
+    assert {"f1", "precision", "recall", "token_accuracy", "f1_LOC", "f1_ORG", "f1_PER"} <= set(
+        results["val"]
+    )
     assert results["test"] == {} and not (tmp_path / "run" / "predictions_test.conll").exists()
 
 
 def _epoch_losses(metrics_csv: Path) -> list[float]:
     with metrics_csv.open() as handle:
-        return [float(r["train/loss_epoch"]) for r in csv.DictReader(handle) if r.get("train/loss_epoch")]
+        return [
+            float(r["train/loss_epoch"])
+            for r in csv.DictReader(handle)
+            if r.get("train/loss_epoch")
+        ]
 
 
-@pytest.mark.parametrize(("experiment", "elmo_key"), [
-    ("conll2003_elmo", "encoder"), ("conll2003_baseline_elmo", "encoder.encoders.elmo"),
-])
-def test_conll2003_elmo_end_to_end(experiment, elmo_key, tmp_path: Path, data_dir: Path, elmo_fixture_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("experiment", "elmo_key"),
+    [
+        ("conll2003_elmo", "encoder"),
+        ("conll2003_baseline_elmo", "encoder.encoders.elmo"),
+    ],
+)
+def test_conll2003_elmo_end_to_end(
+    experiment, elmo_key, tmp_path: Path, data_dir: Path, elmo_fixture_dir: Path
+) -> None:
     if not (data_dir / "conll2003").is_dir():
-        pytest.skip(f"{data_dir / 'conll2003'} not found (set ELMO_TASKS_DATA to the shared data folder)")
-    cfg = compose_config(tmp_path, [
-        f"experiment={experiment}",
-        f"paths.data_dir={data_dir}",
-        f"{elmo_key}.options_file={elmo_fixture_dir}/options.json",
-        f"{elmo_key}.weight_file={elmo_fixture_dir}/lm_weights.hdf5",
-        "task.max_train_samples=200",
-        "task.max_eval_samples=50",
-        "trainer.max_epochs=2",
-        "callbacks.rich_progress_bar=null",
-        "trainer.enable_progress_bar=false",
-    ])
+        pytest.skip(
+            f"{data_dir / 'conll2003'} not found (set ELMO_TASKS_DATA to the shared data folder)"
+        )
+    cfg = compose_config(
+        tmp_path,
+        [
+            f"experiment={experiment}",
+            f"paths.data_dir={data_dir}",
+            f"{elmo_key}.options_file={elmo_fixture_dir}/options.json",
+            f"{elmo_key}.weight_file={elmo_fixture_dir}/lm_weights.hdf5",
+            "task.max_train_samples=200",
+            "task.max_eval_samples=50",
+            "trainer.max_epochs=2",
+            "callbacks.rich_progress_bar=null",
+            "trainer.enable_progress_bar=false",
+        ],
+    )
     value = run(cfg)
 
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["task"] == "conll2003" and results["head"] == "CrfTagger" and results["main_metric"] == "f1"
+    assert (
+        results["task"] == "conll2003"
+        and results["head"] == "CrfTagger"
+        and results["main_metric"] == "f1"
+    )
     assert value == pytest.approx(results["val"]["f1"])
     for split in ("val", "test"):
         metrics = results[split]
@@ -181,7 +224,9 @@ def test_conll2003_elmo_end_to_end(experiment, elmo_key, tmp_path: Path, data_di
     test = read_conll(data_dir / "conll2003" / "test.txt")[:50]
     assert [s.tokens for s in predictions] == [s.tokens for s in test]
     assert sum(len(s.tokens) for s in predictions) == sum(len(s.tokens) for s in test)
-    assert [s.tags for s in read_conll(tmp_path / "predictions_test.conll", tag_column=1)] == [s.tags for s in test]
+    assert [s.tags for s in read_conll(tmp_path / "predictions_test.conll", tag_column=1)] == [
+        s.tags for s in test
+    ]
 
     losses = _epoch_losses(tmp_path / "metrics.csv")
     assert len(losses) == 2 and losses[1] < losses[0], losses

@@ -192,10 +192,17 @@ def test_constraints_accept_every_well_formed_sequence() -> None:
     labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
     bioes_labels = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC") for p in "BIES"]
     rng = random.Random(1)
-    for scheme, label_list in (("BIO", labels), ("IOB1", ["O", "I-PER", "B-PER", "I-LOC", "B-LOC"]),
-                               ("BIOES", bioes_labels)):
+    for scheme, label_list in (
+        ("BIO", labels),
+        ("IOB1", ["O", "I-PER", "B-PER", "I-LOC", "B-LOC"]),
+        ("BIOES", bioes_labels),
+    ):
         c = crf_constraints(label_list, scheme)
-        pairs, starts, ends = set(c["allowed_transitions"]), set(c["start_allowed"]), set(c["end_allowed"])
+        pairs, starts, ends = (
+            set(c["allowed_transitions"]),
+            set(c["start_allowed"]),
+            set(c["end_allowed"]),
+        )
         index = {label: i for i, label in enumerate(label_list)}
         for _ in range(200):
             seq = [index[t] for t in from_bio(_random_bio(rng, rng.randint(1, 8)), scheme)]

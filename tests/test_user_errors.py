@@ -23,8 +23,19 @@ from elmo_tasks.data.tables import read_table
 from elmo_tasks.data.tweeteval import read_tweeteval
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": ""}
-TRAIN = [sys.executable, "train.py", "experiment=none", "encoder=word_embedding", "trainer.max_epochs=1"]
+ENV = {
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_OFFLINE": "1",
+    "OMP_NUM_THREADS": "1",
+    "HYDRA_FULL_ERROR": "",
+}
+TRAIN = [
+    sys.executable,
+    "train.py",
+    "experiment=none",
+    "encoder=word_embedding",
+    "trainer.max_epochs=1",
+]
 CLASSIFY = [*TRAIN, "task=text_classification", "task.validation_file={tmp}/ok.tsv"]
 TAG = [*TRAIN, "task=token_classification"]
 
@@ -57,78 +68,273 @@ class Case:
 
 CASES = {
     # --- train.py: data files (exit 1)
-    "non-UTF-8 table": Case([*CLASSIFY, "task.train_file={tmp}/latin1.tsv"], 1, [
-        "error: {tmp}/latin1.tsv, line 3: byte 0xe9", "not valid UTF-8", "task.encoding=latin-1", "convert"]),
-    "non-UTF-8 CoNLL file": Case([*TAG, "task.train_file={tmp}/latin1.conll"], 1, [
-        "{tmp}/latin1.conll, line 4: byte 0xe4", "task.encoding=latin-1"]),
-    "ragged tsv row": Case([*CLASSIFY, "task.train_file={tmp}/ragged.tsv"], 1, [
-        "{tmp}/ragged.tsv, line 3: expected 2 fields (text, label), found 3", "replace that tab"]),
-    "header-only file": Case([*CLASSIFY, "task.train_file={tmp}/header.tsv"], 1, [
-        "{tmp}/header.tsv: no data rows (only the header, line 1)"]),
-    "wrong label column": Case([*CLASSIFY, "task.train_file={tmp}/columns.tsv"], 1, [
-        "{tmp}/columns.tsv: no column 'text'; available columns: 'sentence', 'label'", "task.text_column="]),
-    "label unseen in train": Case([*CLASSIFY, "task.train_file={tmp}/ok.tsv", "task.test_file={tmp}/unseen.tsv"], 1, [
-        "{tmp}/unseen.tsv, line 3: unknown label '7'; known labels: '0', '1'", "add examples of it"]),
-    "line that is not JSON": Case([*CLASSIFY, "task.train_file={tmp}/bad.jsonl"], 1, [
-        "{tmp}/bad.jsonl, line 2: not valid JSON", "one JSON object"]),
-    "ragged CoNLL line": Case([*TAG, "task.train_file={tmp}/ragged.conll"], 1, [
-        "{tmp}/ragged.conll, line 4: expected 2 columns (as on the first token line), got 3"]),
-    "missing data file": Case([*CLASSIFY, "task.train_file={tmp}/nowhere.tsv"], 1, [
-        "error: data for task=text_classification not found", "{tmp}/nowhere.tsv   <- task.train_file"]),
-    "options file that is not JSON": Case([*CLASSIFY, "task.train_file={tmp}/ok.tsv", "encoder=elmo",
-                                           "encoder.options_file={tmp}/ok.tsv", "encoder.weight_file=mini"], 1, [
-        "error: {tmp}/ok.tsv: not valid JSON"]),
-    "hub dataset offline": Case([*CLASSIFY, "task.reader=hub", "+task.hub_name=no_such_dataset", "task.train_file=train"],
-                                1, ["cannot load hub dataset no_such_dataset [train]", "offline mode is on"]),
+    "non-UTF-8 table": Case(
+        [*CLASSIFY, "task.train_file={tmp}/latin1.tsv"],
+        1,
+        [
+            "error: {tmp}/latin1.tsv, line 3: byte 0xe9",
+            "not valid UTF-8",
+            "task.encoding=latin-1",
+            "convert",
+        ],
+    ),
+    "non-UTF-8 CoNLL file": Case(
+        [*TAG, "task.train_file={tmp}/latin1.conll"],
+        1,
+        ["{tmp}/latin1.conll, line 4: byte 0xe4", "task.encoding=latin-1"],
+    ),
+    "ragged tsv row": Case(
+        [*CLASSIFY, "task.train_file={tmp}/ragged.tsv"],
+        1,
+        ["{tmp}/ragged.tsv, line 3: expected 2 fields (text, label), found 3", "replace that tab"],
+    ),
+    "header-only file": Case(
+        [*CLASSIFY, "task.train_file={tmp}/header.tsv"],
+        1,
+        ["{tmp}/header.tsv: no data rows (only the header, line 1)"],
+    ),
+    "wrong label column": Case(
+        [*CLASSIFY, "task.train_file={tmp}/columns.tsv"],
+        1,
+        [
+            "{tmp}/columns.tsv: no column 'text'; available columns: 'sentence', 'label'",
+            "task.text_column=",
+        ],
+    ),
+    "label unseen in train": Case(
+        [*CLASSIFY, "task.train_file={tmp}/ok.tsv", "task.test_file={tmp}/unseen.tsv"],
+        1,
+        [
+            "{tmp}/unseen.tsv, line 3: unknown label '7'; known labels: '0', '1'",
+            "add examples of it",
+        ],
+    ),
+    "line that is not JSON": Case(
+        [*CLASSIFY, "task.train_file={tmp}/bad.jsonl"],
+        1,
+        ["{tmp}/bad.jsonl, line 2: not valid JSON", "one JSON object"],
+    ),
+    "ragged CoNLL line": Case(
+        [*TAG, "task.train_file={tmp}/ragged.conll"],
+        1,
+        ["{tmp}/ragged.conll, line 4: expected 2 columns (as on the first token line), got 3"],
+    ),
+    "missing data file": Case(
+        [*CLASSIFY, "task.train_file={tmp}/nowhere.tsv"],
+        1,
+        [
+            "error: data for task=text_classification not found",
+            "{tmp}/nowhere.tsv   <- task.train_file",
+        ],
+    ),
+    "options file that is not JSON": Case(
+        [
+            *CLASSIFY,
+            "task.train_file={tmp}/ok.tsv",
+            "encoder=elmo",
+            "encoder.options_file={tmp}/ok.tsv",
+            "encoder.weight_file=mini",
+        ],
+        1,
+        ["error: {tmp}/ok.tsv: not valid JSON"],
+    ),
+    "hub dataset offline": Case(
+        [*CLASSIFY, "task.reader=hub", "+task.hub_name=no_such_dataset", "task.train_file=train"],
+        1,
+        ["cannot load hub dataset no_such_dataset [train]", "offline mode is on"],
+    ),
     # --- train.py: config mistakes (exit 2)
-    "too few rows to hold out": Case([*TRAIN, "task=text_classification", "task.train_file={tmp}/ok.tsv"], 1, [
-        "{tmp}/ok.tsv: a validation fraction of 0.1 of its 3 rows holds out 0", "task.validation_file="]),
-    "??? value not given": Case([*TRAIN, "task=text_classification"], 2, ["error: task.train_file must be given", "task.train_file=/path/to"]),
-    "unknown encoding": Case([*CLASSIFY, "task.train_file={tmp}/ok.tsv", "task.encoding=utf-9"], 2, [
-        "task.encoding='utf-9': not a known text encoding"]),
-    "override that does not parse": Case([*CLASSIFY, "trainer.max_epochs=[1"], 2, [
-        "error: trainer.max_epochs=[1: not a valid override", "quote a value"]),
-    "interpolation that does not resolve": Case([*CLASSIFY, "task.train_file=${nope}/a.tsv"], 2, [
-        "task.train_file", "Interpolation key 'nope' not found", "${other.key}"]),
-    "value of the wrong type": Case([*CLASSIFY, "task.train_file={tmp}/ok.tsv", "trainer.max_epochs=abc"], 2, [
-        "trainer.max_epochs='abc': must be a whole number"]),
-    "misspelt key": Case([*CLASSIFY, "task.train_fil={tmp}/ok.tsv"], 2, ["did you mean task.train_file="]),
+    "too few rows to hold out": Case(
+        [*TRAIN, "task=text_classification", "task.train_file={tmp}/ok.tsv"],
+        1,
+        [
+            "{tmp}/ok.tsv: a validation fraction of 0.1 of its 3 rows holds out 0",
+            "task.validation_file=",
+        ],
+    ),
+    "??? value not given": Case(
+        [*TRAIN, "task=text_classification"],
+        2,
+        ["error: task.train_file must be given", "task.train_file=/path/to"],
+    ),
+    "unknown encoding": Case(
+        [*CLASSIFY, "task.train_file={tmp}/ok.tsv", "task.encoding=utf-9"],
+        2,
+        ["task.encoding='utf-9': not a known text encoding"],
+    ),
+    "override that does not parse": Case(
+        [*CLASSIFY, "trainer.max_epochs=[1"],
+        2,
+        ["error: trainer.max_epochs=[1: not a valid override", "quote a value"],
+    ),
+    "interpolation that does not resolve": Case(
+        [*CLASSIFY, "task.train_file=${nope}/a.tsv"],
+        2,
+        ["task.train_file", "Interpolation key 'nope' not found", "${other.key}"],
+    ),
+    "value of the wrong type": Case(
+        [*CLASSIFY, "task.train_file={tmp}/ok.tsv", "trainer.max_epochs=abc"],
+        2,
+        ["trainer.max_epochs='abc': must be a whole number"],
+    ),
+    "misspelt key": Case(
+        [*CLASSIFY, "task.train_fil={tmp}/ok.tsv"], 2, ["did you mean task.train_file="]
+    ),
     # --- the other commands
-    "predict: device name": Case([sys.executable, "-m", "elmo_tasks.predict", "run_dir={tmp}/nowhere",
-                                  "input={tmp}/in.txt", "device=tpu"], 2, ["predict: device=tpu: not a device name"]),
-    "predict: run folder missing": Case([sys.executable, "-m", "elmo_tasks.predict", "run_dir={tmp}/nowhere",
-                                         "input={tmp}/in.txt"], 1, ["predict: run_dir {tmp}/nowhere is not a folder"]),
-    "predict: unknown argument": Case([sys.executable, "-m", "elmo_tasks.predict", "run_dir={tmp}", "inptu=x"], 2, [
-        "did you mean input=x?"]),
-    "embed: options not JSON": Case([sys.executable, "-m", "elmo_tasks.embed", "options={tmp}/ok.tsv", "weights=mini",
-                                     "input={tmp}/in.txt", "output={tmp}/out.h5"], 1, ["{tmp}/ok.tsv: not valid JSON"]),
-    "embed: no such text column": Case([sys.executable, "-m", "elmo_tasks.embed", "options=mini", "weights=mini",
-                                        "input={tmp}/ok.tsv", "text_column=sentence", "output={tmp}/out.h5"], 1, [
-        "{tmp}/ok.tsv: no column 'sentence'", "text_column=..."]),
-    "embed: device name": Case([sys.executable, "-m", "elmo_tasks.embed", "options=mini", "weights=mini",
-                                "input={tmp}/in.txt", "output={tmp}/out.h5", "device=tpu"], 2, ["device=tpu: not a device"]),
-    "compare: not a folder": Case([sys.executable, "-m", "elmo_tasks.compare", "paths={tmp}/nowhere"], 2, [
-        "compare: not a folder: {tmp}/nowhere"]),
-    "export: run folder missing": Case([sys.executable, "-m", "elmo_tasks.cli.export", "run_dir={tmp}/nowhere",
-                                        "out={tmp}/export"], 1, ["export: run_dir {tmp}/nowhere is not a folder"]),
-    "pretrain-export: not a checkpoint": Case([sys.executable, "-m", "elmo_tasks.cli.pretrain_export",
-                                               "checkpoint={tmp}/not_a_checkpoint.ckpt", "export_dir={tmp}/pe"], 1, [
-        "pretrain-export: error: cannot read checkpoint {tmp}/not_a_checkpoint.ckpt", "not a PyTorch checkpoint"]),
-    "task-corpus: unknown preset": Case([sys.executable, "-m", "elmo_tasks.cli.task_corpus", "tasks=sst22",
-                                         "output={tmp}/corpus.txt"], 2, ["'sst22' is not a task preset; did you mean tasks=sst2?"]),
-    "task-corpus: non-UTF-8 data": Case([sys.executable, "-m", "elmo_tasks.cli.task_corpus", "tasks=sst2",
-                                         "output={tmp}/corpus.txt", "data_dir={tmp}/data"], 1, [
-        "{tmp}/data/sst2/train.tsv, line 3: byte 0xe9"]),
-    "pretrain: override that does not parse": Case([sys.executable, "-m", "elmo_tasks.pretrain", "trainer.max_epochs=[1"],
-                                                   2, ["error: trainer.max_epochs=[1: not a valid override"]),
-    "pretrain: corpus missing": Case([sys.executable, "-m", "elmo_tasks.pretrain", "model=mini",
-                                      "data.train_files={tmp}/nowhere.txt"], 1, ["pretraining data not found"]),
+    "predict: device name": Case(
+        [
+            sys.executable,
+            "-m",
+            "elmo_tasks.predict",
+            "run_dir={tmp}/nowhere",
+            "input={tmp}/in.txt",
+            "device=tpu",
+        ],
+        2,
+        ["predict: device=tpu: not a device name"],
+    ),
+    "predict: run folder missing": Case(
+        [sys.executable, "-m", "elmo_tasks.predict", "run_dir={tmp}/nowhere", "input={tmp}/in.txt"],
+        1,
+        ["predict: run_dir {tmp}/nowhere is not a folder"],
+    ),
+    "predict: unknown argument": Case(
+        [sys.executable, "-m", "elmo_tasks.predict", "run_dir={tmp}", "inptu=x"],
+        2,
+        ["did you mean input=x?"],
+    ),
+    "embed: options not JSON": Case(
+        [
+            sys.executable,
+            "-m",
+            "elmo_tasks.embed",
+            "options={tmp}/ok.tsv",
+            "weights=mini",
+            "input={tmp}/in.txt",
+            "output={tmp}/out.h5",
+        ],
+        1,
+        ["{tmp}/ok.tsv: not valid JSON"],
+    ),
+    "embed: no such text column": Case(
+        [
+            sys.executable,
+            "-m",
+            "elmo_tasks.embed",
+            "options=mini",
+            "weights=mini",
+            "input={tmp}/ok.tsv",
+            "text_column=sentence",
+            "output={tmp}/out.h5",
+        ],
+        1,
+        ["{tmp}/ok.tsv: no column 'sentence'", "text_column=..."],
+    ),
+    "embed: device name": Case(
+        [
+            sys.executable,
+            "-m",
+            "elmo_tasks.embed",
+            "options=mini",
+            "weights=mini",
+            "input={tmp}/in.txt",
+            "output={tmp}/out.h5",
+            "device=tpu",
+        ],
+        2,
+        ["device=tpu: not a device"],
+    ),
+    "compare: not a folder": Case(
+        [sys.executable, "-m", "elmo_tasks.compare", "paths={tmp}/nowhere"],
+        2,
+        ["compare: not a folder: {tmp}/nowhere"],
+    ),
+    "export: run folder missing": Case(
+        [
+            sys.executable,
+            "-m",
+            "elmo_tasks.cli.export",
+            "run_dir={tmp}/nowhere",
+            "out={tmp}/export",
+        ],
+        1,
+        ["export: run_dir {tmp}/nowhere is not a folder"],
+    ),
+    "pretrain-export: not a checkpoint": Case(
+        [
+            sys.executable,
+            "-m",
+            "elmo_tasks.cli.pretrain_export",
+            "checkpoint={tmp}/not_a_checkpoint.ckpt",
+            "export_dir={tmp}/pe",
+        ],
+        1,
+        [
+            "pretrain-export: error: cannot read checkpoint {tmp}/not_a_checkpoint.ckpt",
+            "not a PyTorch checkpoint",
+        ],
+    ),
+    "task-corpus: unknown preset": Case(
+        [
+            sys.executable,
+            "-m",
+            "elmo_tasks.cli.task_corpus",
+            "tasks=sst22",
+            "output={tmp}/corpus.txt",
+        ],
+        2,
+        ["'sst22' is not a task preset; did you mean tasks=sst2?"],
+    ),
+    "task-corpus: non-UTF-8 data": Case(
+        [
+            sys.executable,
+            "-m",
+            "elmo_tasks.cli.task_corpus",
+            "tasks=sst2",
+            "output={tmp}/corpus.txt",
+            "data_dir={tmp}/data",
+        ],
+        1,
+        ["{tmp}/data/sst2/train.tsv, line 3: byte 0xe9"],
+    ),
+    "pretrain: override that does not parse": Case(
+        [sys.executable, "-m", "elmo_tasks.pretrain", "trainer.max_epochs=[1"],
+        2,
+        ["error: trainer.max_epochs=[1: not a valid override"],
+    ),
+    "pretrain: corpus missing": Case(
+        [
+            sys.executable,
+            "-m",
+            "elmo_tasks.pretrain",
+            "model=mini",
+            "data.train_files={tmp}/nowhere.txt",
+        ],
+        1,
+        ["pretraining data not found"],
+    ),
 }
-SLOW = {"too few rows to hold out", "non-UTF-8 CoNLL file", "header-only file", "wrong label column", "label unseen in train", "line that is not JSON",
-        "missing data file", "options file that is not JSON", "hub dataset offline", "unknown encoding",
-        "value of the wrong type", "misspelt key", "predict: run folder missing", "predict: unknown argument",
-        "embed: no such text column", "export: run folder missing", "task-corpus: non-UTF-8 data",
-        "pretrain: corpus missing", "embed: device name"}
+SLOW = {
+    "too few rows to hold out",
+    "non-UTF-8 CoNLL file",
+    "header-only file",
+    "wrong label column",
+    "label unseen in train",
+    "line that is not JSON",
+    "missing data file",
+    "options file that is not JSON",
+    "hub dataset offline",
+    "unknown encoding",
+    "value of the wrong type",
+    "misspelt key",
+    "predict: run folder missing",
+    "predict: unknown argument",
+    "embed: no such text column",
+    "export: run folder missing",
+    "task-corpus: non-UTF-8 data",
+    "pretrain: corpus missing",
+    "embed: device name",
+}
 
 
 @pytest.fixture(scope="module")
@@ -140,15 +346,23 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def run(argv: list[str], folder: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run(
+    argv: list[str], folder: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     argv = [arg.replace("{tmp}", str(folder)) for arg in argv]
-    if argv[1] == "train.py" or argv[2:3] == ["elmo_tasks.pretrain"]:  # Hydra apps: a run folder of their own
+    if argv[1] == "train.py" or argv[2:3] == [
+        "elmo_tasks.pretrain"
+    ]:  # Hydra apps: a run folder of their own
         argv.append(f"hydra.run.dir={tempfile.mkdtemp(dir=folder, prefix='run_')}")
     full_env = {**os.environ, **ENV, **(env or {})}
-    return subprocess.run(argv, cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        argv, cwd=PROJECT_ROOT, env=full_env, capture_output=True, text=True, timeout=300
+    )
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES]
+)
 def test_a_bad_input_is_one_message_with_its_exit_status(name: str, files: Path) -> None:
     case = CASES[name]
     result = run(case.argv, files, dict(case.env))
@@ -171,15 +385,24 @@ def test_hydra_full_error_still_shows_the_traceback(files: Path) -> None:
 
 def test_the_encoding_message_names_the_line_of_the_first_bad_byte(files: Path) -> None:
     big = files / "late.tsv"
-    big.write_bytes(b"text\tlabel\n" + b"".join(b"plain line %d\t1\n" % i for i in range(5000)) + b"na\xefve\t0\n")
-    with pytest.raises(ValueError, match=r"late\.tsv, line 5002: byte 0xef \(byte 3 of the line\) is not valid UTF-8"):
+    big.write_bytes(
+        b"text\tlabel\n"
+        + b"".join(b"plain line %d\t1\n" % i for i in range(5000))
+        + b"na\xefve\t0\n"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"late\.tsv, line 5002: byte 0xef \(byte 3 of the line\) is not valid UTF-8",
+    ):
         read_table(big)
     mapping = files / "tweets"
     mapping.mkdir()
     (mapping / "mapping.txt").write_bytes(b"0\tnegative\n1\tpositive\n")
     (mapping / "val_text.txt").write_bytes(b"fine\ncaf\xe9\n")
     (mapping / "val_labels.txt").write_bytes(b"1\n0\n")
-    with pytest.raises(ValueError, match=r"val_text\.txt, line 2: byte 0xe9 .*task\.encoding=latin-1"):
+    with pytest.raises(
+        ValueError, match=r"val_text\.txt, line 2: byte 0xe9 .*task\.encoding=latin-1"
+    ):
         read_tweeteval(mapping, "val")
     assert read_tweeteval(mapping, "val", encoding="latin-1").dataset["text"][:] == ["fine", "café"]
 
@@ -197,8 +420,17 @@ def test_task_encoding_reads_a_latin_1_file(files: Path) -> None:
 
 @pytest.mark.slow
 def test_train_py_with_task_encoding_latin_1_trains(files: Path) -> None:
-    result = run([*CLASSIFY, "task.train_file={tmp}/latin1.tsv", "task.encoding=latin-1", "logger=[]",
-                  "callbacks.rich_progress_bar=null", "threads=1"], files)
+    result = run(
+        [
+            *CLASSIFY,
+            "task.train_file={tmp}/latin1.tsv",
+            "task.encoding=latin-1",
+            "logger=[]",
+            "callbacks.rich_progress_bar=null",
+            "threads=1",
+        ],
+        files,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -208,12 +440,23 @@ def test_preflight_names_every_value_that_does_not_resolve() -> None:
     from elmo_tasks.core.config_values import ConfigValueError
     from elmo_tasks.runs.preflight import check_interpolations
 
-    cfg = OmegaConf.create({"task": {"train_file": "${nope}", "files": ["${oc.env:ELMO_TASKS_NO_SUCH_VARIABLE}"],
-                                     "fine": "${task.files}", "unset": "???", "from_unset": "${task.unset}"}})
+    cfg = OmegaConf.create(
+        {
+            "task": {
+                "train_file": "${nope}",
+                "files": ["${oc.env:ELMO_TASKS_NO_SUCH_VARIABLE}"],
+                "fine": "${task.files}",
+                "unset": "???",
+                "from_unset": "${task.unset}",
+            }
+        }
+    )
     with pytest.raises(ConfigValueError) as caught:
         check_interpolations(cfg)
     message = str(caught.value)
     assert caught.value.exit_status == 2
     assert "task.train_file=${nope}: Interpolation key 'nope' not found" in message
     assert "task.files[0]=${oc.env:ELMO_TASKS_NO_SUCH_VARIABLE}" in message
-    assert "fine" not in message and "from_unset" not in message  # a ??? value is reported as missing instead
+    assert (
+        "fine" not in message and "from_unset" not in message
+    )  # a ??? value is reported as missing instead

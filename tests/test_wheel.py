@@ -17,12 +17,20 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-IGNORED = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build", "dist", ".pytest_cache", "outputs")
+IGNORED = shutil.ignore_patterns(
+    ".git", "__pycache__", "*.egg-info", "build", "dist", ".pytest_cache", "outputs"
+)
 
 
-def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}"
+def _run(
+    command: list[str], cwd: Path, env: dict[str, str], timeout: int = 600
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}"
+    )
     return result
 
 
@@ -32,14 +40,45 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("wheel")
     source = root / "source"
     shutil.copytree(PROJECT_ROOT, source, symlinks=True, ignore=IGNORED)
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
-    env.update(OMP_NUM_THREADS="1", HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"),
-          str(source)], root, env)
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")
+    }
+    env.update(
+        OMP_NUM_THREADS="1", HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1"
+    )
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(root / "dist"),
+            str(source),
+        ],
+        root,
+        env,
+    )
     [wheel] = list((root / "dist").glob("elmo_tasks-*.whl"))
     venv = root / "venv"
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], root, env)
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], root, env)
+    _run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        root,
+        env,
+    )
     return venv / "bin", env
 
 
@@ -47,19 +86,47 @@ def test_wheel_trains_and_predicts_from_another_folder(installed, tmp_path):
     bin_dir, env = installed
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = _run([str(bin_dir / "python"), "-c", "import elmo_tasks; print(elmo_tasks.__file__)"], work, env).stdout
+    where = _run(
+        [str(bin_dir / "python"), "-c", "import elmo_tasks; print(elmo_tasks.__file__)"], work, env
+    ).stdout
     assert str(bin_dir.parent) in where, f"elmo_tasks imported from {where}, not from the wheel"
-    rows = ["text,label"] + [f"{word} film,{label}" for word, label in [("good", "pos"), ("bad", "neg")] * 8]
+    rows = ["text,label"] + [
+        f"{word} film,{label}" for word, label in [("good", "pos"), ("bad", "neg")] * 8
+    ]
     (work / "train.csv").write_text("\n".join(rows) + "\n")
-    _run([str(bin_dir / "elmo-tasks"), "train", "experiment=none", "task=text_classification",
-          "task.train_file=train.csv", "task.validation_file=train.csv", "encoder=word_embedding", "encoder.dim=8",
-          "trainer.max_epochs=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1", "test=false",
-          "logger=[]", "callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false", "hydra.run.dir=run"],
-         work, env)
+    _run(
+        [
+            str(bin_dir / "elmo-tasks"),
+            "train",
+            "experiment=none",
+            "task=text_classification",
+            "task.train_file=train.csv",
+            "task.validation_file=train.csv",
+            "encoder=word_embedding",
+            "encoder.dim=8",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=1",
+            "+trainer.limit_val_batches=1",
+            "test=false",
+            "logger=[]",
+            "callbacks.rich_progress_bar=null",
+            "trainer.enable_progress_bar=false",
+            "hydra.run.dir=run",
+        ],
+        work,
+        env,
+    )
     results = json.loads((work / "run" / "results.json").read_text())
-    assert results["task"] == "text_classification" and (work / "run" / "checkpoints" / "best.ckpt").is_file()
+    assert (
+        results["task"] == "text_classification"
+        and (work / "run" / "checkpoints" / "best.ckpt").is_file()
+    )
     (work / "texts.txt").write_text("good film\nbad film\n")
-    out = _run([str(bin_dir / "elmo-tasks"), "predict", "run_dir=run", "input=texts.txt", "device=cpu"], work, env)
+    out = _run(
+        [str(bin_dir / "elmo-tasks"), "predict", "run_dir=run", "input=texts.txt", "device=cpu"],
+        work,
+        env,
+    )
     predictions = [json.loads(line) for line in out.stdout.splitlines()]
     assert [p["text"] for p in predictions] == ["good film", "bad film"]
     assert all(set(p["probabilities"]) == {"neg", "pos"} for p in predictions)
@@ -68,8 +135,17 @@ def test_wheel_trains_and_predicts_from_another_folder(installed, tmp_path):
 def test_command_help_and_typos(installed, tmp_path):
     bin_dir, env = installed
     listing = _run([str(bin_dir / "elmo-tasks"), "--help"], tmp_path, env).stdout
-    assert all(command in listing for command in ("train", "predict", "export", "compare", "embed", "pretrain"))
-    typo = subprocess.run([str(bin_dir / "elmo-tasks"), "trian"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert all(
+        command in listing
+        for command in ("train", "predict", "export", "compare", "embed", "pretrain")
+    )
+    typo = subprocess.run(
+        [str(bin_dir / "elmo-tasks"), "trian"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert typo.returncode == 2 and "did you mean train?" in typo.stderr
     groups = _run([str(bin_dir / "elmo-tasks"), "train", "--help"], tmp_path, env).stdout
     assert "experiment:" in groups and "quickstart" in groups  # the configs shipped in the wheel
@@ -81,15 +157,35 @@ def test_users_add_their_own_configs_with_config_dir(installed, tmp_path):
     (tmp_path / "myconf" / "task" / "reviews.yaml").write_text(
         "defaults:\n  - text_classification\n  - _self_\nname: reviews\ntrain_file: reviews.csv\n"
     )
-    shown = _run([str(bin_dir / "elmo-tasks"), "train", "--config-dir", "myconf", "experiment=none", "task=reviews",
-                  "--cfg", "job"], tmp_path, env).stdout
-    assert "name: reviews" in shown and "train_file: reviews.csv" in shown and "text_column: text" in shown
+    shown = _run(
+        [
+            str(bin_dir / "elmo-tasks"),
+            "train",
+            "--config-dir",
+            "myconf",
+            "experiment=none",
+            "task=reviews",
+            "--cfg",
+            "job",
+        ],
+        tmp_path,
+        env,
+    ).stdout
+    assert (
+        "name: reviews" in shown
+        and "train_file: reviews.csv" in shown
+        and "text_column: text" in shown
+    )
 
 
 def test_pretrain_help_lists_its_own_groups_only(installed, tmp_path):
     bin_dir, env = installed
     text = _run([str(bin_dir / "elmo-tasks"), "pretrain", "--help"], tmp_path, env).stdout
     groups = text.split("== Configuration groups ==")[1].split("== Config ==")[0]
-    names = {line.split(":")[0] for line in groups.splitlines() if ":" in line and not line.startswith("Compose")}
+    names = {
+        line.split(":")[0]
+        for line in groups.splitlines()
+        if ":" in line and not line.startswith("Compose")
+    }
     assert names == {"logger", "model", "optim", "paths", "trainer"}
     assert "model: mini, original, small, tiny" in groups and "experiment" not in groups

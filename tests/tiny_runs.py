@@ -14,7 +14,12 @@ from elmo_tasks.elmo.random_weights import write_random_elmo
 from elmo_tasks.runs.experiment import run
 from tests.compose import compose_config
 
-QUIET = ["callbacks.rich_progress_bar=null", "trainer.enable_progress_bar=false", "logger=[]", "threads=1"]
+QUIET = [
+    "callbacks.rich_progress_bar=null",
+    "trainer.enable_progress_bar=false",
+    "logger=[]",
+    "threads=1",
+]
 SENTIMENT = {"good": "pos", "great": "pos", "bad": "neg", "awful": "neg"}
 FILLER = ["the", "film", "was", "very", "a", "plot", "and"]
 ENTITIES = {("paris",): "LOC", ("new", "york"): "LOC", ("john",): "PER", ("acme",): "ORG"}
@@ -50,7 +55,9 @@ def write_tagging(folder: Path, count: int = 80, seed: int = 0) -> dict[str, Pat
                 if rng.random() < 0.4:
                     entity = rng.choice(list(ENTITIES))
                     type_ = ENTITIES[entity]
-                    pieces += [(tok, f"{'B' if i == 0 else 'I'}-{type_}") for i, tok in enumerate(entity)]
+                    pieces += [
+                        (tok, f"{'B' if i == 0 else 'I'}-{type_}") for i, tok in enumerate(entity)
+                    ]
                 else:
                     pieces.append((rng.choice(FILLER), "O"))
             lines += [f"{token} {tag}" for token, tag in pieces] + [""]
@@ -64,19 +71,38 @@ def tiny_elmo(folder: Path) -> list[str]:
     from tests.conftest import tiny_options
 
     options_file, weight_file = write_random_elmo(folder, tiny_options(), seed=0)
-    return ["encoder=elmo", f"encoder.options_file={options_file}", f"encoder.weight_file={weight_file}",
-            f"encoder.cache_dir={folder / 'cache'}", "encoder.dropout=0.0"]
+    return [
+        "encoder=elmo",
+        f"encoder.options_file={options_file}",
+        f"encoder.weight_file={weight_file}",
+        f"encoder.cache_dir={folder / 'cache'}",
+        "encoder.dropout=0.0",
+    ]
 
 
 def train_classifier(root: Path, *extra: str, epochs: int = 2) -> Path:
     """A trained classification run folder (word embeddings + max pooling unless ``extra`` says)."""
     files = write_classification(root / "data")
     run_dir = root / "run"
-    run(compose_config(run_dir, [
-        "experiment=none", "task=text_classification", f"task.train_file={files['train']}",
-        f"task.validation_file={files['dev']}", f"task.test_file={files['dev']}", "encoder=word_embedding",
-        "encoder.dim=8", "head=max", f"trainer.max_epochs={epochs}", "optim.optimizer.lr=0.05", *QUIET, *extra,
-    ]))
+    run(
+        compose_config(
+            run_dir,
+            [
+                "experiment=none",
+                "task=text_classification",
+                f"task.train_file={files['train']}",
+                f"task.validation_file={files['dev']}",
+                f"task.test_file={files['dev']}",
+                "encoder=word_embedding",
+                "encoder.dim=8",
+                "head=max",
+                f"trainer.max_epochs={epochs}",
+                "optim.optimizer.lr=0.05",
+                *QUIET,
+                *extra,
+            ],
+        )
+    )
     return run_dir
 
 
@@ -96,9 +122,24 @@ def train_tagger(
     data of ``write_tagging`` unless ``files`` (``train`` and ``dev``) are given."""
     files = files or write_tagging(root / "data")
     run_dir = run_dir or root / "run"
-    run(compose_config(run_dir, [
-        "experiment=none", "task=token_classification", f"task.train_file={files['train']}",
-        f"task.validation_file={files['dev']}", f"task.test_file={files['dev']}", *encoder, f"head={head}", "head.contextualizer=none", "head.dropout=0.0",
-        f"trainer.max_epochs={epochs}", "optim.optimizer.lr=0.05", *QUIET, *extra,
-    ]))
+    run(
+        compose_config(
+            run_dir,
+            [
+                "experiment=none",
+                "task=token_classification",
+                f"task.train_file={files['train']}",
+                f"task.validation_file={files['dev']}",
+                f"task.test_file={files['dev']}",
+                *encoder,
+                f"head={head}",
+                "head.contextualizer=none",
+                "head.dropout=0.0",
+                f"trainer.max_epochs={epochs}",
+                "optim.optimizer.lr=0.05",
+                *QUIET,
+                *extra,
+            ],
+        )
+    )
     return run_dir

@@ -13,15 +13,27 @@ from collections.abc import Sequence
 
 # command -> (module, what it does); the module's ``main`` runs it.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("elmo_tasks.cli.train", "train and evaluate an experiment (Hydra: key=value overrides, -m sweeps)"),
+    "train": (
+        "elmo_tasks.cli.train",
+        "train and evaluate an experiment (Hydra: key=value overrides, -m sweeps)",
+    ),
     "predict": ("elmo_tasks.cli.predict", "predict with a run folder or an exported model"),
     "export": ("elmo_tasks.cli.export", "write a run as a self-contained model folder"),
     "compare": ("elmo_tasks.cli.compare", "compare the runs of sweeps (table, report, chart)"),
     "embed": ("elmo_tasks.cli.embed", "write ELMo activations of text to hdf5"),
     "pretrain": ("elmo_tasks.cli.pretrain", "pretrain a biLM, i.e. your own ELMo (Hydra)"),
-    "pretrain-export": ("elmo_tasks.cli.pretrain_export", "export a pretraining checkpoint as options.json + weights.hdf5"),
-    "pretrain-word2vec": ("elmo_tasks.cli.pretrain_word2vec", "train a word2vec baseline on the pretraining corpus (Hydra)"),
-    "task-corpus": ("elmo_tasks.cli.task_corpus", "write the training text of tasks, for domain-adapted pretraining"),
+    "pretrain-export": (
+        "elmo_tasks.cli.pretrain_export",
+        "export a pretraining checkpoint as options.json + weights.hdf5",
+    ),
+    "pretrain-word2vec": (
+        "elmo_tasks.cli.pretrain_word2vec",
+        "train a word2vec baseline on the pretraining corpus (Hydra)",
+    ),
+    "task-corpus": (
+        "elmo_tasks.cli.task_corpus",
+        "write the training text of tasks, for domain-adapted pretraining",
+    ),
 }
 # Hydra apps read sys.argv themselves; the others take their arguments.
 HYDRA_APPS = ("train", "pretrain", "pretrain-word2vec")
@@ -29,7 +41,11 @@ HYDRA_APPS = ("train", "pretrain", "pretrain-word2vec")
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: elmo-tasks COMMAND [arguments]   (elmo-tasks COMMAND --help for its own help)", "", "commands:"]
+    lines = [
+        "usage: elmo-tasks COMMAND [arguments]   (elmo-tasks COMMAND --help for its own help)",
+        "",
+        "commands:",
+    ]
     lines += [f"  {name:<{width}}  {about}" for name, (_, about) in COMMANDS.items()]
     return "\n".join(lines)
 

@@ -59,34 +59,64 @@ class Option:
 class ArgumentParser:
     """Parses ``argv`` into ``{option name: value}`` for ``prog``."""
 
-    def __init__(self, prog: str, options: Sequence[Option], description: str = "", epilog: str = "",
-                 help_text: str | None = None) -> None:
-        self.prog, self.options, self.description, self.epilog = prog, list(options), description, epilog
+    def __init__(
+        self,
+        prog: str,
+        options: Sequence[Option],
+        description: str = "",
+        epilog: str = "",
+        help_text: str | None = None,
+    ) -> None:
+        self.prog, self.options, self.description, self.epilog = (
+            prog,
+            list(options),
+            description,
+            epilog,
+        )
         self.help_text = help_text  # a tool's own, fuller help instead of the generated one
         self.by_name = {option.name: option for option in self.options}
 
     # -- help ------------------------------------------------------------------------------
 
     def usage(self) -> str:
-        parts = [f"{o.name}=..." if o.default is REQUIRED else f"[{o.name}={self._shown(o.default)}]" for o in self.options]
+        parts = [
+            f"{o.name}=..." if o.default is REQUIRED else f"[{o.name}={self._shown(o.default)}]"
+            for o in self.options
+        ]
         return f"usage: {self.prog} " + " ".join(parts)
 
     @staticmethod
     def _shown(value: Any) -> str:
-        return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        return (
+            "null"
+            if value is None
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
 
     def help(self) -> str:
         if self.help_text is not None:
-            return self.help_text.rstrip() + "\n\nArguments are key=value, as in Hydra's commands; --cfg prints them and exits."
+            return (
+                self.help_text.rstrip()
+                + "\n\nArguments are key=value, as in Hydra's commands; --cfg prints them and exits."
+            )
         width = max(len(o.name) for o in self.options)
         lines = [self.usage(), ""]
         if self.description:
             lines += [self.description.strip(), ""]
         for option in self.options:
-            default = "required" if option.default is REQUIRED else f"default {self._shown(option.default)}"
+            default = (
+                "required"
+                if option.default is REQUIRED
+                else f"default {self._shown(option.default)}"
+            )
             choices = f"; one of {', '.join(option.choices)}" if option.choices else ""
             lines.append(f"  {option.name:<{width}}  {option.help} ({default}{choices})")
-        lines += ["", "Arguments are key=value, as in Hydra's commands; --cfg prints them and exits."]
+        lines += [
+            "",
+            "Arguments are key=value, as in Hydra's commands; --cfg prints them and exits.",
+        ]
         if self.epilog:
             lines += ["", self.epilog.strip()]
         return "\n".join(lines)
@@ -101,14 +131,20 @@ class ArgumentParser:
         if underscored in self.by_name:
             return underscored
         nearest = difflib.get_close_matches(underscored, list(self.by_name), n=1)
-        hint = f"; did you mean {nearest[0]}={value}?" if nearest else f"; keys: {', '.join(self.by_name)}"
+        hint = (
+            f"; did you mean {nearest[0]}={value}?"
+            if nearest
+            else f"; keys: {', '.join(self.by_name)}"
+        )
         raise UsageError(f"unknown argument {key!r}{hint}")
 
     def _tokens(self, argv: Sequence[str], notes: list[str]) -> list[tuple[str, str]]:
         """``(key, value)`` pairs of ``argv``, with the old spellings turned into new ones."""
         pairs: list[tuple[str, str]] = []
         arguments = list(argv)
-        named = {arg.partition("=")[0].lstrip("+-").replace("-", "_") for arg in arguments if "=" in arg}
+        named = {
+            arg.partition("=")[0].lstrip("+-").replace("-", "_") for arg in arguments if "=" in arg
+        }
         positional = [o.name for o in self.options if o.positional and o.name not in named]
         while arguments:
             arg = arguments.pop(0)
@@ -121,17 +157,23 @@ class ArgumentParser:
                 name, sep, value = arg[2:].partition("=")
                 if not sep:
                     if not arguments or arguments[0].startswith("--"):
-                        raise UsageError(f"{arg} needs a value; write {name.replace('-', '_')}=VALUE")
+                        raise UsageError(
+                            f"{arg} needs a value; write {name.replace('-', '_')}=VALUE"
+                        )
                     value = arguments.pop(0)
                 key = self._key(name, value)
-                notes.append(f"'{arg}{'' if sep else ' ' + value}' is the old spelling; write {key}={value}")
+                notes.append(
+                    f"'{arg}{'' if sep else ' ' + value}' is the old spelling; write {key}={value}"
+                )
                 pairs.append((key, value))
             elif "=" in arg and not arg.startswith("="):
                 name, _, value = arg.partition("=")
                 pairs.append((self._key(name, value), value))
             elif positional:
                 key = positional.pop(0)
-                notes.append(f"the positional argument {arg!r} is the old spelling; write {key}={arg}")
+                notes.append(
+                    f"the positional argument {arg!r} is the old spelling; write {key}={arg}"
+                )
                 pairs.append((key, arg))
             else:
                 raise UsageError(f"expected key=value, got {arg!r} (see --help)")
@@ -148,11 +190,20 @@ class ArgumentParser:
             given[key] = value
         missing = [o.name for o in self.options if o.default is REQUIRED and not given.get(o.name)]
         if missing:
-            raise UsageError(f"missing {' and '.join(name + '=...' for name in missing)} (see --help)")
-        return {o.name: o.convert(given[o.name]) if o.name in given else o.default for o in self.options}
+            raise UsageError(
+                f"missing {' and '.join(name + '=...' for name in missing)} (see --help)"
+            )
+        return {
+            o.name: o.convert(given[o.name]) if o.name in given else o.default for o in self.options
+        }
 
-    def run(self, argv: Sequence[str], body: Callable[[dict[str, Any]], int | None], stdout: IO[str] | None = None,
-            stderr: IO[str] | None = None) -> int:
+    def run(
+        self,
+        argv: Sequence[str],
+        body: Callable[[dict[str, Any]], int | None],
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> int:
         """``--help``, ``--cfg``, usage errors (exit 2, with the message) and deprecation notes
         around ``body(values)``, whose return value (None: 0) is the exit status. An error the
         user can fix that ``body`` raises (:func:`~elmo_tasks.core.reporting.user_error`: a
@@ -170,7 +221,9 @@ class ArgumentParser:
         show = "--cfg" in argv
         if show:
             position = argv.index("--cfg")
-            del argv[position : position + (2 if argv[position + 1 : position + 2] == ["job"] else 1)]
+            del argv[
+                position : position + (2 if argv[position + 1 : position + 2] == ["job"] else 1)
+            ]
         notes: list[str] = []
         try:
             values = self.parse(argv, notes)
@@ -180,14 +233,19 @@ class ArgumentParser:
         for note in notes:
             print(f"note: {note} (the old spelling goes away in the next release)", file=stderr)
         if show:
-            print("\n".join(f"{name}: {self._shown(value)}" for name, value in values.items()), file=stdout)
+            print(
+                "\n".join(f"{name}: {self._shown(value)}" for name, value in values.items()),
+                file=stdout,
+            )
             return 0
         try:
             status = body(values)
         except UsageError as error:
             print(f"{self.prog}: {error}", file=stderr)
             return 2
-        except Exception as error:  # a tool's own handling left it: a user's mistake is its message alone
+        except (
+            Exception
+        ) as error:  # a tool's own handling left it: a user's mistake is its message alone
             shown = user_error(error)
             if shown is None:
                 raise

@@ -5,8 +5,9 @@ chart, from the results.json files under the paths (see :mod:`elmo_tasks.results
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from elmo_tasks.cli.arguments import ArgumentParser, Option
 from elmo_tasks.results.compare import ComparisonError, compare_runs
@@ -25,27 +26,50 @@ def path_list(text: str) -> list[Path]:
 PARSER = ArgumentParser(
     "compare",
     [
-        Option("paths", "folders searched for results.json: one, or several as a,b or [a,b]", type=path_list,
-               positional=True),
-        Option("out", "where comparison.md/.png go (default: the first of paths)", default=None, nullable=True),
-        Option("metric", "metric of the bar chart (default: the runs' main metric)", default=None, nullable=True),
-        Option("group_by", "group runs by the overrides that differ, or by the folder below a path that holds them",
-               default="overrides", choices=("overrides", "folder")),
+        Option(
+            "paths",
+            "folders searched for results.json: one, or several as a,b or [a,b]",
+            type=path_list,
+            positional=True,
+        ),
+        Option(
+            "out",
+            "where comparison.md/.png go (default: the first of paths)",
+            default=None,
+            nullable=True,
+        ),
+        Option(
+            "metric",
+            "metric of the bar chart (default: the runs' main metric)",
+            default=None,
+            nullable=True,
+        ),
+        Option(
+            "group_by",
+            "group runs by the overrides that differ, or by the folder below a path that holds them",
+            default="overrides",
+            choices=("overrides", "folder"),
+        ),
     ],
     description="Tables (mean ± std per group of runs, paired differences between settings one key apart) "
-                "and a bar chart, from the results.json files under the paths.",
+    "and a bar chart, from the results.json files under the paths.",
 )
 
 
 def _old_positional_paths(argv: Sequence[str]) -> list[str]:
     """Several bare folder arguments (the old spelling) as one ``paths=a,b``, with a note."""
     bare = [arg for arg in argv if "=" not in arg and not arg.startswith("-")]
-    flags_with_values = {i + 1 for i, arg in enumerate(argv) if arg.startswith("--") and "=" not in arg}
+    flags_with_values = {
+        i + 1 for i, arg in enumerate(argv) if arg.startswith("--") and "=" not in arg
+    }
     bare = [arg for i, arg in enumerate(argv) if arg in bare and i not in flags_with_values]
     if len(bare) < 2:
         return list(argv)
-    print(f"note: positional folders are the old spelling; write paths={','.join(bare)} "
-          "(the old spelling goes away in the next release)", file=sys.stderr)
+    print(
+        f"note: positional folders are the old spelling; write paths={','.join(bare)} "
+        "(the old spelling goes away in the next release)",
+        file=sys.stderr,
+    )
     rest = [arg for i, arg in enumerate(argv) if not (arg in bare and i not in flags_with_values)]
     return [*rest, f"paths={','.join(bare)}"]
 
@@ -64,12 +88,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(values: dict[str, Any]) -> int:
     try:
-        result = compare_runs(values["paths"], Path(values["out"]).expanduser() if values["out"] else None,
-                              values["metric"], values["group_by"])
+        result = compare_runs(
+            values["paths"],
+            Path(values["out"]).expanduser() if values["out"] else None,
+            values["metric"],
+            values["group_by"],
+        )
     except ComparisonError as error:
         return _fail(str(error))
     show_comparison(result)
-    print(f"wrote {result.out / 'comparison.md'} and {result.out / 'comparison.png'}", file=sys.stderr)
+    print(
+        f"wrote {result.out / 'comparison.md'} and {result.out / 'comparison.png'}", file=sys.stderr
+    )
     return 0
 
 

@@ -45,7 +45,9 @@ class EmbedInputError(ElmoTasksError, ValueError):
     """An input file that cannot be embedded (exit status 1)."""
 
 
-def read_sentences(path: str, tokenizer: str, text_column: str, encoding: str = "utf-8") -> list[list[str]]:
+def read_sentences(
+    path: str, tokenizer: str, text_column: str, encoding: str = "utf-8"
+) -> list[list[str]]:
     """The tokenised sentences of the input, all checked before anything is written."""
     tokenize = get_tokenizer(tokenizer)
     if path == "-":
@@ -61,7 +63,9 @@ def read_sentences(path: str, tokenizer: str, text_column: str, encoding: str = 
     sentences = [tokenize(line) for line in lines]
     empty = [i + 1 for i, s in enumerate(sentences) if not s]
     if empty:
-        raise EmbedInputError(f"{path}: lines {empty[:10]} are empty; remove them (every sentence needs a token)")
+        raise EmbedInputError(
+            f"{path}: lines {empty[:10]} are empty; remove them (every sentence needs a token)"
+        )
     return sentences
 
 
@@ -72,7 +76,10 @@ def check_output(output: str, input_path: str) -> str | None:
         return f"output={output} would overwrite the input; choose another file"
     existing = next((p for p in (target.parent, *target.parent.parents) if p.exists()), None)
     if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        return f"output={output}: cannot write into {existing or target.parent} (no write permission); choose another file"
+        return (
+            f"output={output}: cannot write into {existing or target.parent} "
+            "(no write permission); choose another file"
+        )
     return None
 
 
@@ -85,14 +92,20 @@ PARSER = ArgumentParser(
         Option("output", "hdf5 file to write"),
         Option("layers", "which biLM layers to keep", default="all", choices=LAYER_CHOICES),
         Option("dtype", "stored precision", default="float32", choices=("float32", "float16")),
-        Option("precision", "fp32 (exact) or bf16 (products in bfloat16: faster, not exact)", default="fp32",
-               choices=("fp32", "bf16")),
+        Option(
+            "precision",
+            "fp32 (exact) or bf16 (products in bfloat16: faster, not exact)",
+            default="fp32",
+            choices=("fp32", "bf16"),
+        ),
         Option("tokenizer", "whitespace | simple", default="whitespace"),
         Option("text_column", "column to embed in csv/tsv/jsonl input", default="text"),
         Option("max_tokens", "padded token positions per batch", default=4096, type=int),
         Option("device", "where the biLM runs", default="cpu"),
         Option("encoding", "the input's text encoding", default="utf-8"),
-        Option("verify", "check weights/options against their .sha256 files", default=True, type=bool),
+        Option(
+            "verify", "check weights/options against their .sha256 files", default=True, type=bool
+        ),
     ],
     description=__doc__.split("\n\n", 1)[1] if __doc__ else "",
 )
@@ -108,7 +121,9 @@ def _run(args: dict) -> int:
         try:
             "".encode(args["encoding"])
         except LookupError:
-            problem = f"encoding={args['encoding']!r} is not a known text encoding (e.g. utf-8, latin-1)"
+            problem = (
+                f"encoding={args['encoding']!r} is not a known text encoding (e.g. utf-8, latin-1)"
+            )
     if problem:
         print(f"embed: {problem}", file=sys.stderr)
         return 2
@@ -121,20 +136,38 @@ def _run(args: dict) -> int:
     set_verification(args["verify"])
     try:
         resolve_device(args["device"])  # a device name torch does not know: exit status 2
-        sentences = read_sentences(args["input"], args["tokenizer"], args["text_column"], args["encoding"])
+        sentences = read_sentences(
+            args["input"], args["tokenizer"], args["text_column"], args["encoding"]
+        )
         bilm = ElmoBiLm(args["options"], args["weights"]).to(args["device"])
-        manifest = {**bilm_checksums(bilm), "source": str(args["input"]), "precision": args["precision"]}
-        low_precision = torch.autocast(torch.device(args["device"]).type, torch.bfloat16, enabled=args["precision"] == "bf16")
+        manifest = {
+            **bilm_checksums(bilm),
+            "source": str(args["input"]),
+            "precision": args["precision"],
+        }
+        low_precision = torch.autocast(
+            torch.device(args["device"]).type, torch.bfloat16, enabled=args["precision"] == "bf16"
+        )
         with low_precision:
-            path = write_activations(bilm, sentences, args["output"], manifest, args["layers"], args["dtype"],
-                                     args["max_tokens"], write_index=True,
-                                     fix="free space there, or give output= a file on a disk with room")
+            path = write_activations(
+                bilm,
+                sentences,
+                args["output"],
+                manifest,
+                args["layers"],
+                args["dtype"],
+                args["max_tokens"],
+                write_index=True,
+                fix="free space there, or give output= a file on a disk with room",
+            )
     except ElmoTasksError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return getattr(error, "exit_status", 1)
-    print(f"wrote {len(sentences)} sentences ({len(set(map(tuple, sentences)))} distinct) to {path}")
+    print(
+        f"wrote {len(sentences)} sentences ({len(set(map(tuple, sentences)))} distinct) to {path}"
+    )
     return 0
 
 

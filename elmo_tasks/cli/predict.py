@@ -176,17 +176,26 @@ def _json_object(raw: str, number: int, source: str) -> dict:
     except json.JSONDecodeError as error:
         raise PredictError(f"{source}, line {number}: not valid JSON ({error.msg})") from None
     if not isinstance(value, dict):
-        raise PredictError(f"{source}, line {number}: expected a JSON object, got {type(value).__name__}")
+        raise PredictError(
+            f"{source}, line {number}: expected a JSON object, got {type(value).__name__}"
+        )
     return value
 
 
 def read_texts(
-    lines: Iterable[str], source: str, input_format: str, tokenize, lowercase: bool, text_column: str = "text"
+    lines: Iterable[str],
+    source: str,
+    input_format: str,
+    tokenize,
+    lowercase: bool,
+    text_column: str = "text",
 ) -> Iterator[Example]:
     """Texts to classify, one per line (or the ``text`` field, else ``text_column``, of JSON
     lines), tokenised as in training; empty ones are skipped with a warning naming the line."""
     if input_format == "conll":
-        raise UsageError("input_format=conll is for taggers; this run is a classifier (give one text per line)")
+        raise UsageError(
+            "input_format=conll is for taggers; this run is a classifier (give one text per line)"
+        )
     for number, raw in enumerate(lines, start=1):
         text = raw.rstrip("\r\n")
         if input_format == "jsonl":
@@ -195,7 +204,9 @@ def read_texts(
             record = _json_object(text, number, source)
             key = "text" if "text" in record else text_column
             if not isinstance(record.get(key), str):
-                raise PredictError(f"{source}, line {number}: no string field 'text' (fields: {', '.join(record)})")
+                raise PredictError(
+                    f"{source}, line {number}: no string field 'text' (fields: {', '.join(record)})"
+                )
             text = record[key]
         tokens = tokenize(text.lower() if lowercase else text) if text.strip() else []
         if not tokens:
@@ -208,8 +219,15 @@ def _checked_tokens(tokens: Any, number: int, source: str) -> list[str]:
     if not isinstance(tokens, list) or not tokens:
         raise PredictError(f"{source}, line {number}: 'tokens' must be a non-empty list of strings")
     for token in tokens:
-        if not isinstance(token, str) or not token or len(token.split()) != 1 or token.strip() != token:
-            raise PredictError(f"{source}, line {number}: token {token!r} is empty or holds whitespace")
+        if (
+            not isinstance(token, str)
+            or not token
+            or len(token.split()) != 1
+            or token.strip() != token
+        ):
+            raise PredictError(
+                f"{source}, line {number}: token {token!r} is empty or holds whitespace"
+            )
     return tokens
 
 
@@ -222,8 +240,12 @@ def read_sentences(lines: Iterable[str], source: str, input_format: str) -> Iter
     for number, raw in enumerate(lines, start=1):
         text = raw.rstrip("\r\n")
         if not text.strip():
-            hint = " (is it a CoNLL file? pass input_format=conll)" if input_format == "lines" else ""
-            raise PredictError(f"{source}, line {number}: empty line; give one sentence per line{hint}")
+            hint = (
+                " (is it a CoNLL file? pass input_format=conll)" if input_format == "lines" else ""
+            )
+            raise PredictError(
+                f"{source}, line {number}: empty line; give one sentence per line{hint}"
+            )
         if input_format == "jsonl":
             record = _json_object(text, number, source)
             if "tokens" in record:
@@ -231,7 +253,9 @@ def read_sentences(lines: Iterable[str], source: str, input_format: str) -> Iter
             elif isinstance(record.get("text"), str) and record["text"].split():
                 tokens = record["text"].split()
             else:
-                raise PredictError(f"{source}, line {number}: needs 'tokens' (a list) or a non-empty 'text'")
+                raise PredictError(
+                    f"{source}, line {number}: needs 'tokens' (a list) or a non-empty 'text'"
+                )
         else:
             tokens = text.split()
         yield Example(number, tokens, " ".join(tokens), source)
@@ -270,7 +294,10 @@ def tag(run: TrainedRun, batch: Sequence[Example]) -> list[dict]:
 def render(record: dict, output_format: str) -> str:
     """One JSON line, or a sentence as ``token tag`` lines and a blank line."""
     if output_format == "conll":
-        return "".join(f"{token} {tag_}\n" for token, tag_ in zip(record["tokens"], record["tags"])) + "\n"
+        return (
+            "".join(f"{token} {tag_}\n" for token, tag_ in zip(record["tokens"], record["tags"]))
+            + "\n"
+        )
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
@@ -305,8 +332,9 @@ def stream_lines(stdin: IO[str], encoding: str = "utf-8") -> Iterator[str]:
         try:
             yield raw.decode(encoding)
         except UnicodeDecodeError as error:
-            raise text_encoding.undecodable_line("stdin", number, error, encoding, PredictError,
-                                                 ENCODING_EXAMPLES) from None
+            raise text_encoding.undecodable_line(
+                "stdin", number, error, encoding, PredictError, ENCODING_EXAMPLES
+            ) from None
 
 
 def read_input_file(path: str, encoding: str = "utf-8") -> list[str]:
@@ -337,8 +365,12 @@ def _output(path: str, stdout: IO[str]) -> Iterator[IO[str]]:
         return
     from elmo_tasks.core.atomic import atomic_open
 
-    with atomic_open(path, "w", fix="free space there, or write elsewhere: output=/path/with/room/FILE",
-                     encoding="utf-8") as handle:
+    with atomic_open(
+        path,
+        "w",
+        fix="free space there, or write elsewhere: output=/path/with/room/FILE",
+        encoding="utf-8",
+    ) as handle:
         yield handle
 
 
@@ -366,14 +398,20 @@ def _predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
     input_format = detect_input_format(args.input, args.input_format)
     resolve_device(args.device)  # a bad device is reported before the model is built
     # A file is decoded whole before the model is loaded and before any output is opened.
-    lines: Iterable[str] = stream_lines(stdin, args.encoding) if streaming else read_input_file(args.input, args.encoding)
+    lines: Iterable[str] = (
+        stream_lines(stdin, args.encoding)
+        if streaming
+        else read_input_file(args.input, args.encoding)
+    )
     run = load_run(args.run_dir, args.device, args.checkpoint, verify=args.verify)
     if run.kind == "classification" and args.format == "conll":
         raise UsageError("format=conll is for taggers; this run is a classifier (use format=jsonl)")
     source = "stdin" if streaming else args.input
     if run.kind == "classification":
         dm = run.datamodule
-        examples: Iterable[Example] = read_texts(lines, source, input_format, dm.tokenize, dm.lowercase, dm.text_column)
+        examples: Iterable[Example] = read_texts(
+            lines, source, input_format, dm.tokenize, dm.lowercase, dm.text_column
+        )
         predict_batch = classify
     else:
         examples = read_sentences(lines, source, input_format)
@@ -401,14 +439,18 @@ def _predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
     return count
 
 
-def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, stdin: IO[str] | None = None, stdout: IO[str] | None = None
+) -> int:
     """Command-line entry point; returns the exit status (0 ok, 1 bad run or input, 2 bad arguments)."""
     argv = ["--help" if arg == "help" else arg for arg in (sys.argv[1:] if argv is None else argv)]
     return PARSER.run(argv, lambda values: _run(values, stdin or sys.stdin, stdout or sys.stdout))
 
 
 def _run(values: dict[str, Any], stdin: IO[str], stdout: IO[str]) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr
+    )
     log.setLevel(logging.INFO)
     try:
         predict(_arguments(values), stdin, stdout)

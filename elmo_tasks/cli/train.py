@@ -39,7 +39,9 @@ CHOSEN_GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callb
 def hydra_main(cfg: DictConfig) -> float | None:
     from elmo_tasks.runs.experiment import run
 
-    with readable_errors():  # missing data/weights, hub offline, no CUDA: the message alone, exit status 1
+    with (
+        readable_errors()
+    ):  # missing data/weights, hub offline, no CUDA: the message alone, exit status 1
         return run(cfg)
 
 
@@ -48,7 +50,9 @@ def cli(argv: Sequence[str] | None = None) -> None:
     (default ``sys.argv[1:]``)."""
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
-    stop_on_bad_overrides(sys.argv[1:], extra=run_folder_problem(sys.argv[1:], DEFAULT_PROJECT_ROOT / "outputs"))
+    stop_on_bad_overrides(
+        sys.argv[1:], extra=run_folder_problem(sys.argv[1:], DEFAULT_PROJECT_ROOT / "outputs")
+    )
     sys.argv = [sys.argv[0], *single_run_argv(sys.argv[1:], CHOSEN_GROUPS)]
     hydra_main()
 

@@ -43,8 +43,13 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb", fix: str = DEFAULT_FIX, needed: int | None = None,
-                **kwargs: Any) -> Iterator[IO]:
+def atomic_open(
+    path: str | os.PathLike,
+    mode: str = "wb",
+    fix: str = DEFAULT_FIX,
+    needed: int | None = None,
+    **kwargs: Any,
+) -> Iterator[IO]:
     """``open(path, mode)`` for writing, made atomic: the data goes to a hidden temporary file
     beside ``path`` (``.NAME.HOST-PID.XXXXXXXX.tmp``), which replaces ``path`` (``os.replace``) only
     when the block ends without an exception, after an ``fsync``; on an exception the temporary
@@ -54,7 +59,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", fix: str = DEFAULT_FI
         raise ValueError(f"atomic_open writes files; mode {mode!r} has no 'w'")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{process_tag()}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{process_tag()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -71,7 +78,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", fix: str = DEFAULT_FI
     _fsync_dir(path.parent)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8", fix: str = DEFAULT_FIX) -> None:
+def atomic_write_text(
+    path: str | os.PathLike, text: str, encoding: str = "utf-8", fix: str = DEFAULT_FIX
+) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_open`)."""
     with atomic_open(path, "w", fix=fix, encoding=encoding) as handle:
         handle.write(text)

@@ -35,7 +35,9 @@ from elmo_tasks.core.integrity import (
     write_sidecar,
 )
 
-CHECKPOINT_FIX = "free space there, or give the run a folder on a disk with room (hydra.run.dir=/path/with/room)"
+CHECKPOINT_FIX = (
+    "free space there, or give the run a folder on a disk with room (hydra.run.dir=/path/with/room)"
+)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike, fix: str = CHECKPOINT_FIX) -> None:
@@ -109,7 +111,9 @@ def load_checkpoint(path: str | os.PathLike, skip: str = "") -> dict:
         ) from None
     except (OSError, RuntimeError, EOFError, ValueError, IndexError, KeyError, TypeError) as error:
         # random bytes reach torch's legacy unpickler, which fails in many ways (pop from empty list ...)
-        raise CheckpointError(f"cannot read checkpoint {path}: {unreadable_reason(path, error)}") from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {unreadable_reason(path, error)}"
+        ) from None
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else {}
     check_finite(state if isinstance(state, dict) else {}, path)
     return checkpoint
@@ -121,7 +125,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     removes the sidecar with the checkpoint. Remote URLs (``s3://`` ...) are left to
     Lightning's fsspec writer. Loading is Lightning's (``torch.load``)."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         if storage_options is not None or not _is_local(path):
             super().save_checkpoint(checkpoint, path, storage_options)
             return
@@ -134,4 +140,4 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def _local(path: Any) -> str:
-    return str(path)[len("file://"):] if str(path).startswith("file://") else str(path)
+    return str(path)[len("file://") :] if str(path).startswith("file://") else str(path)

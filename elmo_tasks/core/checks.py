@@ -72,7 +72,9 @@ def gathered(problems: Iterable[Problem | None]) -> ElmoTasksError | None:
     if len(values) == 1:
         errors.insert(0, ConfigValueError(f"bad config value: {values[0]}"))
     elif values:
-        errors.insert(0, ConfigValueError("bad config values:\n" + "\n".join(f"  - {v}" for v in values)))
+        errors.insert(
+            0, ConfigValueError("bad config values:\n" + "\n".join(f"  - {v}" for v in values))
+        )
     if not errors:
         return None
     return errors[0] if len(errors) == 1 else PreflightError(errors)

@@ -26,13 +26,16 @@ from omegaconf import OmegaConf
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
-def check_overrides(argv: Sequence[str], conf_dir: str | Path, config_name: str = "config") -> str | None:
+def check_overrides(
+    argv: Sequence[str], conf_dir: str | Path, config_name: str = "config"
+) -> str | None:
     """Help text for the first overrides in ``argv`` that do not compose, else None.
 
     ``argv`` is the command line after the script name. With any flag (``--help``, ``-m``,
     ``--cfg``, ``--config-name`` ...) this returns None and leaves everything to Hydra, and so
     it does for failures it cannot explain (a sweep without ``-m``), so the real Hydra call
-    reports them as before; an override that does not parse is named with its fix. ``hydra.*`` overrides are not checked.
+    reports them as before; an override that does not parse is named with its fix. ``hydra.*``
+    overrides are not checked.
     """
     if any(arg.startswith("-") for arg in argv):
         return None
@@ -65,13 +68,17 @@ def syntax_problem(argv: Sequence[str]) -> str | None:
             parser.parse_overrides([arg])
         except HydraException as error:
             reason = str(error).splitlines()[0]
-            return (f"{arg}: not a valid override ({reason}); write key=value, and quote a value with "
-                    "brackets, braces, commas, spaces or = in it, e.g. 'key=\"a, b\"' (the grammar: "
-                    "https://hydra.cc/docs/advanced/override_grammar/basic/)")
+            return (
+                f"{arg}: not a valid override ({reason}); write key=value, and quote a value with "
+                "brackets, braces, commas, spaces or = in it, e.g. 'key=\"a, b\"' (the grammar: "
+                "https://hydra.cc/docs/advanced/override_grammar/basic/)"
+            )
     return None
 
 
-def explain(overrides: Sequence[Override], conf_dir: Path, config_name: str = "config") -> list[str]:
+def explain(
+    overrides: Sequence[Override], conf_dir: Path, config_name: str = "config"
+) -> list[str]:
     """One message per override naming an unknown group option or key, with a suggestion."""
     problems: list[str] = []
     good_groups: list[str] = []
@@ -120,7 +127,9 @@ def check_added_keys(
         if not (override.is_add() or override.is_force_add()) or override.is_sweep_override():
             continue
         parts = override.key_or_group.split(".")
-        if len(parts) < 2 or (conf_dir is not None and _is_group(conf_dir, override.key_or_group, config_name)):
+        if len(parts) < 2 or (
+            conf_dir is not None and _is_group(conf_dir, override.key_or_group, config_name)
+        ):
             continue
         if container is None:
             container = OmegaConf.to_container(config, resolve=False)
@@ -159,10 +168,16 @@ def _arguments(target: str) -> list[str] | None:
     params = signature.parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
+    return [
+        p.name
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+    ]
 
 
-def _added_key_problem(override: Override, parts: list[str], target: str, accepted: list[str], parent: dict) -> str:
+def _added_key_problem(
+    override: Override, parts: list[str], target: str, accepted: list[str], parent: dict
+) -> str:
     name, where = parts[-1], ".".join(parts[:-1])
     problem = f"{override.input_line}: {target} (built from {where}) takes no argument '{name}'"
     nearest = _nearest(name, accepted)
@@ -208,7 +223,9 @@ def _nearest(word: str, candidates: Sequence[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def _check_group_option(override: Override, conf_dir: Path, config_name: str = "config") -> str | None:
+def _check_group_option(
+    override: Override, conf_dir: Path, config_name: str = "config"
+) -> str | None:
     """``experiment=sst2_elmoo: ...; did you mean experiment=sst2_elmo?`` or None if valid."""
     group = override.key_or_group
     value = override.value()
@@ -256,7 +273,9 @@ def _check_key(override: Override, config: Any, groups: Sequence[str]) -> str | 
             where = f"'{part}' is not a config group or a top-level key"
         if nearest is None:
             shown = ", ".join(keys[:15]) + (", ..." if len(keys) > 15 else "")
-            return f"{override.input_line}: {where}; keys there: {shown} (prefix + to add a new key)"
+            return (
+                f"{override.input_line}: {where}; keys there: {shown} (prefix + to add a new key)"
+            )
         fixed.append(nearest)
         node = node.get(nearest) if nearest in node else None
         rest = parts[depth + 1 :]
@@ -277,7 +296,9 @@ def _fix_rest(parts: Sequence[str], node: Any) -> list[str]:
     return fixed
 
 
-def stop_on_bad_overrides(argv: Sequence[str], config_name: str = "config", extra: str | None = None) -> None:
+def stop_on_bad_overrides(
+    argv: Sequence[str], config_name: str = "config", extra: str | None = None
+) -> None:
     """Before a Hydra app starts: print the help for ``argv``'s first override that does not
     compose against the package's ``config_name``.yaml (or ``extra``, another command-line
     problem) and exit with status 2."""

@@ -23,8 +23,9 @@ def _shown(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def whole_number(value: Any, key: str, minimum: int | None = None, allow_none: bool = True,
-                 note: str = "") -> str | None:
+def whole_number(
+    value: Any, key: str, minimum: int | None = None, allow_none: bool = True, note: str = ""
+) -> str | None:
     """Why ``key=value`` is not a whole number >= ``minimum`` (None when it is)."""
     if value is None:
         return None if allow_none else f"{key} must be set to a whole number{note}"
@@ -39,16 +40,27 @@ def whole_number(value: Any, key: str, minimum: int | None = None, allow_none: b
     return None
 
 
-def real_number(value: Any, key: str, minimum: float | None = None, strict: bool = False, maximum: float | None = None,
-                allow_none: bool = True, example: str = "") -> str | None:
+def real_number(
+    value: Any,
+    key: str,
+    minimum: float | None = None,
+    strict: bool = False,
+    maximum: float | None = None,
+    allow_none: bool = True,
+    example: str = "",
+) -> str | None:
     """Why ``key=value`` is not a finite number in the range (None when it is)."""
     if value is None:
         return None if allow_none else f"{key} must be set to a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"{key}={_shown(value)}: must be a number" + (f", e.g. {key}={example}" if example else "")
+        return f"{key}={_shown(value)}: must be a number" + (
+            f", e.g. {key}={example}" if example else ""
+        )
     if minimum is not None and (value <= minimum if strict else value < minimum):
         relation = "greater than" if strict else "at least"
-        return f"{key}={value}: must be {relation} {minimum}" + (f", e.g. {key}={example}" if example else "")
+        return f"{key}={value}: must be {relation} {minimum}" + (
+            f", e.g. {key}={example}" if example else ""
+        )
     if maximum is not None and value > maximum:
         return f"{key}={value}: must be at most {maximum}"
     return None
@@ -65,7 +77,11 @@ def writable_folder(path: Any, key: str) -> str | None:
     if not existing.is_dir():
         return f"{key}={path}: cannot create the folder, {existing} is a file; give another folder"
     if not os.access(existing, os.W_OK | os.X_OK):
-        what = "is not writable" if existing == folder else f"cannot be created ({existing} is not writable)"
+        what = (
+            "is not writable"
+            if existing == folder
+            else f"cannot be created ({existing} is not writable)"
+        )
         return f"{key}={path}: the folder {what}; give a folder you can write to"
     return None
 

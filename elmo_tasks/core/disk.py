@@ -59,8 +59,13 @@ def _free_bytes(folder: Path) -> int | None:
         return None
 
 
-def disk_full_message(path: str | os.PathLike, needed: int | None = None, fix: str = DEFAULT_FIX,
-                      reason: BaseException | str | None = None, partial_removed: bool = True) -> str:
+def disk_full_message(
+    path: str | os.PathLike,
+    needed: int | None = None,
+    fix: str = DEFAULT_FIX,
+    reason: BaseException | str | None = None,
+    partial_removed: bool = True,
+) -> str:
     """``no space left to write PATH (needs N, M free on that disk): FIX``."""
     path = Path(path)
     facts = []
@@ -77,8 +82,12 @@ def disk_full_message(path: str | os.PathLike, needed: int | None = None, fix: s
     return f"no space left to write {path}{detail}{kept}. To fix it: {fix}."
 
 
-def disk_full_error(path: str | os.PathLike, needed: int | None = None, fix: str = DEFAULT_FIX,
-                    reason: BaseException | str | None = None) -> DiskFullError:
+def disk_full_error(
+    path: str | os.PathLike,
+    needed: int | None = None,
+    fix: str = DEFAULT_FIX,
+    reason: BaseException | str | None = None,
+) -> DiskFullError:
     """The :class:`DiskFullError` to raise for ``path``."""
     return DiskFullError(disk_full_message(path, needed, fix, reason))
 
@@ -152,8 +161,12 @@ class GuardedFile(io.RawIOBase):
 
 
 @contextlib.contextmanager
-def hdf5_writer(tmp: str | os.PathLike, target: str | os.PathLike, needed: int | None = None,
-                fix: str = DEFAULT_FIX) -> Iterator[tuple[object, GuardedFile]]:
+def hdf5_writer(
+    tmp: str | os.PathLike,
+    target: str | os.PathLike,
+    needed: int | None = None,
+    fix: str = DEFAULT_FIX,
+) -> Iterator[tuple[object, GuardedFile]]:
     """``(h5py.File, guard)`` writing ``tmp``. When the block or a write fails, ``tmp`` is
     removed; a full disk becomes one :class:`DiskFullError` about ``target``. The caller calls
     ``guard.check()`` inside long loops to stop at the first failed write."""
@@ -171,7 +184,9 @@ def hdf5_writer(tmp: str | os.PathLike, target: str | os.PathLike, needed: int |
     except BaseException as error:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        cause = guard.error or error  # HDF5 trips over the writes that were dropped: report the first failure
+        cause = (
+            guard.error or error
+        )  # HDF5 trips over the writes that were dropped: report the first failure
         if is_disk_full(cause):
             raise disk_full_error(target, needed, fix, cause) from None
         if guard.error is not None and isinstance(error, OSError):

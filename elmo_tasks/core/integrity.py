@@ -89,10 +89,14 @@ def write_sidecar(path: str | os.PathLike, digests: Iterable[str]) -> None:
     from elmo_tasks.core.atomic import atomic_write_text
 
     name = Path(path).name
-    atomic_write_text(sidecar(path), "".join(f"{digest}  {name}\n" for digest in dict.fromkeys(digests)))
+    atomic_write_text(
+        sidecar(path), "".join(f"{digest}  {name}\n" for digest in dict.fromkeys(digests))
+    )
 
 
-def replace_with_sidecar(tmp: str | os.PathLike, path: str | os.PathLike, digest: str | None = None) -> str:
+def replace_with_sidecar(
+    tmp: str | os.PathLike, path: str | os.PathLike, digest: str | None = None
+) -> str:
     """Rename the complete file ``tmp`` to ``path`` and record its SHA-256 beside it (see the
     module docstring for the order). Returns the digest."""
     tmp, path = Path(tmp), Path(path)
@@ -134,12 +138,19 @@ def verify(path: str | os.PathLike, what: str = "file", skip: str = "") -> bool:
     return True
 
 
-def check_finite(tensors: Mapping[str, object], source: str | os.PathLike, what: str = "weights") -> None:
+def check_finite(
+    tensors: Mapping[str, object], source: str | os.PathLike, what: str = "weights"
+) -> None:
     """:class:`IntegrityError` naming the tensors of ``tensors`` that hold NaN or infinity."""
     import torch
 
-    bad = [name for name, value in tensors.items()
-           if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()]
+    bad = [
+        name
+        for name, value in tensors.items()
+        if isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not torch.isfinite(value).all()
+    ]
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise IntegrityError(

@@ -21,7 +21,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-TEMPORARY = re.compile(r"^\..+?\.(?:(?P<host>[A-Za-z0-9_-]+)-)?(?P<pid>\d+)(?:\.[A-Za-z0-9_]{8})?\.tmp$")
+TEMPORARY = re.compile(
+    r"^\..+?\.(?:(?P<host>[A-Za-z0-9_-]+)-)?(?P<pid>\d+)(?:\.[A-Za-z0-9_]{8})?\.tmp$"
+)
 MAX_AGE_S = 24 * 3600.0
 
 
@@ -65,7 +67,10 @@ def is_stale(path: Path, max_age_s: float = MAX_AGE_S, now: float | None = None)
         return False
     if age > max_age_s:
         return True
-    on_this_machine = match["host"] in (None, host_tag())  # no host: written by an older version, here
+    on_this_machine = match["host"] in (
+        None,
+        host_tag(),
+    )  # no host: written by an older version, here
     return on_this_machine and not pid_alive(int(match["pid"]))
 
 
@@ -74,7 +79,9 @@ def remove_stale_temporaries(folder: str | os.PathLike, max_age_s: float = MAX_A
     folder = Path(folder)
     removed = []
     try:
-        candidates = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+        candidates = [
+            p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")
+        ]
     except OSError:  # no folder yet, or not readable: nothing to do here
         return removed
     for path in candidates:
@@ -85,5 +92,9 @@ def remove_stale_temporaries(folder: str | os.PathLike, max_age_s: float = MAX_A
             except OSError:
                 continue
             removed.append(path)
-            log.info("removed %s (%d bytes), left by a process that was killed or ran out of space", path, size)
+            log.info(
+                "removed %s (%d bytes), left by a process that was killed or ran out of space",
+                path,
+                size,
+            )
     return removed

@@ -17,7 +17,11 @@ def _project_root() -> Path:
     """The checkout (the folder holding train.py and conf/) when the package runs from one;
     for an installed package the current folder, under which outputs/ is created."""
     checkout = Path(__file__).resolve().parents[2]
-    return checkout if (checkout / "train.py").is_file() and (checkout / "conf").is_dir() else Path.cwd()
+    return (
+        checkout
+        if (checkout / "train.py").is_file() and (checkout / "conf").is_dir()
+        else Path.cwd()
+    )
 
 
 DEFAULT_PROJECT_ROOT = _project_root()

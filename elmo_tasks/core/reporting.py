@@ -56,17 +56,21 @@ def user_error(error: BaseException) -> tuple[str, int] | None:
         if is_disk_full(error):
             return disk_full_message(where, reason=error, partial_removed=False), 1
         if isinstance(error, PermissionError):
-            return (f"permission denied on {where}: this user may not write (or read) it; change its permissions "
-                    "or give the config key that names it another path"), 1
+            return (
+                f"permission denied on {where}: this user may not write (or read) it; change its permissions "
+                "or give the config key that names it another path"
+            ), 1
         return None
     from omegaconf.errors import GrammarParseError, InterpolationResolutionError
 
     if isinstance(error, (InterpolationResolutionError, GrammarParseError)):
         key = getattr(error, "full_key", None)
         what = str(getattr(error, "msg", None) or error).splitlines()[0]
-        return (f"{key + ': ' if key else ''}the config value's ${{...}} cannot be resolved: {what}; write "
-                "${other.key} for another config value, ${oc.env:NAME} for an environment variable, or give the "
-                "value itself"), 2
+        return (
+            f"{key + ': ' if key else ''}the config value's ${{...}} cannot be resolved: {what}; write "
+            "${other.key} for another config value, ${oc.env:NAME} for an environment variable, or give the "
+            "value itself"
+        ), 2
     return None
 
 

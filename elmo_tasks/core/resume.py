@@ -42,10 +42,17 @@ def random_state() -> dict[str, Any]:
     version, internal, gauss = random.getstate()
     name, keys, position, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
-        "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+        "python": {
+            "version": int(version),
+            "state": torch.tensor(internal, dtype=torch.int64),
+            "gauss": gauss,
+        },
         "numpy": {
-            "name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            "position": int(position), "has_gauss": int(has_gauss), "cached_gaussian": float(cached),
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
         },
         "torch": torch.get_rng_state(),
     }
@@ -57,10 +64,19 @@ def random_state() -> dict[str, Any]:
 def set_random_state(state: dict[str, Any]) -> None:
     """Undo :func:`random_state`."""
     python = state["python"]
-    random.setstate((python["version"], tuple(int(x) for x in python["state"].tolist()), python["gauss"]))
+    random.setstate(
+        (python["version"], tuple(int(x) for x in python["state"].tolist()), python["gauss"])
+    )
     numpy = state["numpy"]
-    np.random.set_state((numpy["name"], numpy["keys"].numpy().astype(np.uint32), numpy["position"],
-                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    np.random.set_state(
+        (
+            numpy["name"],
+            numpy["keys"].numpy().astype(np.uint32),
+            numpy["position"],
+            numpy["has_gauss"],
+            numpy["cached_gaussian"],
+        )
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -95,17 +111,24 @@ class RandomStateCheckpoint(pl.Callback):
         states = state_dict.get("ranks", [state_dict])
         rank, world_size = _distributed()
         if len(states) != world_size:
-            log.warning("the checkpoint holds the random states of %d processes, this run has %d: rank 0's are used",
-                        len(states), world_size)
+            log.warning(
+                "the checkpoint holds the random states of %d processes, this run has %d: rank 0's are used",
+                len(states),
+                world_size,
+            )
         self._pending = states[rank] if len(states) == world_size else states[0]
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._pending is not None:
             set_random_state(self._pending)
             self._pending = None
 
 
-def resolve_ckpt_path(ckpt_path: Any, checkpoint_dir: str | Path, run_dir: str | Path | None = None) -> str | None:
+def resolve_ckpt_path(
+    ckpt_path: Any, checkpoint_dir: str | Path, run_dir: str | Path | None = None
+) -> str | None:
     """The checkpoint to resume from: ``None``; ``"last"``: the newest of ``checkpoint_dir/last.ckpt``
     and the ``run_dir/hpc_ckpt_*.ckpt`` that Lightning writes when SLURM signals a requeue (``None``
     with a warning when there is none: the first start of a job that may be requeued); a local
@@ -125,13 +148,20 @@ def resolve_ckpt_path(ckpt_path: Any, checkpoint_dir: str | Path, run_dir: str |
             newest = max(existing, key=lambda path: path.stat().st_mtime_ns)
             log.info("resuming from %s", newest)
             return str(newest)
-        log.warning("ckpt_path=last: no %s yet, training starts from the beginning (to resume a run, "
-                    "give its folder: hydra.run.dir=RUN ckpt_path=last)", candidates[0])
+        log.warning(
+            "ckpt_path=last: no %s yet, training starts from the beginning (to resume a run, "
+            "give its folder: hydra.run.dir=RUN ckpt_path=last)",
+            candidates[0],
+        )
         return None
     path = Path(str(ckpt_path)).expanduser()
     if not path.is_file():
         found = sorted(str(p) for p in Path(checkpoint_dir).glob("*.ckpt"))
-        hint = f"; this run's checkpoints: {', '.join(found)}" if found else " (or ckpt_path=last for this run's last.ckpt)"
+        hint = (
+            f"; this run's checkpoints: {', '.join(found)}"
+            if found
+            else " (or ckpt_path=last for this run's last.ckpt)"
+        )
         raise CheckpointNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file{hint}")
     return str(path)
 
@@ -155,9 +185,12 @@ def check_resumable(ckpt_path: str, checkpoint_dir: str | Path) -> None:
     try:
         load_checkpoint(path, skip="verify_checksums=false")
     except ElmoTasksError as error:
-        others = sorted(str(p) for p in Path(checkpoint_dir).glob("*.ckpt") if p.resolve() != path.resolve())
+        others = sorted(
+            str(p) for p in Path(checkpoint_dir).glob("*.ckpt") if p.resolve() != path.resolve()
+        )
         try_instead = (
-            "resume from another checkpoint: " + " or ".join(f"ckpt_path={p}" for p in others) if others
+            "resume from another checkpoint: " + " or ".join(f"ckpt_path={p}" for p in others)
+            if others
             else "there is no other checkpoint in " + str(checkpoint_dir)
         )
         raise ResumeError(
@@ -208,19 +241,37 @@ class LastCheckpoint(ModelCheckpoint):
     atomically (``AtomicCheckpointIO``), never versioned.
     """
 
-    def __init__(self, dirpath: str | Path, every_n_train_steps: int | None = 0, **kwargs: Any) -> None:
+    def __init__(
+        self, dirpath: str | Path, every_n_train_steps: int | None = 0, **kwargs: Any
+    ) -> None:
         super().__init__(
-            dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps or 0,
-            every_n_epochs=0, enable_version_counter=False, **kwargs,
+            dirpath=dirpath,
+            save_top_k=0,
+            save_last=True,
+            every_n_train_steps=every_n_train_steps or 0,
+            every_n_epochs=0,
+            enable_version_counter=False,
+            **kwargs,
         )
 
     def _save_last(self, trainer: pl.Trainer) -> None:
         if not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         every = self._every_n_train_steps
-        if every < 1 or trainer.global_step % every or (batch_idx + 1) % trainer.accumulate_grad_batches:
+        if (
+            every < 1
+            or trainer.global_step % every
+            or (batch_idx + 1) % trainer.accumulate_grad_batches
+        ):
             return
         if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             return

@@ -35,8 +35,14 @@ def reading_codec(encoding: str) -> str:
     return "utf-8-sig" if encoding == "utf-8" else encoding
 
 
-def undecodable_line(source: str, number: int, error: UnicodeDecodeError, encoding: str,
-                     make_error: Callable[[str], Exception], examples: str = "encoding=latin-1") -> Exception:
+def undecodable_line(
+    source: str,
+    number: int,
+    error: UnicodeDecodeError,
+    encoding: str,
+    make_error: Callable[[str], Exception],
+    examples: str = "encoding=latin-1",
+) -> Exception:
     """The error for line ``number`` of ``source`` (a file decoded line by line) not decoding
     as ``encoding``: its first bad byte, where it is in the line, and the ``encoding=`` fix."""
     byte = error.object[error.start : error.start + 1].hex()
@@ -46,8 +52,13 @@ def undecodable_line(source: str, number: int, error: UnicodeDecodeError, encodi
     )
 
 
-def decode_lines(data: bytes, source: str, encoding: str, make_error: Callable[[str], Exception],
-                 examples: str = "encoding=latin-1") -> list[str]:
+def decode_lines(
+    data: bytes,
+    source: str,
+    encoding: str,
+    make_error: Callable[[str], Exception],
+    examples: str = "encoding=latin-1",
+) -> list[str]:
     """The lines of ``data`` (split at \\n, \\r\\n or \\r), each decoded; a line that does not
     decode raises ``make_error`` with :func:`undecodable_line`'s message."""
     lines = []
@@ -65,8 +76,12 @@ def line_of(data: bytes, offset: int) -> int:
     return before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
 
 
-def undecodable(path: str | os.PathLike[str], encoding: str = DEFAULT_ENCODING, key: str = "task.encoding",
-                data: bytes | None = None) -> DataFormatError:
+def undecodable(
+    path: str | os.PathLike[str],
+    encoding: str = DEFAULT_ENCODING,
+    key: str = "task.encoding",
+    data: bytes | None = None,
+) -> DataFormatError:
     """The error for ``path`` not decoding as ``encoding``: the line and column of the first byte
     that does not decode, that byte, and the fix (``key=latin-1`` or converting the file).
 
@@ -87,8 +102,10 @@ def undecodable(path: str | os.PathLike[str], encoding: str = DEFAULT_ENCODING, 
         where, reason = f"{path}", ""
     label = "UTF-8" if name == "utf-8" else name
     if name == "utf-8":
-        fix = (f"if the file is in another encoding, give it: {key}=latin-1 (or cp1252, ...); or convert the file "
-               f"to UTF-8, e.g. iconv -f latin1 -t utf-8 {Path(path).name} > {Path(path).stem}.utf8{Path(path).suffix}")
+        fix = (
+            f"if the file is in another encoding, give it: {key}=latin-1 (or cp1252, ...); or convert the file "
+            f"to UTF-8, e.g. iconv -f latin1 -t utf-8 {Path(path).name} > {Path(path).stem}.utf8{Path(path).suffix}"
+        )
     else:
         fix = f"give the file's own encoding as {key}=... (e.g. {key}=utf-8), or convert the file to UTF-8"
     return DataFormatError(f"{where} is not valid {label}{reason}; {fix}")

@@ -72,7 +72,10 @@ def threads_for(setting: Any, cores: int, jobs: int) -> int | None:
 
 def runs_folder() -> Path:
     """Where the runs of this user on this machine register while they train."""
-    return Path(tempfile.gettempdir()) / f"elmo_tasks-runs-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    return (
+        Path(tempfile.gettempdir())
+        / f"elmo_tasks-runs-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    )
 
 
 def live_runs(folder: Path | None = None) -> int:
@@ -148,6 +151,8 @@ class ThreadShare(pl.Callback):
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._rebalance()
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if batch_idx and batch_idx % self.every_n_batches == 0:
             self._rebalance()

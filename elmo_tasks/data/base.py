@@ -82,7 +82,9 @@ class BucketedDataModule(pl.LightningDataModule):
         """Before anything is read: the sizes and limits of ``config``, then every file it
         names (or its hub dataset) (see :mod:`elmo_tasks.core.checks`)."""
         problems: list[Problem] = list(check_task_values(config, key))
-        problems += check_sources(config, cls.config_sources(config), root, tagging=cls.kind == "tagging")
+        problems += check_sources(
+            config, cls.config_sources(config), root, tagging=cls.kind == "tagging"
+        )
         return problems
 
     @classmethod
@@ -114,7 +116,11 @@ class BucketedDataModule(pl.LightningDataModule):
         """Training tokens, most frequent first (ties alphabetical), at least ``min_count``
         times, at most ``max_vocab_size`` of them."""
         counts = Counter(token for sentence in sentences for token in sentence)
-        words = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= self.min_count]
+        words = [
+            w
+            for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            if n >= self.min_count
+        ]
         return words[: self.max_vocab_size] if self.max_vocab_size else words
 
     def sentences(self) -> dict[str, list[list[str]]]:
@@ -131,7 +137,11 @@ class BucketedDataModule(pl.LightningDataModule):
     def _batches_done(self) -> int:
         """Training batches of the current epoch done so far (saved in mid-epoch checkpoints)."""
         trainer = self.trainer
-        return trainer.fit_loop.epoch_loop.batch_progress.current.processed if trainer is not None else 0
+        return (
+            trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            if trainer is not None
+            else 0
+        )
 
     def _epoch(self) -> int | None:
         """The trainer's epoch (what the sampler shuffles with), None without a trainer."""
@@ -143,13 +153,22 @@ class BucketedDataModule(pl.LightningDataModule):
         lengths = [len(row["tokens"]) for row in data]
         num_replicas, rank = self._replicas() if distributed else (1, 0)
         size = self.batch_size if shuffle else self.eval_batch_size
-        sampler = BucketBatchSampler(lengths, size, shuffle, self.seed, num_replicas=num_replicas, rank=rank)
+        sampler = BucketBatchSampler(
+            lengths, size, shuffle, self.seed, num_replicas=num_replicas, rank=rank
+        )
         # Its own generator: iterating a loader then draws no number from the global RNG, whose
         # stream (dropout) a resumed run must continue exactly (see elmo_tasks/core/resume.py).
         generator = torch.Generator().manual_seed(self.seed)
-        kwargs = dict(batch_sampler=sampler, collate_fn=self.collate, num_workers=self.num_workers, generator=generator)
+        kwargs = dict(
+            batch_sampler=sampler,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            generator=generator,
+        )
         if shuffle:
-            return ResumableDataLoader(data, batches_done=self._batches_done, epoch=self._epoch, **kwargs)
+            return ResumableDataLoader(
+                data, batches_done=self._batches_done, epoch=self._epoch, **kwargs
+            )
         return DataLoader(data, **kwargs)
 
     def unsharded_dataloader(self, split: str) -> DataLoader:

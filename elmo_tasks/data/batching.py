@@ -49,7 +49,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise ValueError(f"rank must be in [0, num_replicas), got rank={rank}, num_replicas={num_replicas}")
+            raise ValueError(
+                f"rank must be in [0, num_replicas), got rank={rank}, num_replicas={num_replicas}"
+            )
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -147,12 +149,17 @@ class BucketBatchSampler(Sampler[list[int]]):
         """Make the next pass continue ``state``'s epoch after its ``batches_done`` batches. A state
         saved with other data, seed or global batch size (the order differs) only sets the epoch."""
         mine = self.state_dict()
-        differs = [key for key in ("seed", "global_batch_size", "num_rows") if state.get(key) != mine[key]]
+        differs = [
+            key for key in ("seed", "global_batch_size", "num_rows") if state.get(key) != mine[key]
+        ]
         self.epoch = int(state["epoch"])
         if differs:
             log.warning(
                 "the checkpoint's batch order was made with other %s (%s); the resumed epoch %d starts "
-                "from its first batch", ", ".join(differs), ", ".join(f"{k}={state.get(k)}" for k in differs), self.epoch,
+                "from its first batch",
+                ", ".join(differs),
+                ", ".join(f"{k}={state.get(k)}" for k in differs),
+                self.epoch,
             )
             return
         self._resume = (self.epoch, int(state["batches_done"]))

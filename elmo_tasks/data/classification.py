@@ -28,6 +28,17 @@ from elmo_tasks.data.tables import read_table
 from elmo_tasks.data.tweeteval import read_tweeteval
 
 __all__ = [
-    "HubUnavailableError", "SST3_LABELS", "SST5_LABELS", "LabelledSplit", "cap", "hub_source", "parse_sst_tree", "read_hub", "read_sst_trees",
-    "read_table", "read_tweeteval", "split_from_hub_dataset", "stratified_split",
+    "HubUnavailableError",
+    "SST3_LABELS",
+    "SST5_LABELS",
+    "LabelledSplit",
+    "cap",
+    "hub_source",
+    "parse_sst_tree",
+    "read_hub",
+    "read_sst_trees",
+    "read_table",
+    "read_tweeteval",
+    "split_from_hub_dataset",
+    "stratified_split",
 ]

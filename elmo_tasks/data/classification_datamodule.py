@@ -56,8 +56,13 @@ class ClassificationDataModule(BucketedDataModule):
                 split = config.get(key)
                 if split is not None:
                     split = "val" if str(split) == "validation" else str(split)
-                    files += [(f"task.data_dir + task.{key}={config.get(key)}", directory / f"{split}_{suffix}.txt")
-                              for suffix in ("text", "labels")]
+                    files += [
+                        (
+                            f"task.data_dir + task.{key}={config.get(key)}",
+                            directory / f"{split}_{suffix}.txt",
+                        )
+                        for suffix in ("text", "labels")
+                    ]
             return None, [*files, ("task.data_dir", directory / "mapping.txt")]
         return None, files_of(config) if reader in cls.FILE_READERS else []
 
@@ -88,14 +93,21 @@ class ClassificationDataModule(BucketedDataModule):
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(name, batch_size, eval_batch_size, min_count, max_vocab_size, seed, num_workers)
+        super().__init__(
+            name, batch_size, eval_batch_size, min_count, max_vocab_size, seed, num_workers
+        )
         if reader not in READERS:
             raise ValueError(f"task.reader must be one of {READERS}, got {reader!r}")
         self.reader = reader
         self.files = {"train": train_file, "validation": validation_file, "test": test_file}
         self.text_column, self.label_column = text_column, label_column
         self.encoding = encoding
-        self.data_dir, self.hub_name, self.hub_config, self.hub_revision = data_dir, hub_name, hub_config, hub_revision
+        self.data_dir, self.hub_name, self.hub_config, self.hub_revision = (
+            data_dir,
+            hub_name,
+            hub_config,
+            hub_revision,
+        )
         self.tokenize = get_tokenizer(tokenizer)
         self.lowercase = lowercase
         self.validation_fraction = validation_fraction
@@ -108,7 +120,9 @@ class ClassificationDataModule(BucketedDataModule):
         names) and, for the hub, the dataset, its config and revision, and the columns read."""
         source: dict = {"reader": self.reader, "splits": dict(self.files)}
         if self.reader == "hub":
-            source.update(hub_name=self.hub_name, hub_config=self.hub_config, hub_revision=self.hub_revision)
+            source.update(
+                hub_name=self.hub_name, hub_config=self.hub_config, hub_revision=self.hub_revision
+            )
         if self.reader in ("hub", "table"):
             source.update(text_column=self.text_column, label_column=self.label_column)
         if self.reader == "tweeteval":
@@ -119,13 +133,24 @@ class ClassificationDataModule(BucketedDataModule):
     def _read(self, split: str, labels: list[str] | None) -> LabelledSplit:
         source = self.files[split]
         if self.reader == "table":
-            return read_table(source, self.text_column, self.label_column, labels=labels, encoding=self.encoding)
+            return read_table(
+                source, self.text_column, self.label_column, labels=labels, encoding=self.encoding
+            )
         if self.reader in ("sst_trees", "sst3_trees"):
-            return read_sst_trees(source, fine_grained=self.reader == "sst_trees", encoding=self.encoding)
+            return read_sst_trees(
+                source, fine_grained=self.reader == "sst_trees", encoding=self.encoding
+            )
         if self.reader == "tweeteval":
             return read_tweeteval(self.data_dir, source, encoding=self.encoding)
-        return read_hub(self.hub_name, self.hub_config, split=source, text_column=self.text_column,
-                        label_column=self.label_column, labels=labels, revision=self.hub_revision)
+        return read_hub(
+            self.hub_name,
+            self.hub_config,
+            split=source,
+            text_column=self.text_column,
+            label_column=self.label_column,
+            labels=labels,
+            revision=self.hub_revision,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -136,10 +161,15 @@ class ClassificationDataModule(BucketedDataModule):
         self.labels = train.labels
         if self.files["validation"] is None:
             train, validation = stratified_split(train, self.validation_fraction, self.seed)
-            log.info("no validation file: held out %d of train (seed %d)", len(validation), self.seed)
+            log.info(
+                "no validation file: held out %d of train (seed %d)", len(validation), self.seed
+            )
         else:
             validation = self._read("validation", self.labels)
-        raw = {"train": cap(train, self.max_train_samples), "validation": cap(validation, self.max_eval_samples)}
+        raw = {
+            "train": cap(train, self.max_train_samples),
+            "validation": cap(validation, self.max_eval_samples),
+        }
         if self.files["test"] is not None:
             raw["test"] = cap(self._read("test", self.labels), self.max_eval_samples)
         for split, data in raw.items():
@@ -157,7 +187,9 @@ class ClassificationDataModule(BucketedDataModule):
         rows = data.select_columns(["tokens", "label", "line"]).to_list()
         empty = [row["line"] for row in rows if not row["tokens"]]
         if empty:
-            raise DataFormatError(f"{split.source}: lines {empty[:10]} have no tokens after tokenization")
+            raise DataFormatError(
+                f"{split.source}: lines {empty[:10]} have no tokens after tokenization"
+            )
         return rows
 
     def module_kwargs(self) -> dict:

@@ -30,11 +30,16 @@ class Sentence:
 
     def __post_init__(self) -> None:
         if len(self.tokens) != len(self.tags):
-            raise ValueError(f"sentence at line {self.line}: {len(self.tokens)} tokens but {len(self.tags)} tags")
+            raise ValueError(
+                f"sentence at line {self.line}: {len(self.tokens)} tokens but {len(self.tags)} tags"
+            )
 
 
 def read_conll(
-    path: str | os.PathLike[str], token_column: int = 0, tag_column: int = -1, encoding: str = DEFAULT_ENCODING
+    path: str | os.PathLike[str],
+    token_column: int = 0,
+    tag_column: int = -1,
+    encoding: str = DEFAULT_ENCODING,
 ) -> list[Sentence]:
     """Read the sentences of a CoNLL column file.
 
@@ -92,7 +97,9 @@ def read_conll(
         tags.append(columns[tag_column])
     flush()
     if not sentences:
-        raise DataFormatError(f"{path}: no sentences found (the file is empty or holds only -DOCSTART- lines)")
+        raise DataFormatError(
+            f"{path}: no sentences found (the file is empty or holds only -DOCSTART- lines)"
+        )
     return sentences
 
 
@@ -138,11 +145,15 @@ def write_conll(
     lines: list[str] = []
     for i, (tokens, g, p) in enumerate(zip(sentences_tokens, gold, pred)):
         if not len(tokens) == len(g) == len(p):
-            raise ValueError(f"sentence {i}: {len(tokens)} tokens, {len(g)} gold and {len(p)} pred tags")
+            raise ValueError(
+                f"sentence {i}: {len(tokens)} tokens, {len(g)} gold and {len(p)} pred tags"
+            )
         for j, fields in enumerate(zip(tokens, g, p)):
             for name, value in zip(("token", "gold", "pred"), fields):
                 if not value or len(value.split()) != 1 or value.strip() != value:
-                    raise ValueError(f"sentence {i}, token {j}: {name} {value!r} is empty or holds whitespace")
+                    raise ValueError(
+                        f"sentence {i}, token {j}: {name} {value!r} is empty or holds whitespace"
+                    )
             lines.append(" ".join(fields))
         lines.append("")
     from elmo_tasks.core.atomic import (

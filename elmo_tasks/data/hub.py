@@ -53,12 +53,16 @@ def read_hub(
     source = hub_source(name, config, split, revision)
     check_hub_reachable(source)
     try:
-        raw = datasets.load_dataset(name, config, split=split, cache_dir=str_or_none(cache_dir), revision=revision)
+        raw = datasets.load_dataset(
+            name, config, split=split, cache_dir=str_or_none(cache_dir), revision=revision
+        )
     except (ConnectionError, FileNotFoundError) as error:
         if not hub_offline():
             if isinstance(error, FileNotFoundError):
                 raise
-            raise HubUnavailableError(hub_message(source, f"the hub could not be reached ({error})")) from error
+            raise HubUnavailableError(
+                hub_message(source, f"the hub could not be reached ({error})")
+            ) from error
         reason = f"offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and it is not in the local cache ({error})"
         raise HubUnavailableError(hub_message(source, reason)) from error
     return split_from_hub_dataset(raw, text_column, label_column, labels=labels, source=source)
@@ -66,7 +70,12 @@ def read_hub(
 
 def hub_source(name: str, config: str | None, split: str, revision: str | None = None) -> str:
     """How messages name a hub split: ``name/config@revision [split]``."""
-    return f"{name}" + (f"/{config}" if config else "") + (f"@{revision}" if revision else "") + f" [{split}]"
+    return (
+        f"{name}"
+        + (f"/{config}" if config else "")
+        + (f"@{revision}" if revision else "")
+        + f" [{split}]"
+    )
 
 
 def split_from_hub_dataset(
@@ -85,7 +94,9 @@ def split_from_hub_dataset(
         return to_split(raw, text_column, label_column, rows, labels, source, "row")
     names = list(feature.names)
     if labels is not None and [str(label) for label in labels] != names:
-        raise DataFormatError(f"{source}: the dataset's labels {names} differ from the given {list(labels)}")
+        raise DataFormatError(
+            f"{source}: the dataset's labels {names} differ from the given {list(labels)}"
+        )
     ids = np.asarray(raw[label_column][:], dtype=np.int64)
     bad = np.flatnonzero((ids < 0) | (ids >= len(names)))
     if bad.size:
@@ -95,7 +106,11 @@ def split_from_hub_dataset(
             f"({', '.join(names)}); -1 marks an unlabelled row (as in GLUE test splits)"
         )
     texts = raw[text_column][:]
-    empty = [row for row, text in enumerate(texts) if is_empty_text(text, source, "row", row, text_column)]
+    empty = [
+        row
+        for row, text in enumerate(texts)
+        if is_empty_text(text, source, "row", row, text_column)
+    ]
     keep = np.ones(len(raw), dtype=bool)
     keep[empty] = False
     warn_skipped(source, "row", empty)
@@ -104,7 +119,9 @@ def split_from_hub_dataset(
 
 def hub_offline() -> bool:
     flags = (os.environ.get(variable, "") for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-    return bool(datasets.config.HF_HUB_OFFLINE) or any(flag.upper() in {"1", "ON", "YES", "TRUE"} for flag in flags)
+    return bool(datasets.config.HF_HUB_OFFLINE) or any(
+        flag.upper() in {"1", "ON", "YES", "TRUE"} for flag in flags
+    )
 
 
 def check_hub_reachable(source: str, tagging: bool = False) -> None:
@@ -136,7 +153,9 @@ def hub_message(source: str, reason: str, tagging: bool = False) -> str:
     """Why ``source`` cannot be loaded, and the overrides that train on local files instead."""
     from elmo_tasks.core.paths import DEFAULT_PROJECT_ROOT
 
-    data = os.environ.get(DATA_ENV) or str((DEFAULT_PROJECT_ROOT.parent / "shared" / "data").resolve())
+    data = os.environ.get(DATA_ENV) or str(
+        (DEFAULT_PROJECT_ROOT.parent / "shared" / "data").resolve()
+    )
     if tagging:
         local = (
             f"  {train_command('task=conll2003')}   (reads {data}/conll2003/)\n"

@@ -60,11 +60,17 @@ def to_split(
     """
     texts = raw[text_column][:]
     keep = np.array(
-        [not is_empty_text(text, source, where, lines[row], text_column) for row, text in enumerate(texts)], dtype=bool
+        [
+            not is_empty_text(text, source, where, lines[row], text_column)
+            for row, text in enumerate(texts)
+        ],
+        dtype=bool,
     )
     kept_rows = np.flatnonzero(keep).tolist()
     values = raw[label_column][:]
-    names = {row: _label_name(values[row], source, where, lines[row], label_column) for row in kept_rows}
+    names = {
+        row: _label_name(values[row], source, where, lines[row], label_column) for row in kept_rows
+    }
     label_names = _resolve_label_names(names.values(), labels, source)
     label_ids = np.zeros(len(raw), dtype=np.int64)  # rows with empty text keep 0; they are dropped
     position = {name: index for index, name in enumerate(label_names)}
@@ -86,7 +92,9 @@ def _label_name(value: Any, source: str, where: str, line: int, column: str) -> 
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if value is None or isinstance(value, str) or (isinstance(value, float) and math.isnan(value)):
-        raise DataFormatError(f"{source}, {where} {line}: missing label (field {column!r} is empty)")
+        raise DataFormatError(
+            f"{source}, {where} {line}: missing label (field {column!r} is empty)"
+        )
     raise DataFormatError(
         f"{source}, {where} {line}: label {value!r} in field {column!r} is a {type(value).__name__}; "
         "expected an integer or a non-blank string"
@@ -107,14 +115,18 @@ def _label_sort_key(name: str) -> tuple[int, int | str]:
     return (0, int(name)) if INT_LABEL.fullmatch(name) else (1, name)
 
 
-def _resolve_label_names(names: Iterable[str], labels: Sequence[str] | None, source: str) -> list[str]:
+def _resolve_label_names(
+    names: Iterable[str], labels: Sequence[str] | None, source: str
+) -> list[str]:
     """``labels`` checked for duplicates, or the set of ``names``, sorted."""
     if labels is None:
         return sorted(set(names), key=_label_sort_key)
     label_names = [str(label) for label in labels]
     duplicates = sorted({name for name in label_names if label_names.count(name) > 1})
     if duplicates:
-        raise ValueError(f"{source}: the given label list repeats {', '.join(map(repr, duplicates))}")
+        raise ValueError(
+            f"{source}: the given label list repeats {', '.join(map(repr, duplicates))}"
+        )
     return label_names
 
 
@@ -122,7 +134,11 @@ def warn_skipped(source: str, where: str, skipped_lines: list[int]) -> None:
     if not skipped_lines:
         return
     listed = ", ".join(map(str, skipped_lines[:MAX_LINES_LISTED]))
-    more = f" and {len(skipped_lines) - MAX_LINES_LISTED} more" if len(skipped_lines) > MAX_LINES_LISTED else ""
+    more = (
+        f" and {len(skipped_lines) - MAX_LINES_LISTED} more"
+        if len(skipped_lines) > MAX_LINES_LISTED
+        else ""
+    )
     warnings.warn(
         f"{source}: skipped {len(skipped_lines)} row(s) with empty text at {where}(s) {listed}{more}",
         UserWarning,
@@ -154,7 +170,9 @@ def build_split(
     keep_list = keep.tolist()
 
     def convert(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
-        chosen = [(text, index) for text, index in zip(batch[text_column], indices) if keep_list[index]]
+        chosen = [
+            (text, index) for text, index in zip(batch[text_column], indices) if keep_list[index]
+        ]
         return {
             "text": [text for text, _ in chosen],
             "label": [label_list[index] for _, index in chosen],
@@ -197,7 +215,9 @@ def from_rows(
     return LabelledSplit(dataset, labels, source)
 
 
-def stratified_split(split: LabelledSplit, fraction: float, seed: int) -> tuple[LabelledSplit, LabelledSplit]:
+def stratified_split(
+    split: LabelledSplit, fraction: float, seed: int
+) -> tuple[LabelledSplit, LabelledSplit]:
     """Split into (train, validation) with ``fraction`` of the rows in validation, stratified by label.
 
     Each class gives ``floor`` or ``ceil`` of ``fraction`` times its size to validation (largest
@@ -231,8 +251,14 @@ def stratified_split(split: LabelledSplit, fraction: float, seed: int) -> tuple[
     in_validation[np.concatenate(validation)] = True
     describe = f"{split.source} (stratified split, fraction {fraction}, seed {seed})"
     return (
-        LabelledSplit(split.dataset.select(np.flatnonzero(~in_validation)), split.labels, f"{describe}: train"),
-        LabelledSplit(split.dataset.select(np.flatnonzero(in_validation)), split.labels, f"{describe}: validation"),
+        LabelledSplit(
+            split.dataset.select(np.flatnonzero(~in_validation)), split.labels, f"{describe}: train"
+        ),
+        LabelledSplit(
+            split.dataset.select(np.flatnonzero(in_validation)),
+            split.labels,
+            f"{describe}: validation",
+        ),
     )
 
 

@@ -55,10 +55,19 @@ def check_task_values(task: Any, key: str = "task") -> list[str]:
     for name, (minimum, allow_none) in TASK_WHOLE_NUMBERS.items():
         if name in task:
             note = " (null: no limit)" if name.startswith("max_") else ""
-            problems.append(whole_number(task.get(name), f"{key}.{name}", minimum, allow_none, note))
+            problems.append(
+                whole_number(task.get(name), f"{key}.{name}", minimum, allow_none, note)
+            )
     if "validation_fraction" in task:
-        problems.append(real_number(task.get("validation_fraction"), f"{key}.validation_fraction", minimum=0.0,
-                                    maximum=0.99, example="0.1"))
+        problems.append(
+            real_number(
+                task.get("validation_fraction"),
+                f"{key}.validation_fraction",
+                minimum=0.0,
+                maximum=0.99,
+                example="0.1",
+            )
+        )
     if task.get("encoding") is not None:
         problems.append(encoding_problem(task.get("encoding"), f"{key}.encoding"))
     return [p for p in problems if p]
@@ -68,12 +77,21 @@ def task_hub_source(task: Mapping[str, Any]) -> str:
     """How messages name the hub dataset a task trains on: ``name/config@revision [split]``."""
     from elmo_tasks.data.hub import hub_source
 
-    return hub_source(task.get("hub_name"), task.get("hub_config"), task.get("train_file"), task.get("hub_revision"))
+    return hub_source(
+        task.get("hub_name"),
+        task.get("hub_config"),
+        task.get("train_file"),
+        task.get("hub_revision"),
+    )
 
 
 def files_of(task: Mapping[str, Any], keys: tuple[str, ...] = FILE_KEYS) -> list[tuple[str, Path]]:
     """``(task.<key>, path)`` of each file key that is set."""
-    return [(f"task.{key}", Path(str(task.get(key))).expanduser()) for key in keys if task.get(key) is not None]
+    return [
+        (f"task.{key}", Path(str(task.get(key))).expanduser())
+        for key in keys
+        if task.get(key) is not None
+    ]
 
 
 def check_sources(task: Any, sources: Sources, root: Any, tagging: bool) -> list[Problem]:
@@ -89,10 +107,14 @@ def check_sources(task: Any, sources: Sources, root: Any, tagging: bool) -> list
             return [error]
         return []
     missing = [(key, path) for key, path in files if not path.is_file()]
-    return [DataNotFoundError(missing_data_message(task, root, missing, tagging))] if missing else []
+    return (
+        [DataNotFoundError(missing_data_message(task, root, missing, tagging))] if missing else []
+    )
 
 
-def missing_data_message(task: Any, root: Any, missing: list[tuple[str, Path]], tagging: bool) -> str:
+def missing_data_message(
+    task: Any, root: Any, missing: list[tuple[str, Path]], tagging: bool
+) -> str:
     """Which files are missing, where ``paths.data_dir`` points, and the fixes."""
     name = str(task.get("name", "?"))
     choice = hydra_choice("task") or name
@@ -105,10 +127,14 @@ def missing_data_message(task: Any, root: Any, missing: list[tuple[str, Path]], 
     for key, path in missing:
         note = " (a folder, not a file)" if path.is_dir() else ""
         lines.append(f"  {shown_path(path)}{note}   <- {key}")
-    lines.append(data_dir_note(data_dir, data_dir_from_env(root)) if from_data_dir else (
-        f"These paths were given on the command line or in the task config ({data_env_value()}; it only "
-        "moves the paths built from ${paths.data_dir})."
-    ))
+    lines.append(
+        data_dir_note(data_dir, data_dir_from_env(root))
+        if from_data_dir
+        else (
+            f"These paths were given on the command line or in the task config ({data_env_value()}; it only "
+            "moves the paths built from ${paths.data_dir})."
+        )
+    )
     lines.append("To fix it, do one of:")
     if from_data_dir:
         inside = relative_to(missing[0][1], data_dir)
@@ -128,7 +154,9 @@ def missing_data_message(task: Any, root: Any, missing: list[tuple[str, Path]], 
             "add task.data_dir=/path/to/tweeteval/sentiment to the command"
         )
     if name == "tweeteval_sentiment" and any(p.name == "train_text.txt" for _, p in missing):
-        lines.append("    (the shared copy of TweetEval lacks train_text.txt: its train texts are not redistributed)")
+        lines.append(
+            "    (the shared copy of TweetEval lacks train_text.txt: its train texts are not redistributed)"
+        )
     hub = HUB_ALTERNATIVES.get(name)
     if hub is None:
         prefix = "" if "hub_name" in task else "+"

@@ -20,7 +20,9 @@ _PTB_BRACKETS = {"-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-"
 _TREE_TOKEN = re.compile(r"[()]|[^ \t\r\n\f\v()]+")  # a leaf may hold a no-break space: "8\xa01\/2"
 
 
-def read_sst_trees(path: PathLike, fine_grained: bool = True, encoding: str = DEFAULT_ENCODING) -> LabelledSplit:
+def read_sst_trees(
+    path: PathLike, fine_grained: bool = True, encoding: str = DEFAULT_ENCODING
+) -> LabelledSplit:
     """Read Stanford Sentiment Treebank PTB trees, one per line; the root label is the sentence label.
 
     ``fine_grained=True`` keeps the 5 classes (:data:`SST5_LABELS`); ``False`` collapses them to
@@ -54,10 +56,15 @@ def read_sst_trees(path: PathLike, fine_grained: bool = True, encoding: str = DE
         label_ids.append(label if fine_grained else _SST3_OF_SST5[label])
         lines.append(number)
     if blank:
-        warnings.warn(f"{path}: skipped {len(blank)} blank line(s): {', '.join(map(str, blank[:MAX_LINES_LISTED]))}")
+        warnings.warn(
+            f"{path}: skipped {len(blank)} blank line(s): {', '.join(map(str, blank[:MAX_LINES_LISTED]))}",
+            stacklevel=2,
+        )
     if not texts:
         raise DataFormatError(f"{path}: no trees")
-    return from_rows(texts, label_ids, lines, SST5_LABELS if fine_grained else SST3_LABELS, str(path))
+    return from_rows(
+        texts, label_ids, lines, SST5_LABELS if fine_grained else SST3_LABELS, str(path)
+    )
 
 
 def _numbered_trees(path: Path, encoding: str) -> list[tuple[int, str]]:

@@ -39,38 +39,136 @@ MANIFEST = "manifest.json"
 # What a review is about: a thing ("this ...", first) and its aspects, as (noun phrase, plural).
 # Both clauses of a contrast talk about the same domain.
 DOMAINS = {
-    "film": [("this movie", False), ("the film", False), ("the plot", False), ("the acting", False),
-             ("the ending", False), ("the dialogue", False), ("the music", False), ("the characters", True)],
-    "book": [("this book", False), ("the novel", False), ("the story", False), ("the writing", False),
-             ("the characters", True), ("the ending", False)],
-    "restaurant": [("this restaurant", False), ("the food", False), ("the service", False), ("the staff", True),
-                   ("the meal", False), ("the dessert", False), ("the prices", True)],
-    "hotel": [("this hotel", False), ("the room", False), ("the view", False), ("the staff", True),
-              ("the breakfast", False), ("the location", False)],
-    "music": [("this album", False), ("the concert", False), ("the songs", True), ("the singer", False),
-              ("the lyrics", True)],
-    "product": [("this phone", False), ("the camera", False), ("the screen", False), ("the design", False),
-                ("the battery", False), ("this game", False)],
+    "film": [
+        ("this movie", False),
+        ("the film", False),
+        ("the plot", False),
+        ("the acting", False),
+        ("the ending", False),
+        ("the dialogue", False),
+        ("the music", False),
+        ("the characters", True),
+    ],
+    "book": [
+        ("this book", False),
+        ("the novel", False),
+        ("the story", False),
+        ("the writing", False),
+        ("the characters", True),
+        ("the ending", False),
+    ],
+    "restaurant": [
+        ("this restaurant", False),
+        ("the food", False),
+        ("the service", False),
+        ("the staff", True),
+        ("the meal", False),
+        ("the dessert", False),
+        ("the prices", True),
+    ],
+    "hotel": [
+        ("this hotel", False),
+        ("the room", False),
+        ("the view", False),
+        ("the staff", True),
+        ("the breakfast", False),
+        ("the location", False),
+    ],
+    "music": [
+        ("this album", False),
+        ("the concert", False),
+        ("the songs", True),
+        ("the singer", False),
+        ("the lyrics", True),
+    ],
+    "product": [
+        ("this phone", False),
+        ("the camera", False),
+        ("the screen", False),
+        ("the design", False),
+        ("the battery", False),
+        ("this game", False),
+    ],
 }
 ADJECTIVES = {
-    "positive": ["good", "great", "excellent", "wonderful", "brilliant", "beautiful", "enjoyable", "impressive",
-                 "pleasant", "fantastic", "delightful", "charming", "clever", "superb", "lovely", "perfect",
-                 "memorable", "nice"],
-    "negative": ["bad", "poor", "terrible", "awful", "boring", "dull", "disappointing", "weak", "painful",
-                 "predictable", "bland", "messy", "forgettable", "annoying", "horrible", "tedious",
-                 "mediocre", "ugly"],
+    "positive": [
+        "good",
+        "great",
+        "excellent",
+        "wonderful",
+        "brilliant",
+        "beautiful",
+        "enjoyable",
+        "impressive",
+        "pleasant",
+        "fantastic",
+        "delightful",
+        "charming",
+        "clever",
+        "superb",
+        "lovely",
+        "perfect",
+        "memorable",
+        "nice",
+    ],
+    "negative": [
+        "bad",
+        "poor",
+        "terrible",
+        "awful",
+        "boring",
+        "dull",
+        "disappointing",
+        "weak",
+        "painful",
+        "predictable",
+        "bland",
+        "messy",
+        "forgettable",
+        "annoying",
+        "horrible",
+        "tedious",
+        "mediocre",
+        "ugly",
+    ],
 }
 # Negative words that read naturally after "never" / "not ... at all" (a clearly positive remark).
-NEGATABLE_NEGATIVES = ["bad", "boring", "dull", "disappointing", "predictable", "bland", "annoying", "tedious",
-                       "forgettable", "awful"]
+NEGATABLE_NEGATIVES = [
+    "bad",
+    "boring",
+    "dull",
+    "disappointing",
+    "predictable",
+    "bland",
+    "annoying",
+    "tedious",
+    "forgettable",
+    "awful",
+]
 INTENSIFIERS = ["", "", "very", "really", "truly", "quite", "extremely", "pretty"]
 # What turns "was X" into the opposite of X ("not at all" wraps the adjective).
-NEGATORS_OF_POSITIVE = ["not", "not very", "never", "hardly", "far from", "anything but", "not at all"]
+NEGATORS_OF_POSITIVE = [
+    "not",
+    "not very",
+    "never",
+    "hardly",
+    "far from",
+    "anything but",
+    "not at all",
+]
 VERBS = {"positive": ["love", "enjoy", "like", "adore", "admire"], "negative": ["hate", "dislike"]}
 PEOPLE = ["I", "we", "my friends", "my family", "everyone I know"]
 RECOMMEND = {
-    "positive": ["I would recommend {s}.", "I would happily recommend {s}.", "I can recommend {s}."],
-    "negative": ["I would not recommend {s}.", "I would never recommend {s}.", "I cannot recommend {s}."],
+    "positive": [
+        "I would recommend {s}.",
+        "I would happily recommend {s}.",
+        "I can recommend {s}.",
+    ],
+    "negative": [
+        "I would not recommend {s}.",
+        "I would never recommend {s}.",
+        "I cannot recommend {s}.",
+    ],
 }
 
 
@@ -91,7 +189,12 @@ def _opposite(label: str) -> str:
 
 def _plain(rng: random.Random, review: Review, subject: tuple[str, bool], label: str) -> str:
     """ "the food was really good" """
-    words = [subject[0], review.be(subject[1]), rng.choice(INTENSIFIERS), rng.choice(ADJECTIVES[label])]
+    words = [
+        subject[0],
+        review.be(subject[1]),
+        rng.choice(INTENSIFIERS),
+        rng.choice(ADJECTIVES[label]),
+    ]
     return " ".join(w for w in words if w)
 
 
@@ -124,7 +227,9 @@ def _verb(rng: random.Random, review: Review, subject: tuple[str, bool], label: 
 
 
 CLAUSES: dict[str, Callable[[random.Random, Review, tuple[str, bool], str], str]] = {
-    "plain": _plain, "negated": _negated, "verb": _verb,
+    "plain": _plain,
+    "negated": _negated,
+    "verb": _verb,
 }
 
 
@@ -135,15 +240,21 @@ def _capitalize(text: str) -> str:
 def _sentence(rng: random.Random, label: str) -> str:
     """One review sentence with polarity ``label``."""
     review = Review(rng.choice(list(DOMAINS.values())), past=rng.random() < 0.6)
-    kind = rng.choices(["plain", "negated", "verb", "recommend", "contrast"], weights=[3, 3, 2, 1, 4])[0]
+    kind = rng.choices(
+        ["plain", "negated", "verb", "recommend", "contrast"], weights=[3, 3, 2, 1, 4]
+    )[0]
     if kind == "recommend":
         return rng.choice(RECOMMEND[label]).format(s=review.subjects[0][0])
     if kind != "contrast":
         return _capitalize(CLAUSES[kind](rng, review, rng.choice(review.subjects), label)) + "."
     # Two aspects of one thing: the deciding clause has the label, the conceded one the opposite.
     first, second = rng.sample(review.subjects, 2)
-    concession = CLAUSES[rng.choice(["plain", "plain", "negated", "verb"])](rng, review, first, _opposite(label))
-    decision = CLAUSES[rng.choice(["plain", "plain", "negated", "verb"])](rng, review, second, label)
+    concession = CLAUSES[rng.choice(["plain", "plain", "negated", "verb"])](
+        rng, review, first, _opposite(label)
+    )
+    decision = CLAUSES[rng.choice(["plain", "plain", "negated", "verb"])](
+        rng, review, second, label
+    )
     form = rng.randrange(3)
     if form == 0:
         return f"{_capitalize(concession)}, but {decision}."
@@ -168,7 +279,9 @@ def generate(sizes: dict[str, int], seed: int = 0) -> dict[str, list[dict[str, s
                 if text not in seen:
                     break
             else:
-                raise RuntimeError(f"could not write {size} distinct {split} sentences; ask for fewer")
+                raise RuntimeError(
+                    f"could not write {size} distinct {split} sentences; ask for fewer"
+                )
             seen.add(text)
             rows.append({"text": text, "label": label})
         splits[split] = rows

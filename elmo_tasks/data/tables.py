@@ -53,7 +53,9 @@ def read_table(
     path = Path(path)
     fmt = _TABLE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataFormatError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_TABLE_FORMATS)}")
+        raise DataFormatError(
+            f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_TABLE_FORMATS)}"
+        )
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, f"{fmt} data file not found", str(path))
     if text_column == label_column:
@@ -72,34 +74,53 @@ def read_table(
     return to_split(raw, text_column, label_column, lines, labels, str(path), "line")
 
 
-def read_texts(path: PathLike, text_column: str = "text", encoding: str = DEFAULT_ENCODING) -> list[str]:
+def read_texts(
+    path: PathLike, text_column: str = "text", encoding: str = DEFAULT_ENCODING
+) -> list[str]:
     """The ``text_column`` of a .csv, .tsv or .jsonl file (no labels needed), checked as
     :func:`read_table` checks it; a missing text is an empty string."""
     path = Path(path)
     fmt = _TABLE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataFormatError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_TABLE_FORMATS)}")
+        raise DataFormatError(
+            f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(_TABLE_FORMATS)}"
+        )
     if fmt == "json":
         raw, _ = _load_json_lines(path, None, encoding_name(encoding))
-        require_columns(raw.column_names, (text_column,), path, "name the column to read with text_column=...")
+        require_columns(
+            raw.column_names, (text_column,), path, "name the column to read with text_column=..."
+        )
     else:
         raw, _ = _load_delimited(path, fmt, text_column, None, None, encoding_name(encoding))
     return [text if isinstance(text, str) else "" for text in raw[text_column]]
 
 
 def _load_delimited(
-    path: Path, fmt: str, text_column: str, label_column: str | None, cache_dir: PathLike | None, encoding: str
+    path: Path,
+    fmt: str,
+    text_column: str,
+    label_column: str | None,
+    cache_dir: PathLike | None,
+    encoding: str,
 ) -> tuple[datasets.Dataset, list[int]]:
     """Check the header and record shapes with the csv module, then load through ``datasets``
     (only the text column when ``label_column`` is None)."""
-    dialect: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
+    dialect: dict[str, Any] = (
+        {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ","}
+    )
     header, lines = _scan_delimited(path, dialect, encoding)
     columns = (text_column,) if label_column is None else (text_column, label_column)
-    require_columns(header, columns, path, "name the column to read with text_column=..." if label_column is None
-                    else COLUMNS_FIX)
+    require_columns(
+        header,
+        columns,
+        path,
+        "name the column to read with text_column=..." if label_column is None else COLUMNS_FIX,
+    )
     for column in columns:
         if header.count(column) > 1:
-            raise DataFormatError(f"{path}, line 1: column {column!r} appears {header.count(column)} times in the header")
+            raise DataFormatError(
+                f"{path}, line 1: column {column!r} appears {header.count(column)} times in the header"
+            )
     if label_column is None:
         dialect = {**dialect, "usecols": [text_column]}
     features = datasets.Features({column: datasets.Value("string") for column in columns})
@@ -120,7 +141,9 @@ def _load_delimited(
     return raw, lines
 
 
-def _scan_delimited(path: Path, dialect: dict[str, Any], encoding: str) -> tuple[list[str], list[int]]:
+def _scan_delimited(
+    path: Path, dialect: dict[str, Any], encoding: str
+) -> tuple[list[str], list[int]]:
     """The header and the first line of each record; DataFormatError for a row with the wrong field count."""
     header: list[str] | None = None
     lines: list[int] = []
@@ -152,11 +175,15 @@ def _scan_delimited(path: Path, dialect: dict[str, Any], encoding: str) -> tuple
             f"text{_SHOWN_DELIMITER[dialect['delimiter']]}label, and each line after it is one example"
         )
     if not lines:
-        raise DataFormatError(f"{path}: no data rows (only the header, line 1); add one example per line below it")
+        raise DataFormatError(
+            f"{path}: no data rows (only the header, line 1); add one example per line below it"
+        )
     return header, lines
 
 
-def _load_json_lines(path: Path, cache_dir: PathLike | None, encoding: str) -> tuple[datasets.Dataset, list[int]]:
+def _load_json_lines(
+    path: Path, cache_dir: PathLike | None, encoding: str
+) -> tuple[datasets.Dataset, list[int]]:
     """Load a JSON lines file through ``datasets``; a line that is not a JSON object is named."""
     content = path.read_bytes()
     try:
@@ -164,13 +191,22 @@ def _load_json_lines(path: Path, cache_dir: PathLike | None, encoding: str) -> t
     except UnicodeDecodeError:
         raise undecodable(path, encoding, data=content) from None
     if content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
-        raise DataFormatError(f"{path}: expected JSON lines (one object per line), found a JSON array")
+        raise DataFormatError(
+            f"{path}: expected JSON lines (one object per line), found a JSON array"
+        )
     lines = [number for number, line in enumerate(content.split(b"\n"), start=1) if line.strip()]
     if not lines:
-        raise DataFormatError(f"{path}: no data rows (the file is empty); write one JSON object per line")
+        raise DataFormatError(
+            f"{path}: no data rows (the file is empty); write one JSON object per line"
+        )
     try:
-        raw = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str_or_none(cache_dir),
-                                    **({} if encoding == "utf-8" else {"encoding": encoding}))
+        raw = datasets.load_dataset(
+            "json",
+            data_files=str(path),
+            split="train",
+            cache_dir=str_or_none(cache_dir),
+            **({} if encoding == "utf-8" else {"encoding": encoding}),
+        )
     except Exception as error:
         _raise_bad_json_line(path, content, encoding)
         raise DataFormatError(f"{path}: could not be read as JSON lines: {error}") from error
@@ -194,7 +230,9 @@ def _raise_bad_json_line(path: Path, content: bytes, encoding: str = DEFAULT_ENC
                 'JSON object, e.g. {"text": "a fine film", "label": "positive"}'
             ) from None
         if not isinstance(value, dict):
-            raise DataFormatError(f"{path}, line {number}: expected a JSON object, found {type(value).__name__}")
+            raise DataFormatError(
+                f"{path}, line {number}: expected a JSON object, found {type(value).__name__}"
+            )
         for field, item in value.items():
             if item is None:
                 continue
@@ -218,12 +256,14 @@ def _json_kind(value: Any) -> str:
 COLUMNS_FIX = "name the columns to read with task.text_column=... and task.label_column=..."
 
 
-def require_columns(available: Sequence[str], wanted: Sequence[str], source: Any, fix: str = COLUMNS_FIX) -> None:
+def require_columns(
+    available: Sequence[str], wanted: Sequence[str], source: Any, fix: str = COLUMNS_FIX
+) -> None:
     missing = [column for column in wanted if column not in available]
     if missing:
         raise DataFormatError(
-            f"{source}: no column {', '.join(map(repr, missing))}; available columns: {', '.join(map(repr, available))}; "
-            + fix
+            f"{source}: no column {', '.join(map(repr, missing))}; "
+            f"available columns: {', '.join(map(repr, available))}; " + fix
         )
 
 

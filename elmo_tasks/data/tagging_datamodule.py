@@ -88,14 +88,22 @@ def sentences_from_hub_dataset(
         if names is not None:
             bad = [t for t in tags if not 0 <= t < len(names)]
             if bad:
-                raise DataFormatError(f"{source}, row {row}: tag id {bad[0]} is not one of 0..{len(names) - 1}")
+                raise DataFormatError(
+                    f"{source}, row {row}: tag id {bad[0]} is not one of 0..{len(names) - 1}"
+                )
             tags = [names[t] for t in tags]
         try:
             sentences.append(Sentence(list(tokens), list(tags), row))
         except ValueError as error:
-            raise DataFormatError(f"{source}, row {row}: {len(tokens)} tokens but {len(tags)} tags") from error
+            raise DataFormatError(
+                f"{source}, row {row}: {len(tokens)} tokens but {len(tags)} tags"
+            ) from error
     if empty:
-        warnings.warn(f"{source}: skipped {len(empty)} row(s) without tokens: {empty[:50]}", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{source}: skipped {len(empty)} row(s) without tokens: {empty[:50]}",
+            UserWarning,
+            stacklevel=2,
+        )
     if not sentences:
         raise DataFormatError(f"{source}: no sentences")
     return TaggedSplit(sentences, source, unit="row")
@@ -124,7 +132,8 @@ def read_hub_tagging(
             raise
         reason = (
             "offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and it is not in the local cache"
-            if hub_offline() else f"the hub could not be reached ({type(error).__name__})"
+            if hub_offline()
+            else f"the hub could not be reached ({type(error).__name__})"
         )
         raise HubUnavailableError(hub_message(source, reason, tagging=True)) from error
     return sentences_from_hub_dataset(raw, source, tokens_column, tags_column)
@@ -162,9 +171,13 @@ def chunk_sentence(
     while start < len(tags):
         end = min(start + max_length, len(tags))
         if end < len(tags):
-            cut = next((c for c in range(end, start, -1) if not tags[c].startswith(continuation)), None)
+            cut = next(
+                (c for c in range(end, start, -1) if not tags[c].startswith(continuation)), None
+            )
             if cut is None:
-                message = f"{where}: an entity longer than max_length={max_length} is cut at token {end}"
+                message = (
+                    f"{where}: an entity longer than max_length={max_length} is cut at token {end}"
+                )
                 warnings.warn(message, UserWarning, stacklevel=2)
             else:
                 end = cut
@@ -181,7 +194,8 @@ class TaggingDataModule(BucketedDataModule):
 
     train_file / validation_file / test_file: CoNLL files (``token_column``/``tag_column`` pick
         the columns, ``encoding`` is their text encoding); with ``hub_name`` set, split names of
-        that dataset (``tokens``/``ner_tags`` columns). With no validation file, a seeded ``validation_fraction`` of train is held out.
+        that dataset (``tokens``/``ner_tags`` columns). With no validation file, a seeded
+        ``validation_fraction`` of train is held out.
     scheme: what the model learns, BIO or BIOES. The input scheme (IOB1, BIO or BIOES) is
         detected from the train file; the tag set is ``O`` plus every prefix of ``scheme`` for each
         entity type of the train file, and an unknown type elsewhere is a ValueError.
@@ -198,6 +212,7 @@ class TaggingDataModule(BucketedDataModule):
     def config_sources(cls, config: Any) -> Sources:
         """The hub dataset when ``hub_name`` is set, else the CoNLL files."""
         return (task_hub_source(config), []) if config.get("hub_name") else (None, files_of(config))
+
     trained_state_keys = ("vocabulary", "labels", "input_scheme")
 
     def __init__(
@@ -228,17 +243,28 @@ class TaggingDataModule(BucketedDataModule):
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(name, batch_size, eval_batch_size, min_count, max_vocab_size, seed, num_workers)
+        super().__init__(
+            name, batch_size, eval_batch_size, min_count, max_vocab_size, seed, num_workers
+        )
         self.scheme = check_scheme(scheme)
         if self.scheme not in ("BIO", "BIOES"):
-            raise ValueError(f"task.scheme must be BIO or BIOES (the scheme the model learns), got {scheme!r}")
+            raise ValueError(
+                f"task.scheme must be BIO or BIOES (the scheme the model learns), got {scheme!r}"
+            )
         if long_sentences not in LONG_SENTENCES:
-            raise ValueError(f"task.long_sentences must be one of {LONG_SENTENCES}, got {long_sentences!r}")
+            raise ValueError(
+                f"task.long_sentences must be one of {LONG_SENTENCES}, got {long_sentences!r}"
+            )
         if max_length is not None and max_length < 1:
             raise ValueError(f"task.max_length must be None or >= 1, got {max_length}")
         if not 0.0 < validation_fraction < 1.0:
-            raise ValueError(f"task.validation_fraction must be strictly between 0 and 1, got {validation_fraction}")
-        for key, value in (("max_train_samples", max_train_samples), ("max_eval_samples", max_eval_samples)):
+            raise ValueError(
+                f"task.validation_fraction must be strictly between 0 and 1, got {validation_fraction}"
+            )
+        for key, value in (
+            ("max_train_samples", max_train_samples),
+            ("max_eval_samples", max_eval_samples),
+        ):
             if value is not None and value < 0:
                 raise ValueError(f"task.{key} must be None or >= 0, got {value}")
         self.files = {"train": train_file, "validation": validation_file, "test": test_file}
@@ -260,18 +286,32 @@ class TaggingDataModule(BucketedDataModule):
         dataset, its config and revision, the split names and the columns read."""
         if self.hub_name:
             return {
-                "reader": "hub", "splits": dict(self.files), "hub_name": self.hub_name, "hub_config": self.hub_config,
-                "hub_revision": self.hub_revision, "tokens_column": self.tokens_column, "tags_column": self.tags_column,
+                "reader": "hub",
+                "splits": dict(self.files),
+                "hub_name": self.hub_name,
+                "hub_config": self.hub_config,
+                "hub_revision": self.hub_revision,
+                "tokens_column": self.tokens_column,
+                "tags_column": self.tags_column,
             }
-        return {"reader": "conll", "splits": dict(self.files), "token_column": self.token_column,
-                "tag_column": self.tag_column}
+        return {
+            "reader": "conll",
+            "splits": dict(self.files),
+            "token_column": self.token_column,
+            "tag_column": self.tag_column,
+        }
 
     # -- reading ---------------------------------------------------------------------------
     def _read(self, split: str) -> TaggedSplit:
         source = self.files[split]
         if self.hub_name:
             return read_hub_tagging(
-                self.hub_name, self.hub_config, source, self.tokens_column, self.tags_column, self.hub_revision
+                self.hub_name,
+                self.hub_config,
+                source,
+                self.tokens_column,
+                self.tags_column,
+                self.hub_revision,
             )
         sentences = read_conll(source, self.token_column, self.tag_column, self.encoding)
         return TaggedSplit(sentences, str(source))
@@ -285,17 +325,30 @@ class TaggingDataModule(BucketedDataModule):
         self._learn_tags(train)
         if self.files["validation"] is None:
             train, validation = self._hold_out(train)
-            log.info("no validation file: held out %d of train (seed %d)", len(validation.sentences), self.seed)
+            log.info(
+                "no validation file: held out %d of train (seed %d)",
+                len(validation.sentences),
+                self.seed,
+            )
         else:
             validation = self._read("validation")
-        raw = {"train": _cap(train, self.max_train_samples), "validation": _cap(validation, self.max_eval_samples)}
+        raw = {
+            "train": _cap(train, self.max_train_samples),
+            "validation": _cap(validation, self.max_eval_samples),
+        }
         if self.files["test"] is not None:
             raw["test"] = _cap(self._read("test"), self.max_eval_samples)
         for split, data in raw.items():
             self.tagged[split] = data
             self.splits[split] = self._rows(data)
         self.vocabulary = self.build_vocabulary(row["tokens"] for row in self.splits["train"])
-        log.info("%s: %s tags in, %s tags learned: %s", self.name, self.input_scheme, self.scheme, self.labels)
+        log.info(
+            "%s: %s tags in, %s tags learned: %s",
+            self.name,
+            self.input_scheme,
+            self.scheme,
+            self.labels,
+        )
 
     def _learn_tags(self, train: TaggedSplit) -> None:
         """Input scheme and tag set from the train file; malformed tags named by file and line."""
@@ -312,14 +365,24 @@ class TaggingDataModule(BucketedDataModule):
         both parts keep file order."""
         count = len(train.sentences)
         if count < 2:
-            raise DataFormatError(f"{train.source}: {count} sentence is too few to hold out a validation set")
+            raise DataFormatError(
+                f"{train.source}: {count} sentence is too few to hold out a validation set"
+            )
         size = min(count - 1, max(1, round(count * self.validation_fraction)))
         held = np.zeros(count, dtype=bool)
         held[np.random.default_rng(self.seed).permutation(count)[:size]] = True
         describe = f"{train.source} (held out {self.validation_fraction}, seed {self.seed})"
         return (
-            TaggedSplit([s for s, h in zip(train.sentences, held) if not h], f"{describe}: train", train.unit),
-            TaggedSplit([s for s, h in zip(train.sentences, held) if h], f"{describe}: validation", train.unit),
+            TaggedSplit(
+                [s for s, h in zip(train.sentences, held) if not h],
+                f"{describe}: train",
+                train.unit,
+            ),
+            TaggedSplit(
+                [s for s, h in zip(train.sentences, held) if h],
+                f"{describe}: validation",
+                train.unit,
+            ),
         )
 
     def _internal_tags(self, sentence: Sentence, split: TaggedSplit) -> list[str]:
@@ -355,15 +418,19 @@ class TaggingDataModule(BucketedDataModule):
                     f"task.max_length={self.max_length}; raise it or set task.long_sentences=split"
                 )
             else:
-                chunks = chunk_sentence(tags, self.max_length, self.scheme, split.where(sentence, 0))
+                chunks = chunk_sentence(
+                    tags, self.max_length, self.scheme, split.where(sentence, 0)
+                )
             for offset, chunk in chunks:
-                rows.append({
-                    "tokens": sentence.tokens[offset : offset + len(chunk)],
-                    "tags": [index[tag] for tag in chunk],
-                    "index": len(rows),
-                    "sentence": number,
-                    "offset": offset,
-                })
+                rows.append(
+                    {
+                        "tokens": sentence.tokens[offset : offset + len(chunk)],
+                        "tags": [index[tag] for tag in chunk],
+                        "index": len(rows),
+                        "sentence": number,
+                        "offset": offset,
+                    }
+                )
         return rows
 
     def module_kwargs(self) -> dict:
@@ -384,7 +451,9 @@ class TaggingDataModule(BucketedDataModule):
             tags = list(predicted[row["index"]])
             if len(tags) != len(row["tokens"]):
                 count = len(row["tokens"])
-                raise ValueError(f"{split}, row {row['index']}: {len(tags)} predicted tags for {count} tokens")
+                raise ValueError(
+                    f"{split}, row {row['index']}: {len(tags)} predicted tags for {count} tokens"
+                )
             joined.setdefault(row["sentence"], []).extend(tags)
         sentences = self.tagged[split].sentences
         pred = []
@@ -396,7 +465,9 @@ class TaggingDataModule(BucketedDataModule):
     # -- loaders ---------------------------------------------------------------------------
     @staticmethod
     def collate(rows: list[dict]) -> dict:
-        tags = torch.full((len(rows), max(len(row["tags"]) for row in rows)), PAD_TAG, dtype=torch.long)
+        tags = torch.full(
+            (len(rows), max(len(row["tags"]) for row in rows)), PAD_TAG, dtype=torch.long
+        )
         for i, row in enumerate(rows):
             tags[i, : len(row["tags"])] = torch.tensor(row["tags"], dtype=torch.long)
         return {
@@ -419,4 +490,6 @@ def _cap(split: TaggedSplit, max_samples: int | None) -> TaggedSplit:
     """The first ``max_samples`` sentences of ``split`` (all of them when None or larger)."""
     if max_samples is None or max_samples >= len(split.sentences):
         return split
-    return TaggedSplit(split.sentences[:max_samples], f"{split.source} (first {max_samples})", split.unit)
+    return TaggedSplit(
+        split.sentences[:max_samples], f"{split.source} (first {max_samples})", split.unit
+    )

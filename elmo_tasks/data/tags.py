@@ -32,7 +32,9 @@ def check_scheme(scheme: str) -> Scheme:
     """Return the canonical name of ``scheme`` (``IOB2`` is accepted for ``BIO``), else ValueError."""
     name = _ALIASES.get(scheme.upper(), scheme.upper()) if isinstance(scheme, str) else scheme
     if name not in SCHEMES:
-        raise ValueError(f"unknown tag scheme {scheme!r}; expected one of {', '.join(SCHEMES)} (or IOB2)")
+        raise ValueError(
+            f"unknown tag scheme {scheme!r}; expected one of {', '.join(SCHEMES)} (or IOB2)"
+        )
     return name  # type: ignore[return-value]
 
 
@@ -44,7 +46,9 @@ def split_tag(tag: str, where: str = "tag") -> tuple[str, str]:
     if tag == "O":
         return "O", ""
     if not isinstance(tag, str) or len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES":
-        raise DataFormatError(f"{where}: {tag!r} is not an entity tag (expected 'O' or B-/I-/E-/S- followed by a type)")
+        raise DataFormatError(
+            f"{where}: {tag!r} is not an entity tag (expected 'O' or B-/I-/E-/S- followed by a type)"
+        )
     return tag[0], tag[2:]
 
 
@@ -56,7 +60,9 @@ def _check_tags(tags: Sequence[str], scheme: Scheme, what: str = "tags") -> None
     for i, tag in enumerate(tags):
         prefix, _ = split_tag(tag, f"{what}, position {i}")
         if prefix != "O" and prefix not in allowed:
-            raise ValueError(f"{what}, position {i}: tag {tag!r} is not valid in the {scheme} scheme")
+            raise ValueError(
+                f"{what}, position {i}: tag {tag!r} is not valid in the {scheme} scheme"
+            )
 
 
 def detect_scheme(sequences: Iterable[Sequence[str]]) -> Scheme:
@@ -70,7 +76,9 @@ def detect_scheme(sequences: Iterable[Sequence[str]]) -> Scheme:
     iob1 = False
     for s, tags in enumerate(sequences):
         if isinstance(tags, str):
-            raise TypeError("detect_scheme expects a list of tag sequences, got a single string; wrap it in a list")
+            raise TypeError(
+                "detect_scheme expects a list of tag sequences, got a single string; wrap it in a list"
+            )
         prev_type = ""
         for i, tag in enumerate(tags):
             prefix, type_ = split_tag(tag, f"sentence {s}, position {i}")

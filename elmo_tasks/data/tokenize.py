@@ -67,4 +67,6 @@ def get_tokenizer(name: str) -> Tokenizer:
     try:
         return TOKENIZERS[name]
     except KeyError:
-        raise ValueError(f"unknown tokenizer {name!r}; choose one of: {', '.join(TOKENIZERS)}") from None
+        raise ValueError(
+            f"unknown tokenizer {name!r}; choose one of: {', '.join(TOKENIZERS)}"
+        ) from None

@@ -13,7 +13,9 @@ from elmo_tasks.data.labelled import INT_LABEL, LabelledSplit, from_rows
 PathLike = str | os.PathLike[str]
 
 
-def read_tweeteval(directory: PathLike, split: str, encoding: str = DEFAULT_ENCODING) -> LabelledSplit:
+def read_tweeteval(
+    directory: PathLike, split: str, encoding: str = DEFAULT_ENCODING
+) -> LabelledSplit:
     """Read TweetEval ``{split}_text.txt`` and ``{split}_labels.txt`` (aligned by line) with ``mapping.txt``.
 
     ``split`` is ``train``, ``val`` (or ``validation``) or ``test``; ``encoding`` the files' text encoding.
@@ -24,7 +26,9 @@ def read_tweeteval(directory: PathLike, split: str, encoding: str = DEFAULT_ENCO
     labels_path = directory / f"{split}_labels.txt"
     labels = _read_tweeteval_mapping(directory / "mapping.txt", encoding)
     if not labels_path.is_file():
-        raise FileNotFoundError(errno.ENOENT, f"TweetEval {split!r} labels file not found", str(labels_path))
+        raise FileNotFoundError(
+            errno.ENOENT, f"TweetEval {split!r} labels file not found", str(labels_path)
+        )
     if not text_path.is_file():
         raise FileNotFoundError(
             errno.ENOENT,
@@ -60,7 +64,9 @@ def _read_tweeteval_mapping(path: Path, encoding: str = DEFAULT_ENCODING) -> lis
             continue
         fields = line.split("\t") if "\t" in line else line.split(None, 1)
         if len(fields) != 2 or fields[0].strip() != str(len(names)) or not fields[1].strip():
-            raise DataFormatError(f"{path}, line {number}: expected '{len(names)}<TAB>name', found {line!r}")
+            raise DataFormatError(
+                f"{path}, line {number}: expected '{len(names)}<TAB>name', found {line!r}"
+            )
         names.append(fields[1].strip())
     if not names:
         raise DataFormatError(f"{path}: no labels")

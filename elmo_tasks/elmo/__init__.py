@@ -1,8 +1,8 @@
 """ELMo (Peters et al., 2018) in plain PyTorch, reading and writing the published format.
 
-    from elmo_tasks.elmo import Elmo, batch_to_ids
-    elmo = Elmo("small", "small", num_output_representations=1)
-    out = elmo(batch_to_ids([["Hello", "world", "."]]))
+from elmo_tasks.elmo import Elmo, batch_to_ids
+elmo = Elmo("small", "small", num_output_representations=1)
+out = elmo(batch_to_ids([["Hello", "world", "."]]))
 """
 
 from elmo_tasks.elmo.batching import batches_by_tokens, embed_sentences

@@ -59,7 +59,9 @@ def embed_sentences(
             for row, index in enumerate(batch):
                 n = len(sentences[index])
                 if output == "activations" or "activations" in out:
-                    results[index] = torch.stack([layer[row, : n + 2] for layer in out["activations"]]).cpu()
+                    results[index] = torch.stack(
+                        [layer[row, : n + 2] for layer in out["activations"]]
+                    ).cpu()
                 else:
                     results[index] = [rep[row, :n].cpu() for rep in out[output]]
     return results

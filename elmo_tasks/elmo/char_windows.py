@@ -52,7 +52,9 @@ class _WindowMax(torch.autograd.Function):
             # equal to it. (Computed in place; ``windows`` is not needed any more.)
             countdown = torch.arange(positions, 0, -1, dtype=windows.dtype, device=windows.device)
             reached = windows.eq_(best.unsqueeze(1)).mul_(countdown.view(1, positions, 1))
-            first = (positions - reached.amax(dim=1).long()).clamp_(max=positions - 1)  # NaN rows: any index
+            first = (positions - reached.amax(dim=1).long()).clamp_(
+                max=positions - 1
+            )  # NaN rows: any index
             ctx.save_for_backward(char_ids, first)
             ctx.table_shape = tables.shape
         return best
@@ -64,7 +66,11 @@ class _WindowMax(torch.autograd.Function):
         width, n_chars, n_filters = ctx.table_shape
         # Filter-major (n, chars) blocks: scattering along contiguous rows is 3x faster.
         grad_tables = grad_best.new_zeros(width, n_filters, n_chars)
-        first_t, char_ids_t, grad_t = first.t().contiguous(), char_ids.t(), grad_best.t().contiguous()
+        first_t, char_ids_t, grad_t = (
+            first.t().contiguous(),
+            char_ids.t(),
+            grad_best.t().contiguous(),
+        )
         for k in range(width):
             grad_tables[k].scatter_add_(1, char_ids_t.gather(0, first_t + k), grad_t)
         return None, grad_tables.transpose(1, 2), None

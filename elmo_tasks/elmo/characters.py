@@ -70,7 +70,9 @@ def batch_to_ids(sentences: Sequence[Sequence[str]]) -> torch.LongTensor:
     non-empty string, naming the sentence and token position.
     """
     if isinstance(sentences, str) or len(sentences) == 0:
-        raise ValueError("batch_to_ids needs a non-empty list of tokenised sentences (lists of strings).")
+        raise ValueError(
+            "batch_to_ids needs a non-empty list of tokenised sentences (lists of strings)."
+        )
     max_len = 0
     for i, sentence in enumerate(sentences):
         if isinstance(sentence, str):
@@ -88,7 +90,9 @@ def batch_to_ids(sentences: Sequence[Sequence[str]]) -> torch.LongTensor:
         row = []
         for j, token in enumerate(sentence):
             if not isinstance(token, str) or token == "":
-                raise ValueError(f"sentence {i}, token {j}: expected a non-empty string, got {token!r}")
+                raise ValueError(
+                    f"sentence {i}, token {j}: expected a non-empty string, got {token!r}"
+                )
             row.append(distinct.setdefault(token, len(distinct)))
         positions[i, : len(row)] = row
     table = np.zeros((len(distinct) + 1, MAX_CHARACTERS_PER_TOKEN), dtype=np.int64)
@@ -98,7 +102,9 @@ def batch_to_ids(sentences: Sequence[Sequence[str]]) -> torch.LongTensor:
 
 
 # Odd 63-bit multipliers, one per character position, for ``unique_rows``' row keys.
-_ROW_KEY_WEIGHTS = torch.randint(1, 2**62, (256,), generator=torch.Generator().manual_seed(0x5EED)) * 2 + 1
+_ROW_KEY_WEIGHTS = (
+    torch.randint(1, 2**62, (256,), generator=torch.Generator().manual_seed(0x5EED)) * 2 + 1
+)
 
 
 def unique_rows(char_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -70,7 +70,11 @@ def packaged_available(name: str) -> bool:
 def packaged_file_missing(name: str, kind: str) -> str | None:
     """What is wrong when the ``kind`` file of the packaged preset ``name`` is not installed, else None."""
     path = packaged_files(name)[kind]
-    return None if path.is_file() else f"ELMo preset {name!r} is not in this installation: {path} is missing"
+    return (
+        None
+        if path.is_file()
+        else f"ELMo preset {name!r} is not in this installation: {path} is missing"
+    )
 
 
 class DownloadError(ElmoTasksError, RuntimeError):
@@ -78,7 +82,9 @@ class DownloadError(ElmoTasksError, RuntimeError):
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("ELMO_TASKS_CACHE", Path.home() / ".cache" / "elmo_tasks")).expanduser()
+    return Path(
+        os.environ.get("ELMO_TASKS_CACHE", Path.home() / ".cache" / "elmo_tasks")
+    ).expanduser()
 
 
 def resolve(name_or_path: str | os.PathLike, kind: str) -> Path:
@@ -162,7 +168,9 @@ def download(url: str, progress: bool = True, timeout: float = 30.0) -> Path:
     return target
 
 
-def _fetch(url: str, target: Path, expected_sha256: str | None, progress: bool, timeout: float) -> None:
+def _fetch(
+    url: str, target: Path, expected_sha256: str | None, progress: bool, timeout: float
+) -> None:
     tmp = target.with_name(target.name + ".part")
     sha256, md5 = hashlib.sha256(), hashlib.md5()
     received = 0
@@ -171,7 +179,13 @@ def _fetch(url: str, target: Path, expected_sha256: str | None, progress: bool, 
             size = response.headers.get("Content-Length")
             size = int(size) if size is not None else None
             etag = (response.headers.get("ETag") or "").strip('"')
-            with tqdm(total=size, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], disable=not progress) as bar:
+            with tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                desc=url.rsplit("/", 1)[-1],
+                disable=not progress,
+            ) as bar:
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     sha256.update(block)
@@ -190,7 +204,9 @@ def _fetch(url: str, target: Path, expected_sha256: str | None, progress: bool, 
     if re.fullmatch(r"[0-9a-f]{32}", etag) and md5.hexdigest() != etag:
         problems.append(f"MD5 {md5.hexdigest()} does not match the server's ETag {etag}")
     if expected_sha256 is not None and sha256.hexdigest() != expected_sha256:
-        problems.append(f"SHA-256 {sha256.hexdigest()} does not match the expected {expected_sha256}")
+        problems.append(
+            f"SHA-256 {sha256.hexdigest()} does not match the expected {expected_sha256}"
+        )
     if problems:
         tmp.unlink(missing_ok=True)
         raise DownloadError(f"download of {url} failed its integrity check: " + "; ".join(problems))

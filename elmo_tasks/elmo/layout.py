@@ -29,7 +29,9 @@ def current_key(key: str) -> str:
     return key
 
 
-def convert_optimizer_states(checkpoint: dict, module: nn.Module, optimized: Iterable[torch.Tensor]) -> int:
+def convert_optimizer_states(
+    checkpoint: dict, module: nn.Module, optimized: Iterable[torch.Tensor]
+) -> int:
     """Transpose, in place, the optimiser state that ``checkpoint`` keeps for weights it saved
     in the earlier layout.
 

@@ -31,9 +31,13 @@ class ElmoInputError(ValueError):
 
 def check_char_ids(char_ids: torch.Tensor, max_chars: int) -> None:
     if not isinstance(char_ids, torch.Tensor):
-        raise ElmoInputError(f"char_ids must be a torch.LongTensor from batch_to_ids, got {type(char_ids).__name__}")
+        raise ElmoInputError(
+            f"char_ids must be a torch.LongTensor from batch_to_ids, got {type(char_ids).__name__}"
+        )
     if char_ids.dtype not in (torch.long, torch.int32, torch.int64):
-        raise ElmoInputError(f"char_ids must hold integer ids (torch.long), got dtype {char_ids.dtype}")
+        raise ElmoInputError(
+            f"char_ids must hold integer ids (torch.long), got dtype {char_ids.dtype}"
+        )
     if char_ids.dim() < 3 or char_ids.size(-1) != max_chars:
         raise ElmoInputError(
             f"char_ids must have shape (batch, max_len, {max_chars}), got {tuple(char_ids.shape)}"
@@ -85,7 +89,9 @@ class ElmoBiLm(nn.Module):
             self._build_word_cache(list(vocab_to_cache))
 
     @classmethod
-    def from_module(cls, bilm: BiLm, requires_grad: bool = False, stateful: bool = False) -> "ElmoBiLm":
+    def from_module(
+        cls, bilm: BiLm, requires_grad: bool = False, stateful: bool = False
+    ) -> ElmoBiLm:
         """Wrap an in-memory ``BiLm`` (for example one being pretrained)."""
         self = cls.__new__(cls)
         nn.Module.__init__(self)
@@ -110,7 +116,7 @@ class ElmoBiLm(nn.Module):
         """Forget the carried LSTM state (stateful mode)."""
         self._states = None
 
-    def train(self, mode: bool = True) -> "ElmoBiLm":
+    def train(self, mode: bool = True) -> ElmoBiLm:
         super().train(mode)
         if not self.requires_grad:
             self.bilm.eval()  # a frozen biLM always behaves as at inference
@@ -135,7 +141,9 @@ class ElmoBiLm(nn.Module):
         width = max(len(s) for s in sentences)
         ids = torch.full((len(sentences), width), -1, dtype=torch.long)
         for i, sentence in enumerate(sentences):
-            ids[i, : len(sentence)] = torch.tensor([self.vocab.get(t, -1) for t in sentence], dtype=torch.long)
+            ids[i, : len(sentence)] = torch.tensor(
+                [self.vocab.get(t, -1) for t in sentence], dtype=torch.long
+            )
         return ids
 
     def forward(self, char_ids: torch.Tensor, word_ids: torch.Tensor | None = None) -> dict:
@@ -143,11 +151,18 @@ class ElmoBiLm(nn.Module):
         cached_vectors = cached_mask = None
         if word_ids is not None:
             if self.vocab is None:
-                raise ElmoInputError("word_ids were given but this ElmoBiLm was built without vocab_to_cache")
+                raise ElmoInputError(
+                    "word_ids were given but this ElmoBiLm was built without vocab_to_cache"
+                )
             if word_ids.shape != char_ids.shape[:-1]:
-                raise ElmoInputError(f"word_ids shape {tuple(word_ids.shape)} must equal char_ids shape without the last dim {tuple(char_ids.shape[:-1])}")
+                raise ElmoInputError(
+                    f"word_ids shape {tuple(word_ids.shape)} must equal char_ids shape without "
+                    f"the last dim {tuple(char_ids.shape[:-1])}"
+                )
             if int(word_ids.max()) >= len(self.vocab):
-                raise ElmoInputError(f"word_ids hold {int(word_ids.max())} but only {len(self.vocab)} words are cached")
+                raise ElmoInputError(
+                    f"word_ids hold {int(word_ids.max())} but only {len(self.vocab)} words are cached"
+                )
             cached_mask = word_ids >= 0
             cached_vectors = self.word_vectors[word_ids.clamp(min=0)]
         states = self._initial_states(char_ids.size(0)) if self.stateful else None
@@ -183,7 +198,9 @@ class ElmoBiLm(nn.Module):
         self._states = new
 
 
-def remove_sentence_boundaries(tensor: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def remove_sentence_boundaries(
+    tensor: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Drop the <S> and </S> positions: (batch, T + 2, dim) -> (batch, T, dim)."""
     lengths = mask.sum(dim=1) - 2
     steps = tensor.size(1) - 2
@@ -221,14 +238,20 @@ class Elmo(nn.Module):
     ) -> None:
         super().__init__()
         self._elmo_lstm = module or ElmoBiLm(
-            options_file, weight_file, requires_grad=requires_grad, stateful=stateful, vocab_to_cache=vocab_to_cache
+            options_file,
+            weight_file,
+            requires_grad=requires_grad,
+            stateful=stateful,
+            vocab_to_cache=vocab_to_cache,
         )
         self._keep_sentence_boundaries = keep_sentence_boundaries
         self._dropout = Dropout(p=dropout)
         trainable = scalar_mix_parameters is None
         self.scalar_mixes = nn.ModuleList(
             [
-                ScalarMix(self._elmo_lstm.num_layers, do_layer_norm, scalar_mix_parameters, trainable)
+                ScalarMix(
+                    self._elmo_lstm.num_layers, do_layer_norm, scalar_mix_parameters, trainable
+                )
                 for _ in range(num_output_representations)
             ]
         )
@@ -253,7 +276,10 @@ class Elmo(nn.Module):
         return self.mix(output["activations"], output["mask"], leading)
 
     def mix(
-        self, layers: torch.Tensor | list[torch.Tensor], mask: torch.Tensor, leading: tuple[int, ...] | None = None
+        self,
+        layers: torch.Tensor | list[torch.Tensor],
+        mask: torch.Tensor,
+        leading: tuple[int, ...] | None = None,
     ) -> dict:
         """Scalar mixes, boundary removal and dropout over biLM ``layers`` (each (batch,
         T + 2, dim), sentence boundaries included; a list or one stacked tensor) — the part
@@ -267,4 +293,7 @@ class Elmo(nn.Module):
             else:
                 out, out_mask = remove_sentence_boundaries(mixed, mask)
             representations.append(self._dropout(out).reshape(*leading, *out.shape[1:]))
-        return {"elmo_representations": representations, "mask": out_mask.reshape(*leading, out_mask.size(-1))}
+        return {
+            "elmo_representations": representations,
+            "mask": out_mask.reshape(*leading, out_mask.size(-1)),
+        }

@@ -56,8 +56,12 @@ class Highway(nn.Module):
     def __init__(self, dim: int, n_layers: int) -> None:
         super().__init__()
         self.dim = dim
-        self.weights = nn.ParameterList([nn.Parameter(torch.zeros(dim, 2 * dim)) for _ in range(n_layers)])
-        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(2 * dim)) for _ in range(n_layers)])
+        self.weights = nn.ParameterList(
+            [nn.Parameter(torch.zeros(dim, 2 * dim)) for _ in range(n_layers)]
+        )
+        self.biases = nn.ParameterList(
+            [nn.Parameter(torch.zeros(2 * dim)) for _ in range(n_layers)]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for weight, bias in zip(self.weights, self.biases):
@@ -77,9 +81,14 @@ class CharacterEncoder(nn.Module):
         self.char_embedding = nn.Embedding(262, options.char_embedding_dim, padding_idx=0)
         # TensorFlow layout (1, width, in, out); converted to Conv1d's (out, in, width) on use.
         self.conv_weights = nn.ParameterList(
-            [nn.Parameter(torch.zeros(1, w, options.char_embedding_dim, n)) for w, n in options.filters]
+            [
+                nn.Parameter(torch.zeros(1, w, options.char_embedding_dim, n))
+                for w, n in options.filters
+            ]
         )
-        self.conv_biases = nn.ParameterList([nn.Parameter(torch.zeros(n)) for _, n in options.filters])
+        self.conv_biases = nn.ParameterList(
+            [nn.Parameter(torch.zeros(n)) for _, n in options.filters]
+        )
         self.highway = Highway(options.n_filters, options.n_highway)
         self.w_proj = nn.Parameter(torch.zeros(options.n_filters, options.projection_dim))
         self.b_proj = nn.Parameter(torch.zeros(options.projection_dim))
@@ -97,7 +106,9 @@ class CharacterEncoder(nn.Module):
         else:
             order = torch.argsort((char_ids != PADDING_CHARACTER + 1).sum(dim=1), stable=True)
             chunks = char_ids[order].split(CONV_TOKEN_CHUNK)
-            pooled = torch.cat([self._max_over_positions(chunk, tables) for chunk in chunks])[torch.argsort(order)]
+            pooled = torch.cat([self._max_over_positions(chunk, tables) for chunk in chunks])[
+                torch.argsort(order)
+            ]
         tokens = self.highway(pooled)
         return torch.addmm(self.b_proj, tokens, self.w_proj)
 
@@ -111,13 +122,18 @@ class CharacterEncoder(nn.Module):
             embedding = torch.cat([weight[:1].detach(), weight[1:]]).to(dtype)
             return [tap_tables(embedding, w.to(dtype)) for w in self.conv_weights]
 
-    def _max_over_positions(self, char_ids: torch.Tensor, tables: list[torch.Tensor] | None) -> torch.Tensor:
+    def _max_over_positions(
+        self, char_ids: torch.Tensor, tables: list[torch.Tensor] | None
+    ) -> torch.Tensor:
         """Every filter's activated max over character positions: (N, chars) -> (N, n_filters),
         by table lookups when ``tables`` are given, else by convolutions."""
         char_ids = self._trim_trailing_padding(char_ids)
         if tables is not None:
             with torch.autocast(char_ids.device.type, enabled=False):
-                pooled = [window_max(char_ids, t) + b.to(t.dtype) for t, b in zip(tables, self.conv_biases)]
+                pooled = [
+                    window_max(char_ids, t) + b.to(t.dtype)
+                    for t, b in zip(tables, self.conv_biases)
+                ]
                 return self.activation(torch.cat(pooled, dim=-1))
         x = self.char_embedding(char_ids).transpose(1, 2)  # (N, char_dim, chars)
         pooled = []
@@ -160,7 +176,14 @@ class LstmLayer(nn.Module):
     ``w_in``, ``w_rec``, ``w_proj``) are converted when loaded.
     """
 
-    def __init__(self, input_dim: int, cell_dim: int, projection_dim: int, cell_clip: float | None, proj_clip: float | None) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        cell_dim: int,
+        projection_dim: int,
+        cell_clip: float | None,
+        proj_clip: float | None,
+    ) -> None:
         super().__init__()
         self.cell_dim, self.projection_dim = cell_dim, projection_dim
         self.cell_clip, self.proj_clip = cell_clip, proj_clip
@@ -229,7 +252,15 @@ class LstmLayer(nn.Module):
         else:
             h, c = state[0].float().transpose(1, 2), state[1].float().transpose(1, 2)
         outputs, final_h, final_c = recurrence(
-            pre_gates, w_rec_t, w_proj_t, h, c, active_rows[:steps], self.cell_clip, self.proj_clip, bias
+            pre_gates,
+            w_rec_t,
+            w_proj_t,
+            h,
+            c,
+            active_rows[:steps],
+            self.cell_clip,
+            self.proj_clip,
+            bias,
         )
         return outputs.permute(0, 2, 3, 1), (final_h.transpose(1, 2), final_c.transpose(1, 2))
 
@@ -241,7 +272,10 @@ class BiLstm(nn.Module):
         super().__init__()
         p, c = options.projection_dim, options.lstm_dim
         self.layers = nn.ModuleList(
-            [LstmLayer(p, c, p, options.cell_clip, options.proj_clip) for _ in range(options.n_layers)]
+            [
+                LstmLayer(p, c, p, options.cell_clip, options.proj_clip)
+                for _ in range(options.n_layers)
+            ]
         )
         self.use_skip_connections = options.use_skip_connections
 
@@ -265,7 +299,9 @@ class BiLstm(nn.Module):
 
         # Time-major, rows sorted; the backward direction reversed within each sequence.
         time_index = torch.arange(steps, device=tokens.device)
-        reverse = (lengths.unsqueeze(1) - 1 - time_index).where(time_index < lengths.unsqueeze(1), time_index)
+        reverse = (lengths.unsqueeze(1) - 1 - time_index).where(
+            time_index < lengths.unsqueeze(1), time_index
+        )
         reverse = reverse.t()  # (T, B): position read by step t of the backward direction
         x = tokens[order, :steps].transpose(0, 1)  # (T, B, P)
         x = torch.stack([x, x.gather(0, reverse.unsqueeze(-1).expand_as(x))])  # (2, T, B, P)
@@ -278,7 +314,9 @@ class BiLstm(nn.Module):
                 out = out + x
             x = out
             backward = out[BACKWARD].gather(0, reverse.unsqueeze(-1).expand_as(out[BACKWARD]))
-            both = torch.cat([out[FORWARD], backward], dim=-1).transpose(0, 1)[restore]  # (B, steps, 2P)
+            both = torch.cat([out[FORWARD], backward], dim=-1).transpose(0, 1)[
+                restore
+            ]  # (B, steps, 2P)
             if both.size(1) < tokens.size(1):
                 both = F.pad(both, (0, 0, 0, tokens.size(1) - both.size(1)))
             outputs.append(both)
@@ -335,13 +373,17 @@ class BiLm(nn.Module):
         full_mask = (with_boundaries > 0).any(dim=-1)
 
         dim = self.options.projection_dim
-        tokens = torch.zeros(batch, steps + 2, dim, dtype=self.char_encoder.w_proj.dtype, device=char_ids.device)
+        tokens = torch.zeros(
+            batch, steps + 2, dim, dtype=self.char_encoder.w_proj.dtype, device=char_ids.device
+        )
         to_encode = full_mask.clone()
         if cached_vectors is not None:
             use_cache = F.pad(cached_mask & mask, (1, 1))
             tokens[use_cache] = cached_vectors[cached_mask & mask].to(tokens.dtype)
             to_encode &= ~use_cache
-        tokens = tokens.index_put((to_encode,), self.encode_tokens(with_boundaries[to_encode]).to(tokens.dtype))
+        tokens = tokens.index_put(
+            (to_encode,), self.encode_tokens(with_boundaries[to_encode]).to(tokens.dtype)
+        )
 
         layer_outputs, finals = self.lstm(tokens, lengths + 2, states)
         token_layer = torch.cat([tokens, tokens], dim=-1) * full_mask.unsqueeze(-1)
@@ -373,7 +415,9 @@ class TokenCache:
         return not any(p.requires_grad for p in encoder.parameters())
 
     def encode(self, unique_char_ids: torch.Tensor, encoder: nn.Module) -> torch.Tensor:
-        fingerprint = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in encoder.parameters())
+        fingerprint = tuple(
+            (p.data_ptr(), p._version, p.device, p.dtype) for p in encoder.parameters()
+        )
         if fingerprint != self._fingerprint:
             self._vectors.clear()
             self._fingerprint = fingerprint
@@ -405,24 +449,39 @@ class ScalarMix(nn.Module):
         super().__init__()
         if initial is not None:
             if initial_scalar_parameters is not None:
-                raise TypeError("ScalarMix: give initial_scalar_parameters only (initial is its old name)")
+                raise TypeError(
+                    "ScalarMix: give initial_scalar_parameters only (initial is its old name)"
+                )
             warnings.warn(
                 "ScalarMix(initial=...) is deprecated; use initial_scalar_parameters=... (AllenNLP's name)",
-                DeprecationWarning, stacklevel=2,
+                DeprecationWarning,
+                stacklevel=2,
             )
             initial_scalar_parameters = initial
         n_layers = mixture_size
-        initial = [0.0] * n_layers if initial_scalar_parameters is None else list(initial_scalar_parameters)
+        initial = (
+            [0.0] * n_layers
+            if initial_scalar_parameters is None
+            else list(initial_scalar_parameters)
+        )
         if len(initial) != n_layers:
-            raise ValueError(f"scalar_mix_parameters has {len(initial)} values; the biLM has {n_layers} layers")
+            raise ValueError(
+                f"scalar_mix_parameters has {len(initial)} values; the biLM has {n_layers} layers"
+            )
         self.do_layer_norm = do_layer_norm
-        self.scalar_parameters = nn.Parameter(torch.tensor(initial, dtype=torch.float32), requires_grad=trainable)
+        self.scalar_parameters = nn.Parameter(
+            torch.tensor(initial, dtype=torch.float32), requires_grad=trainable
+        )
         self.gamma = nn.Parameter(torch.tensor([1.0]), requires_grad=trainable)
 
-    def forward(self, layers: torch.Tensor | Sequence[torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, layers: torch.Tensor | Sequence[torch.Tensor], mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """layers: a (n_layers, ...) stack, or a sequence of n_layers equally shaped tensors."""
         if len(layers) != len(self.scalar_parameters):
-            raise ValueError(f"ScalarMix has {len(self.scalar_parameters)} weights but got {len(layers)} layers")
+            raise ValueError(
+                f"ScalarMix has {len(self.scalar_parameters)} weights but got {len(layers)} layers"
+            )
         weights = torch.softmax(self.scalar_parameters, dim=0)
         if self.do_layer_norm:
             if mask is None:

@@ -55,7 +55,13 @@ class ElmoOptions:
         def fail(message: str) -> None:
             raise ElmoOptionsError(f"{source}: {message}")
 
-        for name in ("char_embedding_dim", "lstm_dim", "projection_dim", "n_layers", "max_characters_per_token"):
+        for name in (
+            "char_embedding_dim",
+            "lstm_dim",
+            "projection_dim",
+            "n_layers",
+            "max_characters_per_token",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 fail(f"{name} must be a positive integer, got {value!r}")
@@ -67,18 +73,22 @@ class ElmoOptions:
             if width <= 0 or number <= 0:
                 fail(f"char_cnn.filters has a non-positive [width, number]: {[width, number]}")
             if width > self.max_characters_per_token:
-                fail(f"filter width {width} exceeds max_characters_per_token {self.max_characters_per_token}")
+                fail(
+                    f"filter width {width} exceeds max_characters_per_token {self.max_characters_per_token}"
+                )
         if self.activation not in ("relu", "tanh"):
             fail(f"char_cnn.activation must be 'relu' or 'tanh', got {self.activation!r}")
         if self.n_characters not in (N_CHARACTERS - 1, N_CHARACTERS):
-            fail(f"char_cnn.n_characters must be 261 (training) or 262 (inference), got {self.n_characters!r}")
+            fail(
+                f"char_cnn.n_characters must be 261 (training) or 262 (inference), got {self.n_characters!r}"
+            )
         for name in ("cell_clip", "proj_clip"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or value <= 0):
                 fail(f"lstm.{name} must be a positive number or null, got {value!r}")
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "options") -> "ElmoOptions":
+    def from_dict(cls, raw: dict[str, Any], source: str = "options") -> ElmoOptions:
         """Build from the nested ``options.json`` layout; errors name ``source`` and the field."""
         try:
             char_cnn = dict(raw["char_cnn"])
@@ -91,7 +101,9 @@ class ElmoOptions:
                 # bilm-tf trains with 261 characters and the published files say 262;
                 # both describe the same table (262 = 261 + the all-zero padding row).
                 n_characters=char_cnn.pop("n_characters", N_CHARACTERS),
-                max_characters_per_token=char_cnn.pop("max_characters_per_token", MAX_CHARACTERS_PER_TOKEN),
+                max_characters_per_token=char_cnn.pop(
+                    "max_characters_per_token", MAX_CHARACTERS_PER_TOKEN
+                ),
                 lstm_dim=lstm.pop("dim"),
                 projection_dim=lstm.pop("projection_dim"),
                 n_layers=lstm.pop("n_layers", 2),
@@ -144,7 +156,9 @@ def load_options(path: str | Path) -> ElmoOptions:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise ElmoOptionsError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
+        raise ElmoOptionsError(
+            f"{path}: not valid JSON (line {error.lineno}: {error.msg})"
+        ) from None
     if not isinstance(raw, dict):
         raise ElmoOptionsError(f"{path}: expected a JSON object with 'char_cnn' and 'lstm'")
     return ElmoOptions.from_dict(raw, source=str(path))

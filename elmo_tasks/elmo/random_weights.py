@@ -29,10 +29,22 @@ def published_options(name: str) -> ElmoOptions:
     shape = PUBLISHED_SHAPES[name]
     return ElmoOptions.from_dict(
         {
-            "lstm": {"dim": shape["dim"], "projection_dim": shape["projection_dim"], "n_layers": 2,
-                     "cell_clip": 3, "proj_clip": 3, "use_skip_connections": True},
-            "char_cnn": {"embedding": {"dim": 16}, "filters": _PUBLISHED_FILTERS, "n_highway": shape["n_highway"],
-                         "n_characters": 262, "max_characters_per_token": 50, "activation": "relu"},
+            "lstm": {
+                "dim": shape["dim"],
+                "projection_dim": shape["projection_dim"],
+                "n_layers": 2,
+                "cell_clip": 3,
+                "proj_clip": 3,
+                "use_skip_connections": True,
+            },
+            "char_cnn": {
+                "embedding": {"dim": 16},
+                "filters": _PUBLISHED_FILTERS,
+                "n_highway": shape["n_highway"],
+                "n_characters": 262,
+                "max_characters_per_token": 50,
+                "activation": "relu",
+            },
         }
     )
 
@@ -51,7 +63,9 @@ def random_bilm(options: ElmoOptions, seed: int = 0, scale: float = 0.1) -> BiLm
     return bilm
 
 
-def write_random_elmo(directory: str | Path, options: ElmoOptions | str, seed: int = 0) -> tuple[Path, Path]:
+def write_random_elmo(
+    directory: str | Path, options: ElmoOptions | str, seed: int = 0
+) -> tuple[Path, Path]:
     """Write ``options.json`` + ``weights.hdf5`` of a random biLM; returns both paths."""
     if isinstance(options, str):
         options = published_options(options)

@@ -72,7 +72,10 @@ def recurrence(
 def _direction_groups(w_rec_t: torch.Tensor, w_proj_t: torch.Tensor) -> list[slice]:
     """Both directions together, or (large layers on a CPU) one after the other."""
     on_cpu = w_rec_t.device.type == "cpu"
-    shared = not on_cpu or (w_rec_t.numel() + w_proj_t.numel()) * w_rec_t.element_size() <= SHARED_STEP_BYTES
+    shared = (
+        not on_cpu
+        or (w_rec_t.numel() + w_proj_t.numel()) * w_rec_t.element_size() <= SHARED_STEP_BYTES
+    )
     return [slice(0, 2)] if shared else [slice(0, 1), slice(1, 2)]
 
 
@@ -80,19 +83,32 @@ class _Recurrence(torch.autograd.Function):
     """Forward as in the module docstring; backward by hand (see there)."""
 
     @staticmethod
-    def forward(ctx, pre_gates, bias, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, keep):
+    def forward(
+        ctx, pre_gates, bias, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, keep
+    ):
         gate_dim = pre_gates.size(1)
         steps, batch = len(active_rows), h0.size(2)
         outputs = _padded_buffer(pre_gates, w_proj_t.size(1), active_rows, batch)
         # m = sigmoid(o) * tanh(c) of every step, kept in one buffer for the projection's gradient.
-        cell_outputs = _padded_buffer(pre_gates, gate_dim // 4, active_rows, batch) if keep else None
+        cell_outputs = (
+            _padded_buffer(pre_gates, gate_dim // 4, active_rows, batch) if keep else None
+        )
         step_pre_gates = pre_gates.view(2, gate_dim, steps, batch)
         bias = bias.unsqueeze(2)
         finals, saved = [], []
         for g in _direction_groups(w_rec_t, w_proj_t):
             group = _forward_steps(
-                step_pre_gates[g], bias[g], w_rec_t[g], w_proj_t[g], h0[g], c0[g], active_rows, cell_clip, proj_clip,
-                outputs[g], None if cell_outputs is None else cell_outputs[g],
+                step_pre_gates[g],
+                bias[g],
+                w_rec_t[g],
+                w_proj_t[g],
+                h0[g],
+                c0[g],
+                active_rows,
+                cell_clip,
+                proj_clip,
+                outputs[g],
+                None if cell_outputs is None else cell_outputs[g],
             )
             finals.append(group[:2])
             saved.append(group[2])
@@ -112,13 +128,22 @@ class _Recurrence(torch.autograd.Function):
         _, proj_dim, steps, batch = outputs.shape
         cell_dim = ctx.cell_outputs.size(1)
         gate_grads = _padded_buffer(outputs, 4 * cell_dim, active_rows, batch)
-        proj_grads = _padded_buffer(outputs, proj_dim, active_rows, batch)  # dL/d(h before clipping)
+        proj_grads = _padded_buffer(
+            outputs, proj_dim, active_rows, batch
+        )  # dL/d(h before clipping)
         state_grads, bias_grads = [], []
         for g, saved in zip(_direction_groups(w_rec_t, w_proj_t), ctx.steps):
             *states, bias_grad = _backward_steps(
-                saved, w_rec_t[g], w_proj_t[g], None if grad_outputs is None else grad_outputs[g],
-                None if grad_final_h is None else grad_final_h[g], None if grad_final_c is None else grad_final_c[g],
-                active_rows, gate_grads[g], proj_grads[g], outputs,
+                saved,
+                w_rec_t[g],
+                w_proj_t[g],
+                None if grad_outputs is None else grad_outputs[g],
+                None if grad_final_h is None else grad_final_h[g],
+                None if grad_final_c is None else grad_final_c[g],
+                active_rows,
+                gate_grads[g],
+                proj_grads[g],
+                outputs,
             )
             state_grads.append(states)
             bias_grads.append(bias_grad)
@@ -126,11 +151,15 @@ class _Recurrence(torch.autograd.Function):
         flat_gate_grads = gate_grads.view(2, 4 * cell_dim, steps * batch)
         grad_w_rec = grad_w_proj = None
         if needs[2]:
-            h_prev = torch.cat([h0.unsqueeze(2), outputs[:, :, :-1]], dim=2).view(2, proj_dim, steps * batch)
+            h_prev = torch.cat([h0.unsqueeze(2), outputs[:, :, :-1]], dim=2).view(
+                2, proj_dim, steps * batch
+            )
             grad_w_rec = torch.bmm(flat_gate_grads, h_prev.transpose(1, 2)).to(w_rec_t.dtype)
         if needs[3]:
             flat_m = ctx.cell_outputs.view(2, cell_dim, steps * batch)
-            grad_w_proj = torch.bmm(proj_grads.view(2, proj_dim, steps * batch), flat_m.transpose(1, 2)).to(w_proj_t.dtype)
+            grad_w_proj = torch.bmm(
+                proj_grads.view(2, proj_dim, steps * batch), flat_m.transpose(1, 2)
+            ).to(w_proj_t.dtype)
         return (
             flat_gate_grads if needs[0] else None,
             torch.cat(bias_grads) if needs[1] else None,
@@ -138,11 +167,16 @@ class _Recurrence(torch.autograd.Function):
             grad_w_proj,
             grad_h0 if needs[4] else None,
             grad_c0 if needs[5] else None,
-            None, None, None, None,
+            None,
+            None,
+            None,
+            None,
         )
 
 
-def _padded_buffer(like: torch.Tensor, dim: int, active_rows: Sequence[int], batch: int) -> torch.Tensor:
+def _padded_buffer(
+    like: torch.Tensor, dim: int, active_rows: Sequence[int], batch: int
+) -> torch.Tensor:
     """An uninitialised (2, dim, T, B) buffer whose padded positions (rows past
     ``active_rows[t]`` at step t) are zero; the steps fill the rest."""
     buffer = like.new_empty(2, dim, len(active_rows), batch)
@@ -168,7 +202,19 @@ def _transposed_product(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return torch.bmm(x.transpose(1, 2).to(weight.dtype), weight).float().transpose(1, 2)
 
 
-def _forward_steps(step_pre_gates, bias, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, outputs, cell_outputs):
+def _forward_steps(
+    step_pre_gates,
+    bias,
+    w_rec_t,
+    w_proj_t,
+    h0,
+    c0,
+    active_rows,
+    cell_clip,
+    proj_clip,
+    outputs,
+    cell_outputs,
+):
     """One group of directions; writes ``outputs`` (and ``cell_outputs`` when training) and
     returns the final h, c and what the backward pass reads."""
     keep = cell_outputs is not None
@@ -216,7 +262,18 @@ def _forward_steps(step_pre_gates, bias, w_rec_t, w_proj_t, h0, c0, active_rows,
     return torch.cat(finished_h[::-1], dim=2), torch.cat(finished_c[::-1], dim=2), saved
 
 
-def _backward_steps(saved, w_rec_t, w_proj_t, grad_outputs, grad_final_h, grad_final_c, active_rows, gate_grads, proj_grads, like):
+def _backward_steps(
+    saved,
+    w_rec_t,
+    w_proj_t,
+    grad_outputs,
+    grad_final_h,
+    grad_final_c,
+    active_rows,
+    gate_grads,
+    proj_grads,
+    like,
+):
     """Walk one group of directions back in time, filling ``gate_grads`` and ``proj_grads``;
     returns the gradients of its initial h and c and of its bias."""
     k, proj_dim, cell_dim = w_proj_t.shape
@@ -263,7 +320,9 @@ _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 
-def _rows(grad: torch.Tensor | None, k: int, dim: int, start: int, stop: int, like: torch.Tensor) -> torch.Tensor:
+def _rows(
+    grad: torch.Tensor | None, k: int, dim: int, start: int, stop: int, like: torch.Tensor
+) -> torch.Tensor:
     """Rows ``start:stop`` of a final-state gradient (zeros when the final state was unused)."""
     if grad is None:
         return like.new_zeros(k, dim, stop - start)

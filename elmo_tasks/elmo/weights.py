@@ -14,8 +14,8 @@ with a ``.sha256`` beside each (``elmo_tasks.core.integrity``), and a full disk 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import h5py
 import numpy as np
@@ -96,7 +96,9 @@ def load_weights(bilm: BiLm, weight_file: str | Path) -> None:
         _check_no_extra_layers(handle, bilm.options, path)
         for name, tensor, rows in _tensor_map(bilm):
             if name not in handle:
-                raise ElmoWeightsError(f"{path}: missing dataset '{name}' (expected for the architecture in options.json)")
+                raise ElmoWeightsError(
+                    f"{path}: missing dataset '{name}' (expected for the architecture in options.json)"
+                )
             array = np.asarray(handle[name][...], dtype=np.float32)
             if rows is not None:
                 array = array[rows]
@@ -113,7 +115,9 @@ def load_weights(bilm: BiLm, weight_file: str | Path) -> None:
             tensor.copy_(torch.from_numpy(array))
 
 
-def _expected_shape(name: str, tensor: torch.Tensor, rows: slice | None, bilm: BiLm) -> tuple[int, ...]:
+def _expected_shape(
+    name: str, tensor: torch.Tensor, rows: slice | None, bilm: BiLm
+) -> tuple[int, ...]:
     if name.endswith("/W_0"):
         layer = bilm.lstm.layers[int(name.split("/Cell")[1].split("/")[0])]
         return (layer.w_in.size(1) + layer.w_rec.size(1), tensor.size(1))
@@ -131,10 +135,12 @@ def save_weights(bilm: BiLm, weight_file: str | Path, target: str | Path | None 
     with hdf5_writer(weight_file, target or weight_file, needed, EXPORT_FIX) as (handle, guard):
         for name, parts in arrays.items():
             guard.check()
-            handle.create_dataset(name, data=np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0])
+            handle.create_dataset(
+                name, data=np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+            )
 
 
-def save_elmo(bilm: "torch.nn.Module", options_path: str | Path, weight_path: str | Path) -> None:
+def save_elmo(bilm: torch.nn.Module, options_path: str | Path, weight_path: str | Path) -> None:
     """Write ``options.json`` and ``weights.hdf5`` that this package and AllenNLP can load.
 
     ``bilm`` is an ``ElmoBiLm``, an ``Elmo`` or a bare ``BiLm``. Files are written to a

@@ -5,4 +5,10 @@ from elmo_tasks.encoders.concat import ConcatEncoder
 from elmo_tasks.encoders.elmo import ElmoCharEncoder, ElmoEncoder
 from elmo_tasks.encoders.word_embedding import WordEmbeddingEncoder
 
-__all__ = ["ConcatEncoder", "ElmoCharEncoder", "ElmoEncoder", "TokenEncoder", "WordEmbeddingEncoder"]
+__all__ = [
+    "ConcatEncoder",
+    "ElmoCharEncoder",
+    "ElmoEncoder",
+    "TokenEncoder",
+    "WordEmbeddingEncoder",
+]

@@ -36,7 +36,9 @@ class TokenEncoder(nn.Module):
         if "options_file" in config and "weight_file" in config:
             problems.append(elmo_files_problem(config, key))
         if config.get("pretrained_file"):
-            problems.append(word_vectors_problem(config.get("pretrained_file"), f"{key}.pretrained_file"))
+            problems.append(
+                word_vectors_problem(config.get("pretrained_file"), f"{key}.pretrained_file")
+            )
         return [p for p in problems if p]
 
     def regularization_loss(self) -> torch.Tensor | None:

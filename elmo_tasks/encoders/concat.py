@@ -39,7 +39,11 @@ class ConcatEncoder(TokenEncoder):
         """The problems each inner encoder finds with its own config."""
         inner = config.get("encoders") or []
         pairs = inner.items() if isinstance(inner, Mapping) else enumerate(inner)
-        return [problem for name, sub in pairs for problem in component_problems(sub, f"{key}.encoders.{name}", root)]
+        return [
+            problem
+            for name, sub in pairs
+            for problem in component_problems(sub, f"{key}.encoders.{name}", root)
+        ]
 
     def regularization_loss(self) -> torch.Tensor | None:
         losses = [loss for e in self.encoders if (loss := e.regularization_loss()) is not None]
@@ -47,6 +51,13 @@ class ConcatEncoder(TokenEncoder):
 
     def forward(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor]:
         outputs = [encoder(tokens) for encoder in self.encoders]
-        main = [vectors[..., : e.output_dim - e.passthrough_dim] for e, (vectors, _) in zip(self.encoders, outputs)]
-        passthrough = [vectors[..., e.output_dim - e.passthrough_dim :] for e, (vectors, _) in zip(self.encoders, outputs) if e.passthrough_dim]
+        main = [
+            vectors[..., : e.output_dim - e.passthrough_dim]
+            for e, (vectors, _) in zip(self.encoders, outputs)
+        ]
+        passthrough = [
+            vectors[..., e.output_dim - e.passthrough_dim :]
+            for e, (vectors, _) in zip(self.encoders, outputs)
+            if e.passthrough_dim
+        ]
         return torch.cat(main + passthrough, dim=-1), outputs[0][1]

@@ -44,9 +44,24 @@ class ElmoEncoder(TokenEncoder):
         problems = super().check_config(config, key, root)
         problems.append(check_cache_dir(config.get("cache_dir"), f"{key}.cache_dir"))
         if "dropout" in config:
-            problems.append(real_number(config.get("dropout"), f"{key}.dropout", minimum=0.0, maximum=0.99, example="0.5"))
+            problems.append(
+                real_number(
+                    config.get("dropout"),
+                    f"{key}.dropout",
+                    minimum=0.0,
+                    maximum=0.99,
+                    example="0.5",
+                )
+            )
         if "scalar_mix_l2" in config:
-            problems.append(real_number(config.get("scalar_mix_l2"), f"{key}.scalar_mix_l2", minimum=0.0, example="0.001"))
+            problems.append(
+                real_number(
+                    config.get("scalar_mix_l2"),
+                    f"{key}.scalar_mix_l2",
+                    minimum=0.0,
+                    example="0.001",
+                )
+            )
         return [p for p in problems if p]
 
     def __init__(
@@ -67,7 +82,9 @@ class ElmoEncoder(TokenEncoder):
         super().__init__()
         if scalar_mix_l2 < 0:
             raise ValueError(f"encoder.scalar_mix_l2 must be >= 0, got {scalar_mix_l2}")
-        vocab_to_cache = list(vocabulary) if cache_vocabulary and vocabulary and not requires_grad else None
+        vocab_to_cache = (
+            list(vocabulary) if cache_vocabulary and vocabulary and not requires_grad else None
+        )
         self.elmo = Elmo(
             options_file,
             weight_file,
@@ -75,7 +92,9 @@ class ElmoEncoder(TokenEncoder):
             dropout=dropout,
             requires_grad=requires_grad,
             do_layer_norm=do_layer_norm,
-            scalar_mix_parameters=list(scalar_mix_parameters) if scalar_mix_parameters is not None else None,
+            scalar_mix_parameters=list(scalar_mix_parameters)
+            if scalar_mix_parameters is not None
+            else None,
             vocab_to_cache=vocab_to_cache,
         )
         self.output_dim = self.elmo.get_output_dim() * (2 if at_output else 1)
@@ -102,7 +121,11 @@ class ElmoEncoder(TokenEncoder):
     def regularization_loss(self) -> torch.Tensor | None:
         if not self.scalar_mix_l2:
             return None
-        weights = [mix.scalar_parameters for mix in self.elmo.scalar_mixes if mix.scalar_parameters.requires_grad]
+        weights = [
+            mix.scalar_parameters
+            for mix in self.elmo.scalar_mixes
+            if mix.scalar_parameters.requires_grad
+        ]
         return self.scalar_mix_l2 * sum((w**2).sum() for w in weights) if weights else None
 
     @property
@@ -134,7 +157,9 @@ class ElmoEncoder(TokenEncoder):
         for row, array in enumerate(arrays):
             padded[:, row, : array.shape[1]] = array
             padded[:, row, array.shape[1] :] = 0.0
-        mask = torch.arange(steps).unsqueeze(0) < torch.tensor([a.shape[1] for a in arrays]).unsqueeze(1)
+        mask = torch.arange(steps).unsqueeze(0) < torch.tensor(
+            [a.shape[1] for a in arrays]
+        ).unsqueeze(1)
         return layers.to(self.device), mask.to(self.device)
 
     def forward(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,7 +172,9 @@ class ElmoEncoder(TokenEncoder):
             word_ids = bilm.word_ids_for(tokens).to(self.device) if bilm.vocab is not None else None
             output = self.elmo(char_ids, word_ids)
         representations = output["elmo_representations"]
-        vectors = representations[0] if len(representations) == 1 else torch.cat(representations, dim=-1)
+        vectors = (
+            representations[0] if len(representations) == 1 else torch.cat(representations, dim=-1)
+        )
         return vectors, output["mask"]
 
 
@@ -172,7 +199,11 @@ class ElmoCharEncoder(TokenEncoder):
     def forward(self, tokens: Tokens) -> tuple[torch.Tensor, torch.Tensor]:
         char_ids = batch_to_ids(tokens).to(self.device)
         mask = (char_ids > 0).any(dim=-1)
-        context = torch.enable_grad() if self.requires_grad and torch.is_grad_enabled() else torch.no_grad()
+        context = (
+            torch.enable_grad()
+            if self.requires_grad and torch.is_grad_enabled()
+            else torch.no_grad()
+        )
         with context:
             vectors = self.bilm.bilm.encode_tokens(char_ids[mask])
         out = vectors.new_zeros(*mask.shape, vectors.size(-1))

@@ -66,7 +66,10 @@ def file_checksum(path: str | os.PathLike) -> str:
 def bilm_checksums(bilm: torch.nn.Module) -> dict[str, str]:
     """SHA-256 of the options and weight files an ``ElmoBiLm`` was read from: what names its
     activations (cache manifests, checkpoints that leave frozen weights out)."""
-    return {"options_sha256": file_checksum(bilm.options_path), "weights_sha256": file_checksum(bilm.weights_path)}
+    return {
+        "options_sha256": file_checksum(bilm.options_path),
+        "weights_sha256": file_checksum(bilm.weights_path),
+    }
 
 
 def select_layers(activations: list[torch.Tensor], layers: str) -> torch.Tensor:
@@ -143,10 +146,17 @@ def write_activations(
     batches = batches_by_tokens([len(s) for s in todo], max_tokens)
     written: dict[str, np.ndarray] = {}
     written_bytes = 0
-    needed = estimated_bytes([len(s) for s in todo], _n_layers(bilm, layers), bilm.get_output_dim(), dtype)
+    needed = estimated_bytes(
+        [len(s) for s in todo], _n_layers(bilm, layers), bilm.get_output_dim(), dtype
+    )
     check_free_space(path, needed, fix)
     with hdf5_writer(tmp, path, needed, fix) as (handle, guard), torch.inference_mode():
-        for batch in tqdm(batches, desc=f"caching ELMo activations -> {path.name}", disable=not progress, leave=False):
+        for batch in tqdm(
+            batches,
+            desc=f"caching ELMo activations -> {path.name}",
+            disable=not progress,
+            leave=False,
+        ):
             guard.check()  # stop at the first failed write (a full disk)
             out = bilm(batch_to_ids([todo[i] for i in batch]).to(device))
             chosen = select_layers(out["activations"], layers)
@@ -159,9 +169,18 @@ def write_activations(
                     written_bytes += array.nbytes
         guard.check()
         if write_index:
-            handle.create_dataset(INDEX, data=[sentence_id(s) for s in sentences], dtype=h5py.string_dtype())
-        handle.attrs.update({**manifest, "layers": layers, "dtype": dtype, "n_sentences": len(ids),
-                             "format_version": CACHE_FORMAT_VERSION})
+            handle.create_dataset(
+                INDEX, data=[sentence_id(s) for s in sentences], dtype=h5py.string_dtype()
+            )
+        handle.attrs.update(
+            {
+                **manifest,
+                "layers": layers,
+                "dtype": dtype,
+                "n_sentences": len(ids),
+                "format_version": CACHE_FORMAT_VERSION,
+            }
+        )
     try:
         checksum = integrity.replace_with_sidecar(tmp, path)  # NAME.sha256, in sha256sum format
     except BaseException:
@@ -194,7 +213,9 @@ class ActivationCache:
             raise CacheError(f"{self.path}: no complete cache file (missing file or checksum)")
         self.sha256 = file_checksum(self.path)  # hashed once per process and file version
         if self.sha256 not in listed:
-            raise CacheError(f"{self.path}: contents do not match their checksum (corrupted or partial)")
+            raise CacheError(
+                f"{self.path}: contents do not match their checksum (corrupted or partial)"
+            )
         try:
             self.handle = h5py.File(self.path, "r")
         except OSError as error:
@@ -202,11 +223,16 @@ class ActivationCache:
         attrs = dict(self.handle.attrs)
         self._ids = set(self.handle) - {INDEX}  # membership without an hdf5 lookup per sentence
         n_stored = len(self._ids)
-        if attrs.get("format_version") != CACHE_FORMAT_VERSION or attrs.get("n_sentences") != n_stored:
+        if (
+            attrs.get("format_version") != CACHE_FORMAT_VERSION
+            or attrs.get("n_sentences") != n_stored
+        ):
             raise CacheError(f"{self.path}: incomplete or from another version of this package")
         for key, value in (expected or {}).items():
             if attrs.get(key) != value:
-                raise CacheError(f"{self.path}: made with {key}={attrs.get(key)!r}, expected {value!r}")
+                raise CacheError(
+                    f"{self.path}: made with {key}={attrs.get(key)!r}, expected {value!r}"
+                )
         self.manifest = attrs
 
     def __contains__(self, tokens: Sequence[str]) -> bool:
@@ -236,7 +262,13 @@ class ActivationCache:
         self.handle.close()
 
 
-def cache_path(cache_dir: str | os.PathLike, manifest: dict, sentences: Iterable[Sequence[str]], layers: str, dtype: str) -> Path:
+def cache_path(
+    cache_dir: str | os.PathLike,
+    manifest: dict,
+    sentences: Iterable[Sequence[str]],
+    layers: str,
+    dtype: str,
+) -> Path:
     """Where the cache of these sentences under this manifest lives."""
     digest = hashlib.sha256()
     for key in sorted(manifest):

@@ -58,14 +58,21 @@ def elmo_files_problem(encoder: Mapping[str, Any], key: str) -> WeightsNotFoundE
                 unreachable.setdefault(why, []).append((full_key, text, url.split("#", 1)[0]))
             continue
         if not Path(text).expanduser().exists():
-            problems.append(f"ELMo {kind} file not found: {shown_path(text)}   <- {full_key}" + _preset_hint(text, hub))
+            problems.append(
+                f"ELMo {kind} file not found: {shown_path(text)}   <- {full_key}"
+                + _preset_hint(text, hub)
+            )
     if not problems and not unreachable:
         return None
     lines = list(problems)
     for why, items in unreachable.items():
         names = sorted({text for _, text, _ in items})
-        what = f"ELMo preset {names[0]!r} is" if len(names) == 1 and names[0] in hub.PRESETS else (
-            f"the ELMo file{'s' if len(names) > 1 else ''} {', '.join(names)} {'are' if len(names) > 1 else 'is'}"
+        what = (
+            f"ELMo preset {names[0]!r} is"
+            if len(names) == 1 and names[0] in hub.PRESETS
+            else (
+                f"the ELMo file{'s' if len(names) > 1 else ''} {', '.join(names)} {'are' if len(names) > 1 else 'is'}"
+            )
         )
         lines.append(
             f"{what} not in the download cache {hub.cache_dir()} ({', '.join(k for k, _, _ in items)}) "

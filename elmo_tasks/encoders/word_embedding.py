@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 PADDING, UNKNOWN = "@@PADDING@@", "@@UNKNOWN@@"
 
 
-def read_vectors(path: str | Path, wanted: set[str] | None, lowercase: bool) -> tuple[dict[str, list[float]], int]:
+def read_vectors(
+    path: str | Path, wanted: set[str] | None, lowercase: bool
+) -> tuple[dict[str, list[float]], int]:
     """Vectors of a GloVe / word2vec / fastText text file (a ``count dim`` header is skipped).
 
     Only words in ``wanted`` are kept (all when None). Lines of the wrong width raise
@@ -35,7 +37,9 @@ def read_vectors(path: str | Path, wanted: set[str] | None, lowercase: bool) -> 
     dim = None
     opener = __import__("gzip").open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(tqdm(handle, desc=f"reading {path.name}", unit=" lines", leave=False), start=1):
+        for number, line in enumerate(
+            tqdm(handle, desc=f"reading {path.name}", unit=" lines", leave=False), start=1
+        ):
             fields = line.rstrip().split(" ")
             if number == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
                 continue  # word2vec / fastText header: "count dim"
@@ -44,13 +48,17 @@ def read_vectors(path: str | Path, wanted: set[str] | None, lowercase: bool) -> 
             if dim is None:
                 dim = len(fields) - 1
             if len(fields) - 1 != dim:
-                raise DataFormatError(f"{path}, line {number}: expected {dim} numbers after the word, got {len(fields) - 1}")
+                raise DataFormatError(
+                    f"{path}, line {number}: expected {dim} numbers after the word, got {len(fields) - 1}"
+                )
             word = fields[0].lower() if lowercase else fields[0]
             if (wanted is None or word in wanted) and word not in vectors:
                 try:
                     values = [float(x) for x in fields[1:]]
                 except ValueError:
-                    raise DataFormatError(f"{path}, line {number}: a value is not a number") from None
+                    raise DataFormatError(
+                        f"{path}, line {number}: a value is not a number"
+                    ) from None
                 if not all(math.isfinite(v) for v in values):
                     raise DataFormatError(
                         f"{path}, line {number}: the vector of {word!r} holds nan or inf (a damaged file? "
@@ -84,7 +92,9 @@ class WordEmbeddingEncoder(TokenEncoder):
     ) -> None:
         super().__init__()
         if vocabulary is None:
-            raise ValueError("WordEmbeddingEncoder needs the training vocabulary (the data module provides it)")
+            raise ValueError(
+                "WordEmbeddingEncoder needs the training vocabulary (the data module provides it)"
+            )
         if oov not in ("random", "zero"):
             raise ValueError(f"encoder.oov must be 'random' or 'zero', got {oov!r}")
         self.lowercase = lowercase
@@ -100,7 +110,12 @@ class WordEmbeddingEncoder(TokenEncoder):
         if pretrained_file:
             vectors, file_dim = read_vectors(pretrained_file, seen, lowercase)
             if file_dim != dim:
-                log.info("encoder.dim=%d overridden by the %d-dimensional vectors of %s", dim, file_dim, pretrained_file)
+                log.info(
+                    "encoder.dim=%d overridden by the %d-dimensional vectors of %s",
+                    dim,
+                    file_dim,
+                    pretrained_file,
+                )
                 dim = file_dim
                 weight = torch.randn(len(words), dim) * (dim**-0.5)
             if oov == "zero":
@@ -109,7 +124,12 @@ class WordEmbeddingEncoder(TokenEncoder):
             if found:
                 rows, values = zip(*found)
                 weight[list(rows)] = torch.tensor(values, dtype=torch.float32)
-            log.info("pretrained vectors for %d of %d words (%s)", len(found), len(words) - 2, pretrained_file)
+            log.info(
+                "pretrained vectors for %d of %d words (%s)",
+                len(found),
+                len(words) - 2,
+                pretrained_file,
+            )
         weight[0] = 0.0
         self.embedding = nn.Embedding(len(words), dim, padding_idx=0, _weight=weight)
         self.embedding.weight.requires_grad_(trainable)
@@ -121,6 +141,7 @@ class WordEmbeddingEncoder(TokenEncoder):
         ids = torch.zeros(mask.shape, dtype=torch.long)
         for i, sentence in enumerate(tokens):
             ids[i, : len(sentence)] = torch.tensor(
-                [self.index.get(t.lower() if self.lowercase else t, 1) for t in sentence], dtype=torch.long
+                [self.index.get(t.lower() if self.lowercase else t, 1) for t in sentence],
+                dtype=torch.long,
             )
         return self.dropout(self.embedding(ids.to(self.device))), mask

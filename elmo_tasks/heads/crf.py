@@ -40,7 +40,9 @@ def _pair_mask(num_tags: int, allowed: Iterable[tuple[int, int]] | None) -> torc
     for pair in allowed:
         i, j = (int(x) for x in pair)
         if not (0 <= i < num_tags and 0 <= j < num_tags):
-            raise ValueError(f"allowed_transitions: pair {tuple(pair)} is outside 0..{num_tags - 1}")
+            raise ValueError(
+                f"allowed_transitions: pair {tuple(pair)} is outside 0..{num_tags - 1}"
+            )
         mask[i, j] = True
     return mask
 
@@ -104,10 +106,14 @@ class ConditionalRandomField(nn.Module):
         if not bool(mask[:, 0].all()):
             raise ValueError("mask: every sequence must have its first step unmasked (length >= 1)")
         if time > 1 and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
-            raise ValueError("mask: each row must be True on a prefix and False after it (right padding)")
+            raise ValueError(
+                "mask: each row must be True on a prefix and False after it (right padding)"
+            )
         return mask
 
-    def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def log_partition(
+        self, emissions: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``log Z`` of each sequence, ``(B,)``: logsumexp of the scores of all tag paths."""
         mask = self._check(emissions, mask)
         transitions, start, end = self._scores()
@@ -150,13 +156,17 @@ class ConditionalRandomField(nn.Module):
         return self.log_likelihood(emissions, tags, mask)
 
     @torch.no_grad()
-    def posteriors(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> ChainPosteriors:
+    def posteriors(
+        self, emissions: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> ChainPosteriors:
         """Forward-backward over ``emissions``: token marginals and span probabilities."""
         mask = self._check(emissions, mask)
         return ChainPosteriors(emissions, mask, *self._scores())
 
     @torch.no_grad()
-    def viterbi_decode(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> list[list[int]]:
+    def viterbi_decode(
+        self, emissions: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> list[list[int]]:
         """Highest-scoring tag path of each sequence, each as long as its unmasked prefix."""
         mask = self._check(emissions, mask)
         transitions, start, end = self._scores()

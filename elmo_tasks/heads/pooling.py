@@ -43,8 +43,12 @@ class PoolingClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.main_dim = input_dim - passthrough_dim
-        self.contextualizer = build_contextualizer(contextualizer, self.main_dim, contextualizer_dim, dropout)
-        dim = (self.contextualizer.output_dim if self.contextualizer is not None else self.main_dim) + passthrough_dim
+        self.contextualizer = build_contextualizer(
+            contextualizer, self.main_dim, contextualizer_dim, dropout
+        )
+        dim = (
+            self.contextualizer.output_dim if self.contextualizer is not None else self.main_dim
+        ) + passthrough_dim
         self.setup_pooling(dim)
         layers: list[nn.Module] = []
         width = dim * self.pooled_multiplier

@@ -41,12 +41,17 @@ class ChainPosteriors:
         # alpha[b, t, k]: log-mass of the paths over 0..t that end in k (emission at t included).
         alpha = [start + self.emissions[:, 0]]
         for t in range(1, steps):
-            step = torch.logsumexp(alpha[-1].unsqueeze(2) + self.transitions, dim=1) + self.emissions[:, t]
+            step = (
+                torch.logsumexp(alpha[-1].unsqueeze(2) + self.transitions, dim=1)
+                + self.emissions[:, t]
+            )
             alpha.append(torch.where(mask[:, t].unsqueeze(1), step, alpha[-1]))
         # beta[b, t, k]: log-mass of the continuations after step t from tag k (end score included).
         beta = [end.expand(batch, -1).clone() for _ in range(steps)]
         for t in range(steps - 2, -1, -1):
-            step = torch.logsumexp(self.transitions + (self.emissions[:, t + 1] + beta[t + 1]).unsqueeze(1), dim=2)
+            step = torch.logsumexp(
+                self.transitions + (self.emissions[:, t + 1] + beta[t + 1]).unsqueeze(1), dim=2
+            )
             # Steps at or past a row's last token keep the end scores.
             beta[t] = torch.where(mask[:, t + 1].unsqueeze(1), step, end.expand(batch, -1))
         self.alpha = torch.stack(alpha, dim=1)
@@ -59,7 +64,9 @@ class ChainPosteriors:
         """``p(y_t = k)``, ``(B, T, K)`` (rows past a sentence's end are meaningless)."""
         return torch.exp(self.alpha + self.beta - self.log_z[:, None, None]).float()
 
-    def span_probability(self, row: int, start: int, tags: Sequence[int], stop_not: Sequence[int] = ()) -> float:
+    def span_probability(
+        self, row: int, start: int, tags: Sequence[int], stop_not: Sequence[int] = ()
+    ) -> float:
         """``p(y[start:start+len(tags)] = tags and y[start+len(tags)] not in stop_not)`` for
         sentence ``row`` (the condition on the next tag is dropped at the sentence end)."""
         length, end = self.lengths[row], start + len(tags)

@@ -74,8 +74,12 @@ class Tagger(nn.Module):
         default = self.default_constraints and labels is not None
         self.constraints = default if constraints is None else bool(constraints)
         self.main_dim = input_dim - passthrough_dim
-        self.contextualizer = build_contextualizer(contextualizer, self.main_dim, contextualizer_dim, dropout)
-        dim = (self.contextualizer.output_dim if self.contextualizer is not None else self.main_dim) + passthrough_dim
+        self.contextualizer = build_contextualizer(
+            contextualizer, self.main_dim, contextualizer_dim, dropout
+        )
+        dim = (
+            self.contextualizer.output_dim if self.contextualizer is not None else self.main_dim
+        ) + passthrough_dim
         self.dropout = Dropout(dropout)
         self.projection = nn.Linear(dim, self.num_tags)
 
@@ -128,7 +132,9 @@ class SoftmaxTagger(Tagger):
         (``constraints`` shape decoding only, not these probabilities)."""
         log_probs = torch.log_softmax(self(vectors, mask), dim=-1)
         zeros = log_probs.new_zeros(self.num_tags)
-        return ChainPosteriors(log_probs, mask, log_probs.new_zeros(self.num_tags, self.num_tags), zeros, zeros)
+        return ChainPosteriors(
+            log_probs, mask, log_probs.new_zeros(self.num_tags, self.num_tags), zeros, zeros
+        )
 
 
 class CrfTagger(Tagger):
@@ -141,7 +147,9 @@ class CrfTagger(Tagger):
 
     default_constraints = True
 
-    def __init__(self, input_dim: int, num_tags: int | None = None, reduction: str = "mean", **kwargs) -> None:
+    def __init__(
+        self, input_dim: int, num_tags: int | None = None, reduction: str = "mean", **kwargs
+    ) -> None:
         super().__init__(input_dim, num_tags, **kwargs)
         if reduction not in ("mean", "sum"):
             raise ValueError(f"head.reduction must be 'mean' or 'sum', got {reduction!r}")

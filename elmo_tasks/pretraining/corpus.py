@@ -55,11 +55,13 @@ class _Piece:
     offset: int = 0
 
     @classmethod
-    def of(cls, tokens: list[str], vocab: Vocabulary) -> "_Piece":
+    def of(cls, tokens: list[str], vocab: Vocabulary) -> _Piece:
         ids = vocab.encode(tokens)
         return cls(
-            [BOS_TOKEN, *tokens, EOS_TOKEN], [vocab.bos, *ids, vocab.eos],
-            [EOS_TOKEN, *tokens[::-1], BOS_TOKEN], [vocab.eos, *ids[::-1], vocab.bos],
+            [BOS_TOKEN, *tokens, EOS_TOKEN],
+            [vocab.bos, *ids, vocab.eos],
+            [EOS_TOKEN, *tokens[::-1], BOS_TOKEN],
+            [vocab.eos, *ids[::-1], vocab.bos],
         )
 
     @property
@@ -122,7 +124,9 @@ class LmStreamDataset(IterableDataset):
     ) -> None:
         super().__init__()
         if batch_size <= 0 or unroll_steps <= 0:
-            raise ValueError(f"batch_size and unroll_steps must be positive, got {batch_size} and {unroll_steps}")
+            raise ValueError(
+                f"batch_size and unroll_steps must be positive, got {batch_size} and {unroll_steps}"
+            )
         self.files = [Path(f) for f in files]
         if not self.files:
             raise ValueError("LmStreamDataset needs at least one file")
@@ -153,7 +157,9 @@ class LmStreamDataset(IterableDataset):
         skip = max(0, math.ceil((self.skip_batches - worker) / n_workers))
         quota = None
         if self.batches_per_epoch is not None:
-            quota = self.batches_per_epoch // n_workers + (worker < self.batches_per_epoch % n_workers)
+            quota = self.batches_per_epoch // n_workers + (
+                worker < self.batches_per_epoch % n_workers
+            )
         return self._batches(shard, n_shards, skip, quota)
 
     def _sentences(self, shard: int, n_shards: int, repeat: bool) -> Iterator[list[str]]:
@@ -172,7 +178,9 @@ class LmStreamDataset(IterableDataset):
             if not repeat or empty:
                 return
 
-    def _batches(self, shard: int, n_shards: int, skip: int, quota: int | None) -> Iterator[dict[str, Any]]:
+    def _batches(
+        self, shard: int, n_shards: int, skip: int, quota: int | None
+    ) -> Iterator[dict[str, Any]]:
         sentences = self._sentences(shard, n_shards, repeat=quota is not None)
         rows: list[_Piece | None] = [None] * self.batch_size
         produced = 0
@@ -185,7 +193,9 @@ class LmStreamDataset(IterableDataset):
             if produced > skip:
                 yield self._tensors(window, chars, shard)
 
-    def _fill_window(self, rows: list[_Piece | None], sentences: Iterator[list[str]]) -> list[list[tuple]] | None:
+    def _fill_window(
+        self, rows: list[_Piece | None], sentences: Iterator[list[str]]
+    ) -> list[list[tuple]] | None:
         """Per row, the (piece, start, stop) spans filling the next window; None at the end."""
         steps = self.unroll_steps
         window: list[list[tuple]] = []
@@ -237,7 +247,9 @@ class LmStreamDataset(IterableDataset):
         return batch
 
 
-def _buffer_shuffle(stream: Iterator[list[str]], size: int, rng: random.Random) -> Iterator[list[str]]:
+def _buffer_shuffle(
+    stream: Iterator[list[str]], size: int, rng: random.Random
+) -> Iterator[list[str]]:
     """Approximate shuffle with ``size`` lines in memory: emit a random one as each arrives."""
     buffer: list[list[str]] = []
     for item in stream:
@@ -302,16 +314,30 @@ class LmDataModule(pl.LightningDataModule):
     def _dataset(self, files: list[Path], train: bool) -> LmStreamDataset:
         rank, world_size = _distributed()
         if train and world_size > 1 and self.batches_per_epoch is None:
-            log.warning("DDP with data.batches_per_epoch=null: ranks may get different numbers of batches")
+            log.warning(
+                "DDP with data.batches_per_epoch=null: ranks may get different numbers of batches"
+            )
         return LmStreamDataset(
-            files, self.vocabulary, self.batch_size, self.unroll_steps, self.tokenizer, self.lowercase,
-            pad_last=not train, batches_per_epoch=self.batches_per_epoch if train else None,
-            shuffle=self.shuffle and train, shuffle_buffer=self.shuffle_buffer, seed=self.seed,
-            max_chars=self.max_chars, rank=rank, world_size=world_size,
+            files,
+            self.vocabulary,
+            self.batch_size,
+            self.unroll_steps,
+            self.tokenizer,
+            self.lowercase,
+            pad_last=not train,
+            batches_per_epoch=self.batches_per_epoch if train else None,
+            shuffle=self.shuffle and train,
+            shuffle_buffer=self.shuffle_buffer,
+            seed=self.seed,
+            max_chars=self.max_chars,
+            rank=rank,
+            world_size=world_size,
         )
 
     def _loader(self, dataset: LmStreamDataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=None, num_workers=self.num_workers, persistent_workers=False)
+        return DataLoader(
+            dataset, batch_size=None, num_workers=self.num_workers, persistent_workers=False
+        )
 
     def train_dataloader(self) -> DataLoader:
         self.train_dataset = self._dataset(self.train_files, train=True)
@@ -334,4 +360,3 @@ class LmDataModule(pl.LightningDataModule):
         if not self.test_files:
             return []
         return self._loader(self._dataset(self.test_files, train=False))
-

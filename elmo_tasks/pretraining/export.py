@@ -26,7 +26,9 @@ from elmo_tasks.pretraining.text import write_vocabulary
 log = logging.getLogger(__name__)
 
 
-def export_pretrained(module: BiLmPretrainer, export_dir: str | Path, info: dict[str, Any] | None = None) -> Path:
+def export_pretrained(
+    module: BiLmPretrainer, export_dir: str | Path, info: dict[str, Any] | None = None
+) -> Path:
     """Write the four export files of ``module`` into ``export_dir``; returns the folder."""
     export_dir = Path(export_dir).expanduser()
     export_dir.mkdir(parents=True, exist_ok=True)

@@ -71,11 +71,17 @@ def init_bilm_(bilm: BiLm) -> BiLm:
         layer.w_in.uniform_(-limit, limit)
         # Drawn in the TensorFlow layout, so a seed gives the same weights whatever the
         # in-memory layout (``w_rec`` and ``w_proj`` are transposed views).
-        layer.w_rec.copy_(torch.empty_like(layer.w_rec, memory_format=torch.contiguous_format).uniform_(-limit, limit))
+        layer.w_rec.copy_(
+            torch.empty_like(layer.w_rec, memory_format=torch.contiguous_format).uniform_(
+                -limit, limit
+            )
+        )
         layer.bias.zero_()
         proj_limit = math.sqrt(6.0 / (layer.w_proj.size(1) + layer.w_proj.size(2)))
         layer.w_proj.copy_(
-            torch.empty_like(layer.w_proj, memory_format=torch.contiguous_format).uniform_(-proj_limit, proj_limit)
+            torch.empty_like(layer.w_proj, memory_format=torch.contiguous_format).uniform_(
+                -proj_limit, proj_limit
+            )
         )
     return bilm
 
@@ -146,9 +152,17 @@ class SampledSoftmax(FullSoftmax):
     def forward(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return self.full_nll(hidden, targets)
-        return self.sampled_nll(hidden, targets, *self.sampler.sample(self.num_samples, hidden.device))
+        return self.sampled_nll(
+            hidden, targets, *self.sampler.sample(self.num_samples, hidden.device)
+        )
 
-    def sampled_nll(self, hidden: torch.Tensor, targets: torch.Tensor, sampled: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    def sampled_nll(
+        self,
+        hidden: torch.Tensor,
+        targets: torch.Tensor,
+        sampled: torch.Tensor,
+        log_q: torch.Tensor,
+    ) -> torch.Tensor:
         """Per-row loss against the true word and the distinct ``sampled`` words."""
         true_logits = (hidden * self.weight[targets]).sum(-1) + self.bias[targets]
         true_logits = true_logits - self.sampler.log_q(targets, self.num_samples).to(hidden.dtype)
@@ -157,7 +171,9 @@ class SampledSoftmax(FullSoftmax):
         # Accidental hits (a sample equal to the row's target) drop out of the row's sum.
         column = torch.searchsorted(sampled, targets).clamp_(max=len(sampled) - 1)
         hit = sampled[column] == targets
-        sample_lse = sampled_logsumexp(hidden, self.weight[sampled], sample_bias, hit.nonzero().squeeze(1), column[hit])
+        sample_lse = sampled_logsumexp(
+            hidden, self.weight[sampled], sample_bias, hit.nonzero().squeeze(1), column[hit]
+        )
         return torch.logaddexp(true_logits, sample_lse) - true_logits
 
 
@@ -166,7 +182,13 @@ class AdaptiveSoftmax(nn.Module):
     head, rare ones in smaller clusters. ``cutoffs`` at or above the vocabulary size are
     dropped."""
 
-    def __init__(self, dim: int, vocab_size: int, cutoffs: Sequence[int] = (2000, 10000), div_value: float = 4.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        vocab_size: int,
+        cutoffs: Sequence[int] = (2000, 10000),
+        div_value: float = 4.0,
+    ) -> None:
         super().__init__()
         usable = sorted({int(c) for c in cutoffs if 0 < int(c) < vocab_size})
         if not usable:
@@ -186,7 +208,14 @@ class AdaptiveSoftmax(nn.Module):
         return -self.adaptive(hidden, targets).output
 
 
-def build_softmax(kind: str, dim: int, vocab_size: int, num_samples: int = 8192, cutoffs: Sequence[int] = (2000, 10000), div_value: float = 4.0) -> nn.Module:
+def build_softmax(
+    kind: str,
+    dim: int,
+    vocab_size: int,
+    num_samples: int = 8192,
+    cutoffs: Sequence[int] = (2000, 10000),
+    div_value: float = 4.0,
+) -> nn.Module:
     if kind == "full":
         return FullSoftmax(dim, vocab_size)
     if kind == "sampled":
@@ -226,22 +255,39 @@ class BiLmPretrainer(pl.LightningModule):
         self.save_hyperparameters(ignore=["vocabulary", "optimizer", "scheduler"])
         self.vocabulary = list(vocabulary)
         elmo_options = ElmoOptions.from_dict(options, source="model.options")
-        elmo_options.extra.update({"bidirectional": True, "n_tokens_vocab": len(self.vocabulary), "dropout": dropout})
+        elmo_options.extra.update(
+            {"bidirectional": True, "n_tokens_vocab": len(self.vocabulary), "dropout": dropout}
+        )
         self.bilm = init_bilm_(BiLm(elmo_options))
         # The token cache tells weight changes by tensor versions, which fused optimizers do
         # not bump; the weights change at every step here, so it is never worth having.
         self.bilm.token_cache.max_size = 0
-        self.softmax = build_softmax(softmax, elmo_options.projection_dim, len(self.vocabulary), num_samples, cutoffs, div_value)
+        self.softmax = build_softmax(
+            softmax,
+            elmo_options.projection_dim,
+            len(self.vocabulary),
+            num_samples,
+            cutoffs,
+            div_value,
+        )
         self.dropout = Dropout(dropout)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.corpus = dict(corpus or {})
-        self.nll = nn.ModuleDict({f"{s}_{d}": MeanMetric() for s in ("train", "val", "test") for d in ("forward", "backward")})
+        self.nll = nn.ModuleDict(
+            {
+                f"{s}_{d}": MeanMetric()
+                for s in ("train", "val", "test")
+                for d in ("forward", "backward")
+            }
+        )
         self.last_val: dict[str, float] = {}
         self.last_test: dict[str, float] = {}  # perplexities of the held-out test files
         self.last_val_step = -1  # global step of ``last_val``
         self._states: dict[tuple[str, int], LstmStates] = {}
         self._epoch_batches = 0  # training batches done in the current epoch
-        self._data_position: tuple[int, int] | None = None  # (epoch, batches) of a resumed checkpoint
+        self._data_position: tuple[int, int] | None = (
+            None  # (epoch, batches) of a resumed checkpoint
+        )
         self.train_tokens, self.train_seconds = 0, 0.0
         self._batch_start = 0.0
         self.global_step_at_save = 0  # set by ``from_checkpoint``
@@ -253,7 +299,10 @@ class BiLmPretrainer(pl.LightningModule):
     # -- model -------------------------------------------------------------------------
 
     def lm_hidden(
-        self, forward_char_ids: torch.Tensor, backward_char_ids: torch.Tensor, states: LstmStates | None = None
+        self,
+        forward_char_ids: torch.Tensor,
+        backward_char_ids: torch.Tensor,
+        states: LstmStates | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, LstmStates]:
         """Top-layer outputs of both directions, each (B, T, P), and the final LSTM states.
 
@@ -278,7 +327,9 @@ class BiLmPretrainer(pl.LightningModule):
         states = self._states.get(key)
         if states is not None:
             states = [(h.to(self.device), c.to(self.device)) for h, c in states]
-        forward, backward, finals = self.lm_hidden(batch["forward_char_ids"], batch["backward_char_ids"], states)
+        forward, backward, finals = self.lm_hidden(
+            batch["forward_char_ids"], batch["backward_char_ids"], states
+        )
         self._states[key] = [(h.detach(), c.detach()) for h, c in finals]
         mask = batch["mask"]
         nll_forward = self.softmax(forward[mask], batch["forward_targets"][mask])
@@ -292,7 +343,14 @@ class BiLmPretrainer(pl.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
         self._epoch_batches += 1
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch["mask"].numel())
+        self.log(
+            "train/loss",
+            loss,
+            on_step=True,
+            on_epoch=False,
+            prog_bar=True,
+            batch_size=batch["mask"].numel(),
+        )
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -373,10 +431,17 @@ class BiLmPretrainer(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         parameters = self._trainable_parameters()
-        optimizer = self.optimizer_factory(parameters) if self.optimizer_factory else torch.optim.Adam(parameters, lr=1e-3)
+        optimizer = (
+            self.optimizer_factory(parameters)
+            if self.optimizer_factory
+            else torch.optim.Adam(parameters, lr=1e-3)
+        )
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "step"},
+        }
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -387,13 +452,19 @@ class BiLmPretrainer(pl.LightningModule):
             "last_val": self.last_val,
             "last_val_step": self.last_val_step,
             "data_position": {"epoch": self.current_epoch, "batches": self._epoch_batches},
-            "train_states": {k[1]: [(h.cpu(), c.cpu()) for h, c in v] for k, v in self._states.items() if k[0] == "train"},
+            "train_states": {
+                k[1]: [(h.cpu(), c.cpu()) for h, c in v]
+                for k, v in self._states.items()
+                if k[0] == "train"
+            },
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("pretrain")
         if saved is None:
-            raise ValueError("checkpoint has no 'pretrain' entry: it was not written by BiLmPretrainer")
+            raise ValueError(
+                "checkpoint has no 'pretrain' entry: it was not written by BiLmPretrainer"
+            )
         if list(saved["vocabulary"]) != self.vocabulary:
             raise ValueError(
                 f"the checkpoint's vocabulary ({len(saved['vocabulary'])} words) differs from this run's "
@@ -405,22 +476,37 @@ class BiLmPretrainer(pl.LightningModule):
         position = saved.get("data_position", {"epoch": 0, "batches": 0})
         self._data_position = (int(position["epoch"]), int(position["batches"]))
         self._epoch_batches = self._data_position[1]
-        self._states = {("train", int(k)): [(h, c) for h, c in v] for k, v in saved.get("train_states", {}).items()}
+        self._states = {
+            ("train", int(k)): [(h, c) for h, c in v]
+            for k, v in saved.get("train_states", {}).items()
+        }
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path: str | Path, map_location: Any = None, hparams_file: Any = None,
-                             strict: bool | None = None, **kwargs: Any) -> "BiLmPretrainer":  # type: ignore[override]
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: str | Path,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> BiLmPretrainer:  # type: ignore[override]
         """Lightning's ``load_from_checkpoint``, with the vocabulary (saved beside the
         hyperparameters, not among them) taken from the checkpoint unless given."""
         if "vocabulary" not in kwargs:
             kwargs["vocabulary"] = read_checkpoint(checkpoint_path)["pretrain"]["vocabulary"]
-        return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict, **kwargs)
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location, hparams_file, strict, **kwargs
+        )
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "BiLmPretrainer":
+    def from_checkpoint(
+        cls, path: str | Path, map_location: str | torch.device = "cpu"
+    ) -> BiLmPretrainer:
         """The module saved in a checkpoint of ``python -m elmo_tasks.pretrain`` (for export)."""
         checkpoint = read_checkpoint(path, map_location)
-        module = cls(vocabulary=checkpoint["pretrain"]["vocabulary"], **checkpoint["hyper_parameters"])
+        module = cls(
+            vocabulary=checkpoint["pretrain"]["vocabulary"], **checkpoint["hyper_parameters"]
+        )
         module.load_state_dict(checkpoint["state_dict"])
         module.on_load_checkpoint(checkpoint)
         module.global_step_at_save = int(checkpoint.get("global_step", 0))
@@ -434,5 +520,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise FileNotFoundError(f"checkpoint not found: {path}")
     checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     if "pretrain" not in checkpoint or "hyper_parameters" not in checkpoint:
-        raise ValueError(f"{path}: not a checkpoint of python -m elmo_tasks.pretrain (no 'pretrain' entry)")
+        raise ValueError(
+            f"{path}: not a checkpoint of python -m elmo_tasks.pretrain (no 'pretrain' entry)"
+        )
     return checkpoint

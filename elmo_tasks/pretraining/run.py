@@ -59,7 +59,11 @@ def compose_pretrain_config(output_dir: str | Path, overrides: list[str] = ()) -
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(
             CONFIG_NAME,
-            overrides=[f"paths.output_dir={output_dir}", f"paths.log_dir={output_dir}/logs", *overrides],
+            overrides=[
+                f"paths.output_dir={output_dir}",
+                f"paths.log_dir={output_dir}/logs",
+                *overrides,
+            ],
         )
 
 
@@ -72,7 +76,9 @@ def load_or_build_vocabulary(cfg: DictConfig, train_files: list[Path]) -> list[s
     ckpt = cfg.get("ckpt_path")
     if ckpt and Path(str(ckpt)).is_file():
         return list(read_checkpoint(ckpt)["pretrain"]["vocabulary"])
-    return build_vocabulary(train_files, data.min_count, data.max_vocab_size, data.tokenizer, data.lowercase)
+    return build_vocabulary(
+        train_files, data.min_count, data.max_vocab_size, data.tokenizer, data.lowercase
+    )
 
 
 def model_options(cfg: DictConfig) -> dict[str, Any]:
@@ -85,7 +91,9 @@ def model_options(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg.model.options, resolve=True)
 
 
-def build_pretrainer(cfg: DictConfig, vocabulary: list[str], corpus: dict[str, Any]) -> BiLmPretrainer:
+def build_pretrainer(
+    cfg: DictConfig, vocabulary: list[str], corpus: dict[str, Any]
+) -> BiLmPretrainer:
     """The LightningModule of ``cfg``, starting from ``model.init_from`` when given."""
     m = cfg.model
     optimizer = hydra.utils.instantiate(cfg.optim.optimizer)
@@ -110,7 +118,10 @@ def build_pretrainer(cfg: DictConfig, vocabulary: list[str], corpus: dict[str, A
 def pretraining_problems(cfg: DictConfig) -> list[Problem | None]:
     """Pretraining's own checks for the pre-flight step: the corpus settings and files, and the
     biLM files of ``model.init_from``."""
-    problems: list[Problem | None] = [*check_task_values(cfg.data, "data"), pretrain_data_problem(cfg)]
+    problems: list[Problem | None] = [
+        *check_task_values(cfg.data, "data"),
+        pretrain_data_problem(cfg),
+    ]
     init_from = cfg.model.get("init_from")
     if init_from:
         problems.append(elmo_files_problem(init_from, "model.init_from"))
@@ -162,27 +173,40 @@ def run(cfg: DictConfig) -> float | None:
     if not validation_files and callback_cfgs.get("model_checkpoint"):
         callback_cfgs["model_checkpoint"]["monitor"] = None  # nothing to rank checkpoints by
     callbacks = [hydra.utils.instantiate(c) for c in callback_cfgs.values() if c is not None]
-    callbacks.append(RandomStateCheckpoint())  # dropout and sampled softmax draw the same numbers after a resume
+    callbacks.append(
+        RandomStateCheckpoint()
+    )  # dropout and sampled softmax draw the same numbers after a resume
     loggers = build_loggers(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]  # crash-safe checkpoints
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],  # crash-safe checkpoints
     )
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     if validation_files and model.last_val_step != trainer.global_step:
-        trainer.validate(model, datamodule=datamodule, verbose=False)  # perplexity of the final weights
+        trainer.validate(
+            model, datamodule=datamodule, verbose=False
+        )  # perplexity of the final weights
     if test_files:
-        trainer.test(model, datamodule=datamodule, verbose=False)  # held-out perplexity, once, at the end
+        trainer.test(
+            model, datamodule=datamodule, verbose=False
+        )  # held-out perplexity, once, at the end
 
     last_checkpoint = None
     if trainer.checkpoint_callback is not None:
         last_checkpoint = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
-        trainer.save_checkpoint(last_checkpoint, weights_only=False)  # the final state, whatever stopped training
+        trainer.save_checkpoint(
+            last_checkpoint, weights_only=False
+        )  # the final state, whatever stopped training
     finish_loggers(loggers)
     if trainer.is_global_zero:
         info = {
             "steps": trainer.global_step,
             "epochs": trainer.current_epoch,
-            "train_tokens_per_s": round(model.train_tokens / model.train_seconds, 1) if model.train_seconds else None,
+            "train_tokens_per_s": round(model.train_tokens / model.train_seconds, 1)
+            if model.train_seconds
+            else None,
             "wall_time_s": round(time.perf_counter() - start, 3),
             "checkpoint": str(last_checkpoint) if last_checkpoint else None,
             "config_overrides": _overrides(),
@@ -190,7 +214,15 @@ def run(cfg: DictConfig) -> float | None:
         export_pretrained(model, cfg.export_dir, info)
         with atomic_open(output_dir / "config_resolved.yaml", "w", encoding="utf-8") as handle:
             OmegaConf.save(cfg, handle, resolve=True)
-        log.info("export: %s", json.dumps({"options_file": f"{cfg.export_dir}/options.json", "weight_file": f"{cfg.export_dir}/weights.hdf5"}))
+        log.info(
+            "export: %s",
+            json.dumps(
+                {
+                    "options_file": f"{cfg.export_dir}/options.json",
+                    "weight_file": f"{cfg.export_dir}/weights.hdf5",
+                }
+            ),
+        )
     return model.last_val.get("val/ppl")
 
 

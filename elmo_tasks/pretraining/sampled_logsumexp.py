@@ -14,7 +14,11 @@ from torch.autograd.function import once_differentiable
 
 
 def sampled_logsumexp(
-    hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, hit_rows: torch.Tensor, hit_columns: torch.Tensor
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    hit_rows: torch.Tensor,
+    hit_columns: torch.Tensor,
 ) -> torch.Tensor:
     """``logsumexp(hidden @ weight.T + bias, dim=1)`` with the entries ``(hit_rows,
     hit_columns)`` (accidental hits) left out: (rows, dim), (samples, dim), (samples,) give (rows,).
@@ -41,7 +45,9 @@ class _SampledLogSumExp(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         hidden, weight, exp_shifted, total = ctx.saved_tensors
-        grad_logits = exp_shifted * (grad.unsqueeze(1) / total)  # softmax x incoming gradient; hits get 0
+        grad_logits = exp_shifted * (
+            grad.unsqueeze(1) / total
+        )  # softmax x incoming gradient; hits get 0
         dtype = grad_logits.dtype
         grad_hidden = (grad_logits @ weight.to(dtype)).to(hidden.dtype)
         grad_weight = (grad_logits.t() @ hidden.to(dtype)).to(weight.dtype)

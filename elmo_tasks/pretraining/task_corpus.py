@@ -21,7 +21,9 @@ from pathlib import Path
 from elmo_tasks.core.atomic import atomic_write_text
 
 
-def task_training_sentences(task: str, data_dir: str | None = None, encoding: str | None = None) -> list[list[str]]:
+def task_training_sentences(
+    task: str, data_dir: str | None = None, encoding: str | None = None
+) -> list[list[str]]:
     """The token lists of the training split of task preset ``task``, as experiments see them.
     An unknown preset is a :class:`ConfigValueError` (exit status 2) naming the presets; missing
     data is reported as ``train.py`` reports it, before anything is read."""
@@ -38,8 +40,12 @@ def task_training_sentences(task: str, data_dir: str | None = None, encoding: st
     if task not in presets:
         nearest = difflib.get_close_matches(task, presets, n=1)
         hint = f"did you mean tasks={nearest[0]}? " if nearest else ""
-        raise ConfigValueError(f"tasks: {task!r} is not a task preset; {hint}presets: {', '.join(presets)}")
-    overrides = ["experiment=none", f"task={task}"] + ([f"paths.data_dir={data_dir}"] if data_dir else [])
+        raise ConfigValueError(
+            f"tasks: {task!r} is not a task preset; {hint}presets: {', '.join(presets)}"
+        )
+    overrides = ["experiment=none", f"task={task}"] + (
+        [f"paths.data_dir={data_dir}"] if data_dir else []
+    )
     overrides += [f"task.encoding={encoding}"] if encoding else []
     cfg = compose_config("/tmp/elmo_tasks_task_corpus", overrides)
     raise_problems(component_problems(cfg.task, "task", cfg))
@@ -61,8 +67,12 @@ def drop_contained(sentences: Iterable[Sequence[str]]) -> list[list[str]]:
     return [list(s) for s in unique if s not in spans]
 
 
-def write_task_corpus(tasks: Sequence[str], output: str | Path, data_dir: str | None = None,
-                      encoding: str | None = None) -> dict[str, dict[str, int]]:
+def write_task_corpus(
+    tasks: Sequence[str],
+    output: str | Path,
+    data_dir: str | None = None,
+    encoding: str | None = None,
+) -> dict[str, dict[str, int]]:
     """Write the tasks' training text to ``output``; returns lines and tokens per task.
     ``encoding`` overrides each task's ``task.encoding``."""
     lines: list[str] = []

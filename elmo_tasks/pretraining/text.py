@@ -1,7 +1,6 @@
 """Pretraining text on disk: which files (globs, data-folder defaults), their sentences read
 lazily line by line (.gz allowed), and the output vocabulary built from them."""
 
-
 import glob
 import gzip
 import io
@@ -37,7 +36,9 @@ SPECIAL_TOKENS = (BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
 # Files and lines
 
 
-def resolve_files(spec: str | Path | Sequence[str | Path] | None, key: str = "data.train_files") -> list[Path]:
+def resolve_files(
+    spec: str | Path | Sequence[str | Path] | None, key: str = "data.train_files"
+) -> list[Path]:
     """Files named by a path, a glob, or a list of either; sorted within each glob.
 
     Raises ``DataNotFoundError`` (a ``FileNotFoundError``) naming ``key`` when an entry matches nothing.
@@ -48,7 +49,11 @@ def resolve_files(spec: str | Path | Sequence[str | Path] | None, key: str = "da
     files: list[Path] = []
     for entry in entries:
         entry = str(Path(str(entry)).expanduser())
-        matches = sorted(glob.glob(entry)) if glob.has_magic(entry) else ([entry] if Path(entry).is_file() else [])
+        matches = (
+            sorted(glob.glob(entry))
+            if glob.has_magic(entry)
+            else ([entry] if Path(entry).is_file() else [])
+        )
         if not matches:
             raise DataNotFoundError(
                 f"{key}: no file matches {entry!r} ({data_env_value()}). Give a path, a glob or a list of them, "
@@ -67,7 +72,11 @@ def open_text(path: str | Path) -> io.TextIOBase:
 
 
 def read_sentences(
-    files: Sequence[Path], tokenizer: Tokenizer, lowercase: bool = False, shard: int = 0, n_shards: int = 1
+    files: Sequence[Path],
+    tokenizer: Tokenizer,
+    lowercase: bool = False,
+    shard: int = 0,
+    n_shards: int = 1,
 ) -> Iterator[list[str]]:
     """Token lists of the non-empty lines of ``files``, streamed, restricted to one shard.
 
@@ -107,7 +116,9 @@ def build_vocabulary(
     if isinstance(tokenizer, str):
         tokenizer = get_tokenizer(tokenizer)
     if max_size is not None and max_size <= len(SPECIAL_TOKENS):
-        raise ValueError(f"max_vocab_size must exceed {len(SPECIAL_TOKENS)} (the special tokens), got {max_size}")
+        raise ValueError(
+            f"max_vocab_size must exceed {len(SPECIAL_TOKENS)} (the special tokens), got {max_size}"
+        )
     counts: Counter[str] = Counter()
     paths = [Path(f) for f in files]
     with tqdm(desc="building vocabulary", unit=" lines", mininterval=1.0) as progress:
@@ -175,14 +186,20 @@ def pretrain_data_problem(cfg: Any) -> DataNotFoundError | None:
     that match no file, and for a missing ``data.vocab_file`` (checked before any reading)."""
     data = cfg.data
     missing: list[tuple[str, str]] = []
-    for key in [k for k in data if str(k).endswith("_files")]:  # train_files, validation_files, test_files
+    for key in [
+        k for k in data if str(k).endswith("_files")
+    ]:  # train_files, validation_files, test_files
         value = data.get(key)
         if value is None:
             continue
         entries = list(value) if isinstance(value, (ListConfig, list, tuple)) else [value]
         for entry in entries:
             entry = str(Path(str(entry)).expanduser())
-            matches = glob.glob(entry) if glob.has_magic(entry) else ([entry] if Path(entry).is_file() else [])
+            matches = (
+                glob.glob(entry)
+                if glob.has_magic(entry)
+                else ([entry] if Path(entry).is_file() else [])
+            )
             if not any(Path(m).is_file() for m in matches):
                 missing.append((f"data.{key}", entry))
     vocab = data.get("vocab_file")
@@ -191,19 +208,25 @@ def pretrain_data_problem(cfg: Any) -> DataNotFoundError | None:
     if not missing:
         return None
     raw = OmegaConf.to_container(data, resolve=False)
-    from_data_dir = any("paths.data_dir" in str(raw.get(key.split(".")[1], "")) for key, _ in missing)
+    from_data_dir = any(
+        "paths.data_dir" in str(raw.get(key.split(".")[1], "")) for key, _ in missing
+    )
     data_dir = Path(str(cfg.paths.data_dir)).expanduser() if cfg.get("paths") else None
     lines = ["pretraining data not found; looked for:"]
     lines += [f"  {shown_path(entry)}   <- {key}" for key, entry in missing]
     if from_data_dir:
         lines.append(data_dir_note(data_dir, data_dir_from_env(cfg)))
     else:
-        lines.append(f"({data_env_value()}; it only moves the paths built from ${{paths.data_dir}}.)")
+        lines.append(
+            f"({data_env_value()}; it only moves the paths built from ${{paths.data_dir}}.)"
+        )
     lines.append("To fix it, do one of:")
     if from_data_dir:
         inside = relative_to(Path(missing[0][1]), data_dir)
         lines.append(f"  - export ELMO_TASKS_DATA=/path/to/data, the folder that holds {inside}")
-    optional = sorted({key for key, _ in missing if key not in ("data.train_files", "data.vocab_file")})
+    optional = sorted(
+        {key for key, _ in missing if key not in ("data.train_files", "data.vocab_file")}
+    )
     lines.append(
         "  - give your corpus: python -m elmo_tasks.pretrain data.train_files='corpus/*.txt.gz' "
         "data.validation_files=corpus/heldout.txt (each a path, a glob or a list)"

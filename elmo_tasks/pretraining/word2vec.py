@@ -28,8 +28,14 @@ register_resolvers(DEFAULT_PROJECT_ROOT)
 class TokenisedCorpus:
     """Token lists of ``files``, re-read from disk on every pass (gensim makes several)."""
 
-    def __init__(self, files: Sequence[Path], tokenizer: str = "whitespace", lowercase: bool = False) -> None:
-        self.files, self.tokenizer, self.lowercase = list(files), get_tokenizer(tokenizer), lowercase
+    def __init__(
+        self, files: Sequence[Path], tokenizer: str = "whitespace", lowercase: bool = False
+    ) -> None:
+        self.files, self.tokenizer, self.lowercase = (
+            list(files),
+            get_tokenizer(tokenizer),
+            lowercase,
+        )
 
     def __iter__(self) -> Iterator[list[str]]:
         return read_sentences(self.files, self.tokenizer, self.lowercase)
@@ -54,8 +60,15 @@ def train_word2vec(
 
     corpus = TokenisedCorpus(files, tokenizer, lowercase)
     model = Word2Vec(
-        sentences=corpus, vector_size=dim, window=window, min_count=min_count, sg=sg,
-        negative=negative, epochs=epochs, workers=workers, seed=seed,
+        sentences=corpus,
+        vector_size=dim,
+        window=window,
+        min_count=min_count,
+        sg=sg,
+        negative=negative,
+        epochs=epochs,
+        workers=workers,
+        seed=seed,
     )
     output_file = Path(output_file).expanduser()
     output_file.parent.mkdir(parents=True, exist_ok=True)
@@ -67,8 +80,20 @@ def train_word2vec(
 def run(cfg: DictConfig) -> Path:
     data, w2v = cfg.data, cfg.word2vec
     spec = data.train_files
-    files = resolve_files(OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, "data.train_files")
+    files = resolve_files(
+        OmegaConf.to_container(spec) if OmegaConf.is_config(spec) else spec, "data.train_files"
+    )
     return train_word2vec(
-        files, w2v.output_file, data.tokenizer, data.lowercase, dim=w2v.dim, window=w2v.window,
-        min_count=w2v.min_count, sg=w2v.sg, negative=w2v.negative, epochs=w2v.epochs, workers=w2v.workers, seed=cfg.seed,
+        files,
+        w2v.output_file,
+        data.tokenizer,
+        data.lowercase,
+        dim=w2v.dim,
+        window=w2v.window,
+        min_count=w2v.min_count,
+        sg=w2v.sg,
+        negative=w2v.negative,
+        epochs=w2v.epochs,
+        workers=w2v.workers,
+        seed=cfg.seed,
     )

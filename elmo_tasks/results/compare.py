@@ -16,9 +16,10 @@ import json
 import re
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from elmo_tasks.results import significance
 
@@ -78,7 +79,11 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
     for override in overrides:
         key, _, value = str(override).partition("=")
         key = key.lstrip("+").strip()
-        if key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES) or key.endswith(IGNORED_SUFFIXES):
+        if (
+            key in IGNORED_KEYS
+            or key.startswith(IGNORED_PREFIXES)
+            or key.endswith(IGNORED_SUFFIXES)
+        ):
             continue
         parsed[key] = value.strip()
     return parsed
@@ -97,7 +102,11 @@ def collect(paths: Sequence[Path]) -> Collection:
     run_dirs: set[Path] = set()
     for root in paths:
         run_dirs.update(p.parent.resolve() for p in root.rglob(RESULTS_FILE))
-        run_dirs.update(p.parent.parent.resolve() for p in root.rglob(HYDRA_CONFIG.name) if p.parent.name == ".hydra")
+        run_dirs.update(
+            p.parent.parent.resolve()
+            for p in root.rglob(HYDRA_CONFIG.name)
+            if p.parent.name == ".hydra"
+        )
     runs, incomplete = [], []
     for path in sorted(run_dirs, key=lambda p: _natural_key(str(p))):
         if not (path / RESULTS_FILE).is_file():
@@ -146,7 +155,9 @@ def metric_names(runs: Sequence[Run], split: str) -> list[str]:
 
 def main_metric(runs: Sequence[Run]) -> str | None:
     """The most common ``main_metric`` of the runs."""
-    counts = Counter(run.results.get("main_metric") for run in runs if run.results.get("main_metric"))
+    counts = Counter(
+        run.results.get("main_metric") for run in runs if run.results.get("main_metric")
+    )
     return counts.most_common(1)[0][0] if counts else None
 
 
@@ -162,12 +173,17 @@ def group_summary(group: Group, split: str, metric: str) -> Summary | None:
     return summarize(numbers) if numbers else None
 
 
-def summary_cells(groups: Sequence[Group], split: str, metrics: Sequence[str]) -> list[list[tuple[str, bool] | None]]:
+def summary_cells(
+    groups: Sequence[Group], split: str, metrics: Sequence[str]
+) -> list[list[tuple[str, bool] | None]]:
     """Per group, per metric: the ``mean ± std`` text and whether it is its column's best mean
     (None where no run of the group reports the metric)."""
     summaries = {(g.label, m): group_summary(g, split, m) for g in groups for m in metrics}
     best = {
-        m: max((s.mean for (_, name), s in summaries.items() if name == m and s is not None), default=None)
+        m: max(
+            (s.mean for (_, name), s in summaries.items() if name == m and s is not None),
+            default=None,
+        )
         for m in metrics
     }
     rows = []
@@ -175,7 +191,11 @@ def summary_cells(groups: Sequence[Group], split: str, metrics: Sequence[str]) -
         cells: list[tuple[str, bool] | None] = []
         for metric in metrics:
             summary = summaries[(group.label, metric)]
-            cells.append(None if summary is None else (f"{summary.mean:.4f} ± {summary.std:.4f}", summary.mean == best[metric]))
+            cells.append(
+                None
+                if summary is None
+                else (f"{summary.mean:.4f} ± {summary.std:.4f}", summary.mean == best[metric])
+            )
         rows.append(cells)
     return rows
 
@@ -188,7 +208,11 @@ def markdown_table(groups: Sequence[Group], split: str, metrics: Sequence[str]) 
     ]
     for group, cells in zip(groups, summary_cells(groups, split, metrics)):
         texts = ["–" if c is None else f"**{c[0]}**" if c[1] else c[0] for c in cells]
-        lines.append("| " + " | ".join([group.label.replace("|", "\\|"), str(len(group.runs)), *texts]) + " |")
+        lines.append(
+            "| "
+            + " | ".join([group.label.replace("|", "\\|"), str(len(group.runs)), *texts])
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -202,7 +226,9 @@ def values_by_seed(group: Group, split: str, metric: str) -> dict[Any, float]:
     return values
 
 
-def paired_differences(groups: Sequence[Group], split: str, metric: str) -> list[significance.PairedDifference]:
+def paired_differences(
+    groups: Sequence[Group], split: str, metric: str
+) -> list[significance.PairedDifference]:
     """For every two groups one setting apart, the per-seed difference of ``metric``, the
     better mean first."""
     found = []
@@ -221,7 +247,9 @@ def paired_differences(groups: Sequence[Group], split: str, metric: str) -> list
     return found
 
 
-def report(collection: Collection, groups: Sequence[Group], split: str, metrics: Sequence[str]) -> str:
+def report(
+    collection: Collection, groups: Sequence[Group], split: str, metrics: Sequence[str]
+) -> str:
     """comparison.md: a caption, the table, the paired differences of the main metric and the
     footnote of incomplete runs."""
     seeds = sorted({str(run.results.get("seed")) for run in collection.runs}, key=_natural_key)
@@ -249,6 +277,7 @@ def report(collection: Collection, groups: Sequence[Group], split: str, metrics:
 
 def _short_label(label: str) -> str:
     """A group label for the chart: one override per line, long floats to 4 significant digits."""
+
     def shorten(match: re.Match[str]) -> str:
         return f"{float(match.group()):.4g}"
 
@@ -263,13 +292,21 @@ def plot(groups: Sequence[Group], split: str, metric: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     shown = [
-        (f"{_short_label(g.label)} (n={s.n})", s) for g in groups if (s := group_summary(g, split, metric)) is not None
+        (f"{_short_label(g.label)} (n={s.n})", s)
+        for g in groups
+        if (s := group_summary(g, split, metric)) is not None
     ]
     lines = sum(label.count("\n") + 1 for label, _ in shown)
     width = max(len(line) for label, _ in shown for line in label.split("\n"))
     figure, axes = plt.subplots(figsize=(5.0 + 0.07 * width, 1.2 + 0.3 * lines + 0.2 * len(shown)))
     positions = list(range(len(shown)))
-    axes.barh(positions, [s.mean for _, s in shown], xerr=[s.std for _, s in shown], capsize=4, color="tab:blue")
+    axes.barh(
+        positions,
+        [s.mean for _, s in shown],
+        xerr=[s.std for _, s in shown],
+        capsize=4,
+        color="tab:blue",
+    )
     axes.set_yticks(positions, [label for label, _ in shown])
     axes.invert_yaxis()
     axes.set_xlabel(f"{split} {metric} (mean ± sample std)")
@@ -310,8 +347,12 @@ class Comparison:
     out: Path
 
 
-def compare_runs(paths: Sequence[Path], out: Path | None = None, metric: str | None = None,
-                 group_by: str = "overrides") -> Comparison:
+def compare_runs(
+    paths: Sequence[Path],
+    out: Path | None = None,
+    metric: str | None = None,
+    group_by: str = "overrides",
+) -> Comparison:
     """Write ``comparison.md`` and ``comparison.png`` for the runs under ``paths`` into ``out``
     (default: the first path); :class:`ComparisonError` when there is nothing to compare."""
     from elmo_tasks.core.atomic import atomic_write_text
@@ -322,13 +363,19 @@ def compare_runs(paths: Sequence[Path], out: Path | None = None, metric: str | N
     collection = collect(paths)
     if not collection.runs:
         where = ", ".join(str(p) for p in paths)
-        extra = f" ({len(collection.incomplete)} incomplete run folders)" if collection.incomplete else ""
+        extra = (
+            f" ({len(collection.incomplete)} incomplete run folders)"
+            if collection.incomplete
+            else ""
+        )
         raise ComparisonError(f"no runs with {RESULTS_FILE} found under {where}{extra}")
     split = split_with_metrics(collection.runs)
     metrics = metric_names(collection.runs, split)
     chart_metric = metric or main_metric(collection.runs) or (metrics[0] if metrics else None)
     if chart_metric not in metrics:
-        raise ComparisonError(f"metric {chart_metric!r} not in the {split} metrics of the runs: {', '.join(metrics)}")
+        raise ComparisonError(
+            f"metric {chart_metric!r} not in the {split} metrics of the runs: {', '.join(metrics)}"
+        )
     groups = group_runs(collection.runs, paths if group_by == "folder" else None)
     out = out or paths[0]
     out.mkdir(parents=True, exist_ok=True)

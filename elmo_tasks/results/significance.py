@@ -71,7 +71,9 @@ def paired_difference(
         return None
     differences = [values_first[s] - values_second[s] for s in seeds]
     std = statistics.stdev(differences) if len(differences) > 1 else 0.0
-    return PairedDifference(first, second, seeds, statistics.fmean(differences), std, paired_t_test(differences))
+    return PairedDifference(
+        first, second, seeds, statistics.fmean(differences), std, paired_t_test(differences)
+    )
 
 
 def one_key_apart(first: dict[str, str], second: dict[str, str]) -> str | None:
@@ -89,6 +91,14 @@ def markdown_table(differences: Sequence[PairedDifference], metric: str) -> str:
     ]
     for d in differences:
         p = "–" if d.p_value is None else f"{d.p_value:.3g}"
-        cells = [d.first, d.second, str(len(d.seeds)), f"{d.mean:+.4f}", f"{d.std:.4f}", p, d.verdict()]
+        cells = [
+            d.first,
+            d.second,
+            str(len(d.seeds)),
+            f"{d.mean:+.4f}",
+            f"{d.std:.4f}",
+            p,
+            d.verdict(),
+        ]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)

@@ -25,9 +25,13 @@ from elmo_tasks.results.compare import (
 from elmo_tasks.results.significance import ALPHA
 
 
-def comparison_table(groups: Sequence[Any], split: str, metrics: Sequence[str], caption: str = "") -> Table:
+def comparison_table(
+    groups: Sequence[Any], split: str, metrics: Sequence[str], caption: str = ""
+) -> Table:
     """One row per group: n runs and ``mean ± std`` per metric, the best mean of a column in bold."""
-    table = Table(title=f"{'Test' if split == 'test' else 'Validation'} metrics", caption=caption or None)
+    table = Table(
+        title=f"{'Test' if split == 'test' else 'Validation'} metrics", caption=caption or None
+    )
     table.add_column("group")
     table.add_column("n", justify="right")
     for metric in metrics:
@@ -44,21 +48,40 @@ def paired_table(differences: Sequence[Any], split: str, metric: str) -> Table:
         title=f"Paired differences over seeds ({split} {metric})",
         caption=f"paired by seed; two-sided paired t-test; significant: p < {ALPHA}",
     )
-    for name, justify in (("A", "left"), ("B", "left"), ("seeds", "right"), ("mean A − B", "right"),
-                          ("std", "right"), ("p", "right"), ("verdict", "left")):
+    for name, justify in (
+        ("A", "left"),
+        ("B", "left"),
+        ("seeds", "right"),
+        ("mean A − B", "right"),
+        ("std", "right"),
+        ("p", "right"),
+        ("verdict", "left"),
+    ):
         table.add_column(name, justify=justify)
     for d in differences:
         p = "–" if d.p_value is None else f"{d.p_value:.3g}"
         verdict = f"[bold]{escape(d.verdict())}[/bold]" if d.significant else escape(d.verdict())
-        table.add_row(escape(d.first), escape(d.second), str(len(d.seeds)), f"{d.mean:+.4f}", f"{d.std:.4f}", p, verdict)
+        table.add_row(
+            escape(d.first),
+            escape(d.second),
+            str(len(d.seeds)),
+            f"{d.mean:+.4f}",
+            f"{d.std:.4f}",
+            p,
+            verdict,
+        )
     return table
 
 
-def print_comparison(console: Console, collection: Any, groups: Sequence[Any], split: str, metrics: Sequence[str]) -> None:
+def print_comparison(
+    console: Console, collection: Any, groups: Sequence[Any], split: str, metrics: Sequence[str]
+) -> None:
     """The table with its caption, the paired differences, then the runs left out of the table
     (unfinished or unreadable)."""
     seeds = sorted({str(run.results.get("seed")) for run in collection.runs}, key=_natural_key)
-    caption = f"mean ± sample std over the runs of a group (seeds {', '.join(seeds)}); best mean in bold"
+    caption = (
+        f"mean ± sample std over the runs of a group (seeds {', '.join(seeds)}); best mean in bold"
+    )
     console.print(comparison_table(groups, split, metrics, caption))
     metric = main_metric(collection.runs) or (metrics[0] if metrics else None)
     differences = paired_differences(groups, split, metric) if metric else []

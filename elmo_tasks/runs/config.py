@@ -14,7 +14,9 @@ def config_groups(config_name: str) -> str:
     ``config_name``.yaml (what its ``--help`` lists); a group is looked up in the folder
     ``config_name/`` first (pretrain's ``model``), then beside the config."""
     root = config_dir()
-    defaults = OmegaConf.to_container(OmegaConf.load(root / f"{config_name}.yaml")).get("defaults", [])
+    defaults = OmegaConf.to_container(OmegaConf.load(root / f"{config_name}.yaml")).get(
+        "defaults", []
+    )
     lines = []
     for entry in defaults:
         group = next(iter(entry)) if isinstance(entry, dict) else None
@@ -31,6 +33,7 @@ def register_resolvers(project_root: str | Path = DEFAULT_PROJECT_ROOT) -> None:
     (default data and output paths); ``${config_dir:}``: the folder of the package's configs;
     ``${quickstart_data:SPLIT}`` and ``${quickstart_models:...}``: see elmo_tasks/runs/quickstart.py."""
     from elmo_tasks.runs import quickstart
+
     root = str(Path(project_root).resolve())
     OmegaConf.register_new_resolver("project_root", lambda: root, replace=True)
     OmegaConf.register_new_resolver("config_dir", lambda: str(config_dir()), replace=True)
@@ -39,15 +42,25 @@ def register_resolvers(project_root: str | Path = DEFAULT_PROJECT_ROOT) -> None:
     OmegaConf.register_new_resolver("quickstart_models", quickstart.sweep_models, replace=True)
 
 
-def compose_config(output_dir: str | Path, overrides: list[str] = (), project_root: str | Path = DEFAULT_PROJECT_ROOT):
+def compose_config(
+    output_dir: str | Path,
+    overrides: list[str] = (),
+    project_root: str | Path = DEFAULT_PROJECT_ROOT,
+):
     """``conf/config.yaml`` composed outside ``train.py`` (tests, benchmarks, notebooks), with
     the run folder ``output_dir`` and run logs and caches under ``output_dir/logs``."""
     from hydra import compose, initialize_config_dir
 
     register_resolvers(project_root)
     local = Path(project_root).resolve() / "conf"
-    with initialize_config_dir(config_dir=str(local if local.is_dir() else config_dir()), version_base="1.3"):
+    with initialize_config_dir(
+        config_dir=str(local if local.is_dir() else config_dir()), version_base="1.3"
+    ):
         return compose(
             "config",
-            overrides=[f"paths.output_dir={output_dir}", f"paths.log_dir={output_dir}/logs", *overrides],
+            overrides=[
+                f"paths.output_dir={output_dir}",
+                f"paths.log_dir={output_dir}/logs",
+                *overrides,
+            ],
         )

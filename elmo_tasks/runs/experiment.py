@@ -55,7 +55,9 @@ TASK_MODULES: dict[str, type[pl.LightningModule]] = {
 }
 
 
-def build(cfg: DictConfig, data_state: dict | None = None) -> tuple[pl.LightningDataModule, pl.LightningModule]:
+def build(
+    cfg: DictConfig, data_state: dict | None = None
+) -> tuple[pl.LightningDataModule, pl.LightningModule]:
     """The data module (set up) and the LightningModule of ``cfg``. With ``data_state`` (what a
     checkpoint saved of the training data: vocabulary, labels) no data is read."""
     datamodule = hydra.utils.instantiate(cfg.task)
@@ -69,8 +71,12 @@ def build(cfg: DictConfig, data_state: dict | None = None) -> tuple[pl.Lightning
     module_class = TASK_MODULES[datamodule.kind]
     param_groups = cfg.optim.get("param_groups")
     model = module_class(
-        plain_config(cfg.encoder), plain_config(cfg.head), plain_config(cfg.optim.optimizer), scheduler=scheduler,
-        main_metric=cfg.task.main_metric, vocabulary=datamodule.vocabulary,
+        plain_config(cfg.encoder),
+        plain_config(cfg.head),
+        plain_config(cfg.optim.optimizer),
+        scheduler=scheduler,
+        main_metric=cfg.task.main_metric,
+        vocabulary=datamodule.vocabulary,
         param_groups=OmegaConf.to_container(param_groups, resolve=True) if param_groups else None,
         **datamodule.module_kwargs(),
     )
@@ -84,7 +90,9 @@ def run(cfg: DictConfig) -> float | None:
     """Train, validate and test the best checkpoint; write results.json; return the main
     validation metric (what sweepers optimise)."""
     check_not_ddp_multirun(cfg)
-    preflight.check(cfg)  # missing data/weights, bad values, hub offline, no CUDA: one clear message first
+    preflight.check(
+        cfg
+    )  # missing data/weights, bad values, hub offline, no CUDA: one clear message first
     set_verification(cfg.get("verify_checksums", True))
     threads = apply_threads(cfg.get("threads"))  # this run's share of the cores
     start = time.perf_counter()
@@ -93,7 +101,9 @@ def run(cfg: DictConfig) -> float | None:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
 
-    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks = [
+        hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None
+    ]
     loggers = build_loggers(cfg.get("logger"))
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
@@ -103,18 +113,29 @@ def run(cfg: DictConfig) -> float | None:
     # Checkpoints are written atomically. The bucketing batch sampler splits the data between
     # DDP processes itself, so Lightning must not inject its DistributedSampler.
     trainer: pl.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False,
-        plugins=[AtomicCheckpointIO()], use_distributed_sampler=False,
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,
     )
 
-    checkpoint_dir = getattr(trainer.checkpoint_callback, "dirpath", None) or output_dir / "checkpoints"
-    remove_stale_temporaries(checkpoint_dir)  # left by a run of this folder that was killed mid-write
+    checkpoint_dir = (
+        getattr(trainer.checkpoint_callback, "dirpath", None) or output_dir / "checkpoints"
+    )
+    remove_stale_temporaries(
+        checkpoint_dir
+    )  # left by a run of this folder that was killed mid-write
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), checkpoint_dir, trainer.default_root_dir)
     kept = None
     if ckpt_path:
-        check_resumable(ckpt_path, checkpoint_dir)  # unreadable: say so before the run folder is touched
+        check_resumable(
+            ckpt_path, checkpoint_dir
+        )  # unreadable: say so before the run folder is touched
         if trainer.is_global_zero:
-            kept = keep_metrics_before_resume(output_dir)  # the CSV logger would delete the rows logged so far
+            kept = keep_metrics_before_resume(
+                output_dir
+            )  # the CSV logger would delete the rows logged so far
     # The resolved config as the run's hyperparameters (W&B, MLflow, hparams.yaml ...); after the
     # lines above, since the CSV logger clears metrics.csv when first used.
     for logger in loggers:
@@ -124,13 +145,25 @@ def run(cfg: DictConfig) -> float | None:
     except BaseException:
         undo_keep_metrics(kept, output_dir)  # a failed resume leaves the folder as it was
         raise
-    has_best = trainer.checkpoint_callback is not None and bool(trainer.checkpoint_callback.best_model_path)
-    ckpt = trainer.checkpoint_callback.best_model_path if has_best else None  # the best of model_checkpoint
-    val = _split_metrics(trainer.validate(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True), "val")
+    has_best = trainer.checkpoint_callback is not None and bool(
+        trainer.checkpoint_callback.best_model_path
+    )
+    ckpt = (
+        trainer.checkpoint_callback.best_model_path if has_best else None
+    )  # the best of model_checkpoint
+    val = _split_metrics(
+        trainer.validate(
+            model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True
+        ),
+        "val",
+    )
     test = {}
     if cfg.get("test") and datamodule.files.get("test") is not None:
         test = _split_metrics(
-            trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True), "test"
+            trainer.test(
+                model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True
+            ),
+            "test",
         )
 
     finish_loggers(loggers)
@@ -158,7 +191,9 @@ def run(cfg: DictConfig) -> float | None:
         },
         "wall_time_s": round(time.perf_counter() - start, 3),
         "threads": threads,
-        "train_tokens_per_s": round(model.train_tokens / model.train_seconds, 1) if model.train_seconds else None,
+        "train_tokens_per_s": round(model.train_tokens / model.train_seconds, 1)
+        if model.train_seconds
+        else None,
         "config_overrides": _overrides(),
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if has_best else None,
     }

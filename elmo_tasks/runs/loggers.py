@@ -17,7 +17,9 @@ def _uses_mlflow_file_store(config: Mapping[str, Any]) -> bool:
     """True for an MLFlowLogger whose tracking URI (or MLflow's default, ./mlruns) is a folder."""
     if str(config.get("_target_", "")).rsplit(".", 1)[-1] != "MLFlowLogger":
         return False
-    uri = str(config.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or "file:./mlruns")
+    uri = str(
+        config.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") or "file:./mlruns"
+    )
     return uri.startswith("file:") or "://" not in uri
 
 
@@ -37,5 +39,8 @@ def finish_loggers(loggers: list[Any]) -> None:
     """End the W&B run of this experiment: the runs of a Hydra multirun share one process, and
     a W&B run left open would take the next run's metrics too."""
     for logger in loggers:
-        if type(logger).__name__ == "WandbLogger" and getattr(logger, "_experiment", None) is not None:
+        if (
+            type(logger).__name__ == "WandbLogger"
+            and getattr(logger, "_experiment", None) is not None
+        ):
             logger.experiment.finish()

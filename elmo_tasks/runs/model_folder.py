@@ -65,48 +65,77 @@ def _localise_encoder(node: dict, module: Any, folder: Path, key: str, files: li
         shutil.copyfile(bilm.weights_path, folder / target / "weights.hdf5")
         from elmo_tasks.encoders.elmo_cache import bilm_checksums
 
-        files.append({
-            "key": key, "options_file": node["options_file"], "weight_file": node["weight_file"],
-            "copied_to": str(target), **bilm_checksums(bilm),
-        })
-        node["options_file"], node["weight_file"] = str(target / "options.json"), str(target / "weights.hdf5")
+        files.append(
+            {
+                "key": key,
+                "options_file": node["options_file"],
+                "weight_file": node["weight_file"],
+                "copied_to": str(target),
+                **bilm_checksums(bilm),
+            }
+        )
+        node["options_file"], node["weight_file"] = (
+            str(target / "options.json"),
+            str(target / "weights.hdf5"),
+        )
     if node.get("pretrained_file"):
         node["pretrained_file"] = None
         node["dim"] = int(module.output_dim)
 
 
-def _model_card(run: TrainedRun, results: dict, elmo_files: list[dict], source: Path, checkpoint: Path) -> str:
+def _model_card(
+    run: TrainedRun, results: dict, elmo_files: list[dict], source: Path, checkpoint: Path
+) -> str:
     """README.md of the export folder."""
     model, cfg = run.model, run.config
     encoder, head = cfg.encoder._target_.rsplit(".", 1)[-1], cfg.head._target_.rsplit(".", 1)[-1]
     lines = [f"# {cfg.task.name}: {encoder} + {head}", ""]
     lines += [
         f"A {run.kind} model trained with elmo-tasks and exported from `{source}` "
-        f"(checkpoint `{checkpoint.name}`) with `elmo-tasks export`.", "",
-        "## Task", "",
+        f"(checkpoint `{checkpoint.name}`) with `elmo-tasks export`.",
+        "",
+        "## Task",
+        "",
         f"- kind: {run.kind}; main metric: `{cfg.task.main_metric}`",
         f"- {'classes' if run.kind == 'classification' else 'tags'} ({len(model.labels)}): "
         + ", ".join(f"`{label}`" for label in model.labels),
     ]
     if run.kind == "tagging":
-        lines.append(f"- scheme learned: {model.scheme}; predictions are written in the training file's "
-                     f"scheme ({run.datamodule.input_scheme})")
+        lines.append(
+            f"- scheme learned: {model.scheme}; predictions are written in the training file's "
+            f"scheme ({run.datamodule.input_scheme})"
+        )
     lines += ["", "## Data", ""]
     data = results.get("data") or {}
-    for key, value in (data or {"splits": {s: cfg.task.get(f"{s}_file") for s in ("train", "validation", "test")}}).items():
+    for key, value in (
+        data or {"splits": {s: cfg.task.get(f"{s}_file") for s in ("train", "validation", "test")}}
+    ).items():
         lines.append(f"- {key}: `{json.dumps(value)}`")
-    lines += ["", "## Metrics", "", f"Seed {results.get('seed', cfg.get('seed'))}; "
-              "validation metrics of the exported checkpoint, test metrics when the run was tested.", "",
-              "| split | metric | value |", "|---|---|---:|"]
+    lines += [
+        "",
+        "## Metrics",
+        "",
+        f"Seed {results.get('seed', cfg.get('seed'))}; "
+        "validation metrics of the exported checkpoint, test metrics when the run was tested.",
+        "",
+        "| split | metric | value |",
+        "|---|---|---:|",
+    ]
     for split in ("val", "test"):
         for name, value in (results.get(split) or {}).items():
-            lines.append(f"| {split} | {name} | {value:.4f} |" if isinstance(value, (int, float)) else f"| {split} | {name} | {value} |")
+            lines.append(
+                f"| {split} | {name} | {value:.4f} |"
+                if isinstance(value, (int, float))
+                else f"| {split} | {name} | {value} |"
+            )
     lines += ["", "## ELMo weights", ""]
     if elmo_files:
         for entry in elmo_files:
-            lines.append(f"- `{entry['key']}`: options `{entry['options_file']}` (sha256 {entry['options_sha256']}), "
-                         f"weights `{entry['weight_file']}` (sha256 {entry['weights_sha256']}), copied to "
-                         f"`{entry['copied_to']}/`")
+            lines.append(
+                f"- `{entry['key']}`: options `{entry['options_file']}` (sha256 {entry['options_sha256']}), "
+                f"weights `{entry['weight_file']}` (sha256 {entry['weights_sha256']}), copied to "
+                f"`{entry['copied_to']}/`"
+            )
     else:
         lines.append("- none: the encoder does not use ELMo")
     overrides = results.get("config_overrides") or []
@@ -114,23 +143,42 @@ def _model_card(run: TrainedRun, results: dict, elmo_files: list[dict], source: 
     if overrides:
         lines += ["```", "python train.py " + " ".join(shlex.quote(o) for o in overrides), "```"]
     else:
-        lines += ["The run recorded no command-line overrides (it ran with the defaults, or was composed from "
-                  "Python); `config.yaml` holds its whole resolved config."]
-    lines += ["", "## Use", "", "```python", "from elmo_tasks import load_run", "",
-              'model = load_run("path/to/this/folder", device="auto")',
-              f"print(model.predict([{json.dumps(EXAMPLES[run.kind])}]))",
-              "```", "", "or `python -m elmo_tasks.predict run_dir=path/to/this/folder input=texts.txt`.", ""]
+        lines += [
+            "The run recorded no command-line overrides (it ran with the defaults, or was composed from "
+            "Python); `config.yaml` holds its whole resolved config."
+        ]
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from elmo_tasks import load_run",
+        "",
+        'model = load_run("path/to/this/folder", device="auto")',
+        f"print(model.predict([{json.dumps(EXAMPLES[run.kind])}]))",
+        "```",
+        "",
+        "or `python -m elmo_tasks.predict run_dir=path/to/this/folder input=texts.txt`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def export_run(run_dir: str | Path, out: str | Path, checkpoint: str | Path | None = None, overwrite: bool = False) -> Path:
+def export_run(
+    run_dir: str | Path,
+    out: str | Path,
+    checkpoint: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write the export folder ``out`` for the run in ``run_dir``; returns ``out``."""
     from omegaconf import OmegaConf
     from safetensors.torch import save_file
 
     run_dir, out = Path(run_dir).expanduser(), Path(out).expanduser()
     if not run_dir.is_dir():
-        raise PredictError(f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)")
+        raise PredictError(
+            f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)"
+        )
     if (out / EXPORT_FILE).is_file() and not overwrite:
         raise PredictError(f"{out} already holds an export; pass overwrite=true to replace it")
     if out.exists() and not (out / EXPORT_FILE).is_file() and any(out.iterdir()):
@@ -150,18 +198,32 @@ def export_run(run_dir: str | Path, out: str | Path, checkpoint: str | Path | No
         frozen = run.model._reloadable_encoder_state()
         for key in frozen["keys"] if frozen else []:
             state.pop(f"encoder.{key}")
-        save_file({k: v.contiguous() for k, v in state.items()}, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_file(
+            {k: v.contiguous() for k, v in state.items()},
+            str(staging / WEIGHTS_FILE),
+            metadata={"format": "pt"},
+        )
         OmegaConf.save(OmegaConf.create(config), staging / CONFIG_FILE)
         data_state = run.model.data_state or run.datamodule.trained_state()
-        (staging / DATA_STATE_FILE).write_text(json.dumps(data_state, ensure_ascii=False) + "\n", encoding="utf-8")
-        (staging / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        (staging / DATA_STATE_FILE).write_text(
+            json.dumps(data_state, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        (staging / "results.json").write_text(
+            json.dumps(results, indent=2) + "\n", encoding="utf-8"
+        )
         manifest = {
-            "format_version": FORMAT_VERSION, "kind": run.kind, "module": type(run.model).__name__,
-            "source_run": str(run_dir.resolve()), "checkpoint": str(checkpoint.resolve()),
-            "elmo_files": elmo_files, "frozen_encoder": frozen,
+            "format_version": FORMAT_VERSION,
+            "kind": run.kind,
+            "module": type(run.model).__name__,
+            "source_run": str(run_dir.resolve()),
+            "checkpoint": str(checkpoint.resolve()),
+            "elmo_files": elmo_files,
+            "frozen_encoder": frozen,
         }
         (staging / EXPORT_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        (staging / "README.md").write_text(_model_card(run, results, elmo_files, run_dir, checkpoint), encoding="utf-8")
+        (staging / "README.md").write_text(
+            _model_card(run, results, elmo_files, run_dir, checkpoint), encoding="utf-8"
+        )
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

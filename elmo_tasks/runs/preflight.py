@@ -90,7 +90,11 @@ def run_problems(cfg: DictConfig, command: str = "python train.py") -> list[Prob
     problems.append(writable_folder(_resolved(cfg, "paths.output_dir"), "paths.output_dir"))
     problems.append(writable_folder(_resolved(cfg, "export_dir"), "export_dir"))  # pretraining
     for name in cfg.get("callbacks") or {}:
-        problems.append(writable_folder(_resolved(cfg, f"callbacks.{name}.dirpath"), f"callbacks.{name}.dirpath"))
+        problems.append(
+            writable_folder(
+                _resolved(cfg, f"callbacks.{name}.dirpath"), f"callbacks.{name}.dirpath"
+            )
+        )
     return problems
 
 
@@ -111,15 +115,17 @@ def check_missing_values(cfg: DictConfig) -> None:
             example = f"task={choice} task.train_file=/path/to/train.conll task.test_file=/path/to/test.conll"
             what = "a CoNLL-style column file (one `token ... tag` line per token, blank lines between sentences)"
         else:
-            example = (
-                f"task={choice} task.train_file=/path/to/train.csv task.text_column=text task.label_column=label"
-            )
+            example = f"task={choice} task.train_file=/path/to/train.csv task.text_column=text task.label_column=label"
             what = "a .csv, .tsv or .jsonl file with a text and a label column"
         lines.append(f"task={choice} trains on your own files: give {what}, e.g.")
         lines.append(f"  {train_command(example)}")
-        lines.append("or pick a task with data of its own: task=sst2, tweet_sentiment, sst5, sst3 or conll2003.")
+        lines.append(
+            "or pick a task with data of its own: task=sst2, tweet_sentiment, sst5, sst3 or conll2003."
+        )
     else:
-        lines.append("Set them on the command line, e.g. " + " ".join(f"{key}=VALUE" for key in missing))
+        lines.append(
+            "Set them on the command line, e.g. " + " ".join(f"{key}=VALUE" for key in missing)
+        )
     raise MissingValueError("\n".join(lines))
 
 
@@ -128,17 +134,29 @@ def check_interpolations(cfg: DictConfig) -> None:
     key, an unset environment variable, a resolver that does not exist, a syntax error)."""
     problems = _interpolation_problems(cfg, "")
     if problems:
-        fix = ("write ${other.key} for another config value, ${oc.env:NAME,default} for an environment variable, "
-               "or give the value itself")
-        raise ConfigValueError("\n".join(["config values that cannot be resolved:", *problems, fix]))
+        fix = (
+            "write ${other.key} for another config value, ${oc.env:NAME,default} for an environment variable, "
+            "or give the value itself"
+        )
+        raise ConfigValueError(
+            "\n".join(["config values that cannot be resolved:", *problems, fix])
+        )
 
 
 def _interpolation_problems(node: DictConfig | ListConfig, prefix: str) -> list[str]:
     problems = []
-    keys = range(len(node)) if isinstance(node, ListConfig) else [k for k in node.keys() if k != "hydra"]
+    keys = (
+        range(len(node))
+        if isinstance(node, ListConfig)
+        else [k for k in node.keys() if k != "hydra"]
+    )
     for key in keys:
         child = node._get_node(key)
-        full = f"{prefix}[{key}]" if isinstance(node, ListConfig) else f"{prefix}{'.' if prefix else ''}{key}"
+        full = (
+            f"{prefix}[{key}]"
+            if isinstance(node, ListConfig)
+            else f"{prefix}{'.' if prefix else ''}{key}"
+        )
         if child is None:
             continue
         if child._is_interpolation():
@@ -149,7 +167,11 @@ def _interpolation_problems(node: DictConfig | ListConfig, prefix: str) -> list[
             except (InterpolationResolutionError, GrammarParseError) as error:
                 reason = str(getattr(error, "msg", None) or error).splitlines()[0]
                 problems.append(f"  - {full}={child._value()}: {reason}")
-        elif isinstance(child, (DictConfig, ListConfig)) and not child._is_missing() and not child._is_none():
+        elif (
+            isinstance(child, (DictConfig, ListConfig))
+            and not child._is_missing()
+            and not child._is_none()
+        ):
             problems += _interpolation_problems(child, full)
     return problems
 

@@ -66,7 +66,9 @@ def single_run_argv(argv: list[str], groups: Iterable[str]) -> list[str]:
     ``encoder=``, ``head=``, ...) but no ``experiment=`` or ``hparams_search=``: a command
     that picks its parts by hand means that single run, not the quickstart's multirun.
     Otherwise ``argv`` unchanged (plain ``python train.py`` stays the quickstart)."""
-    keys = {arg.split("=", 1)[0].lstrip("+~") for arg in argv if "=" in arg and not arg.startswith("-")}
+    keys = {
+        arg.split("=", 1)[0].lstrip("+~") for arg in argv if "=" in arg and not arg.startswith("-")
+    }
     if keys & {"experiment", "hparams_search"} or not keys & set(groups):
         return list(argv)
     return ["experiment=none", *argv]

@@ -61,11 +61,17 @@ def resolve_device(device: Any = "cpu"):
         raise DeviceNameError(f"device={device}: not a device name; use {DEVICES}") from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
-            raise PredictError(f"device {device!r} asked for, but CUDA is not available here; use device=cpu or auto")
+            raise PredictError(
+                f"device {device!r} asked for, but CUDA is not available here; use device=cpu or auto"
+            )
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise PredictError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise PredictError(
+                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
     if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise PredictError(f"device {device!r} asked for, but MPS is not available here; use device=cpu or auto")
+        raise PredictError(
+            f"device {device!r} asked for, but MPS is not available here; use device=cpu or auto"
+        )
     return resolved
 
 
@@ -126,17 +132,28 @@ class TrainedRun:
         for sentence, scored in zip(tokens, self.model.predict_with_scores(tokens)):
             tags = from_bio(to_bio(scored["tags"], scheme), input_scheme)
             entities = [
-                {"type": e["type"], "start": e["start"], "end": e["end"],
-                 "text": " ".join(sentence[e["start"] : e["end"]]), "score": e["score"]}
+                {
+                    "type": e["type"],
+                    "start": e["start"],
+                    "end": e["end"],
+                    "text": " ".join(sentence[e["start"] : e["end"]]),
+                    "score": e["score"],
+                }
                 for e in scored["entities"]
             ]
             records.append(
-                {"tokens": list(sentence), "tags": tags, "tag_probabilities": scored["tag_probabilities"],
-                 "entities": entities}
+                {
+                    "tokens": list(sentence),
+                    "tags": tags,
+                    "tag_probabilities": scored["tag_probabilities"],
+                    "entities": entities,
+                }
             )
         return records
 
-    def predict(self, texts: Sequence[str] | Sequence[Sequence[str]], batch_size: int = 32) -> list[dict]:
+    def predict(
+        self, texts: Sequence[str] | Sequence[Sequence[str]], batch_size: int = 32
+    ) -> list[dict]:
         """Predictions for ``texts``, one dict per text, in order.
 
         A text is a string (tokenised as in training for classification, split at whitespace
@@ -146,17 +163,23 @@ class TrainedRun:
         TypeError for a lone string or another type.
         """
         if isinstance(texts, str):
-            raise TypeError("predict takes a list of texts; wrap a single text in a list: run.predict([text])")
+            raise TypeError(
+                "predict takes a list of texts; wrap a single text in a list: run.predict([text])"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         tokens = []
         for i, text in enumerate(texts):
             if isinstance(text, str):
                 sentence = self.tokenize(text)
-            elif isinstance(text, (list, tuple)) and all(isinstance(t, str) and t.strip() for t in text):
+            elif isinstance(text, (list, tuple)) and all(
+                isinstance(t, str) and t.strip() for t in text
+            ):
                 sentence = list(text)
             else:
-                raise TypeError(f"text {i}: expected a string or a list of non-empty token strings, got {text!r:.80}")
+                raise TypeError(
+                    f"text {i}: expected a string or a list of non-empty token strings, got {text!r:.80}"
+                )
             if not sentence:
                 raise ValueError(f"text {i} is empty (no tokens after tokenisation)")
             tokens.append(sentence)
@@ -176,7 +199,9 @@ def find_config(run_dir: Path) -> Path:
         if (run_dir / name).is_file():
             return run_dir / name
     looked = ", ".join(str(run_dir / name) for name in CONFIG_FILES)
-    raise PredictError(f"no run config in {run_dir}: looked for {looked} (train.py writes both into its run folder)")
+    raise PredictError(
+        f"no run config in {run_dir}: looked for {looked} (train.py writes both into its run folder)"
+    )
 
 
 def load_config(run_dir: Path):
@@ -198,7 +223,9 @@ def load_config(run_dir: Path):
         raise PredictError(f"cannot read the run config {path}: {error}") from error
     for key in ("task", "encoder", "head", "optim"):
         if OmegaConf.select(cfg, key) is None:
-            raise PredictError(f"{path} has no '{key}' section; is it the config of a train.py run?")
+            raise PredictError(
+                f"{path} has no '{key}' section; is it the config of a train.py run?"
+            )
     return cfg
 
 
@@ -220,7 +247,9 @@ def find_checkpoint(run_dir: Path) -> Path:
         if path.is_file():
             return path
     looked = ", ".join(dict.fromkeys(str(p) for p in candidates))
-    raise PredictError(f"no checkpoint in {run_dir}: looked for {looked}; pass checkpoint=PATH to choose one")
+    raise PredictError(
+        f"no checkpoint in {run_dir}: looked for {looked}; pass checkpoint=PATH to choose one"
+    )
 
 
 def read_checkpoint(path: Path, verify: bool = True) -> dict:
@@ -242,7 +271,9 @@ def read_checkpoint(path: Path, verify: bool = True) -> dict:
         set_verification(before)
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise PredictError(f"{path} is neither a Lightning checkpoint (no 'state_dict') nor a state dict of tensors")
+        raise PredictError(
+            f"{path} is neither a Lightning checkpoint (no 'state_dict') nor a state dict of tensors"
+        )
     return checkpoint if "state_dict" in checkpoint else {"state_dict": state}
 
 
@@ -262,7 +293,10 @@ def without_caches(node: Any) -> None:
 
 
 def load_run(
-    run_dir: str | Path, device: Any = "cpu", checkpoint: str | Path | None = None, verify: bool = True
+    run_dir: str | Path,
+    device: Any = "cpu",
+    checkpoint: str | Path | None = None,
+    verify: bool = True,
 ) -> TrainedRun:
     """Rebuild the model of ``run_dir`` with ``experiment.build`` (vocabulary and labels from the
     checkpoint, else from the training data as in training), load the weights, move it to
@@ -271,10 +305,14 @@ def load_run(
     check of the checkpoint (for files changed on purpose)."""
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
-        raise PredictError(f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)")
+        raise PredictError(
+            f"run_dir {run_dir} is not a folder (expected a run folder written by train.py)"
+        )
     if is_export(run_dir):
         if checkpoint:
-            raise PredictError(f"{run_dir} is an export folder, which holds one set of weights: drop checkpoint=")
+            raise PredictError(
+                f"{run_dir} is an export folder, which holds one set of weights: drop checkpoint="
+            )
         return load_export(run_dir, device)
     target = resolve_device(device)
     cfg = load_config(run_dir)
@@ -297,7 +335,9 @@ def load_run(
             datamodule, model = build(cfg, data_state=data_state)
     except (OSError, ValueError, ImportError) as error:
         why = (
-            "" if data_state is not None else "\n(this checkpoint does not hold the vocabulary and label set, so the "
+            ""
+            if data_state is not None
+            else "\n(this checkpoint does not hold the vocabulary and label set, so the "
             "training data named in the config is read again to rebuild them exactly as in training)"
         )
         raise PredictError(f"cannot rebuild the model of {config_file}: {error}{why}") from error
@@ -311,7 +351,14 @@ def load_run(
             f"data changed since training?): {detail[:400]}"
         ) from error
     model.to(target).eval()
-    log.info("loaded %s (%s, %d labels) from %s on %s", checkpoint, datamodule.kind, len(model.labels), config_file, target)
+    log.info(
+        "loaded %s (%s, %d labels) from %s on %s",
+        checkpoint,
+        datamodule.kind,
+        len(model.labels),
+        config_file,
+        target,
+    )
     return TrainedRun(model, datamodule, config_file, checkpoint, cfg)
 
 
@@ -335,8 +382,10 @@ def load_export(folder: str | Path, device: Any = "cpu") -> TrainedRun:
     except (OSError, json.JSONDecodeError, ValueError) as error:
         raise PredictError(f"{folder} is not a readable export folder: {error}") from error
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise PredictError(f"{folder}: export format {manifest.get('format_version')} is not {FORMAT_VERSION}; "
-                           "export the run again with this version")
+        raise PredictError(
+            f"{folder}: export format {manifest.get('format_version')} is not {FORMAT_VERSION}; "
+            "export the run again with this version"
+        )
     for entry in manifest.get("elmo_files", []):  # paths inside the folder, wherever it now is
         node = OmegaConf.select(cfg, entry["key"])
         node.options_file = str(folder / entry["copied_to"] / "options.json")
@@ -349,14 +398,18 @@ def load_export(folder: str | Path, device: Any = "cpu") -> TrainedRun:
     if frozen:
         current = model._reloadable_encoder_state()
         if current is None or current["source"] != frozen["source"]:
-            raise PredictError(f"{folder}: the ELMo files in elmo/ do not match the checksums in {EXPORT_FILE}")
+            raise PredictError(
+                f"{folder}: the ELMo files in elmo/ do not match the checksums in {EXPORT_FILE}"
+            )
         own = model.state_dict()
         state.update({f"encoder.{key}": own[f"encoder.{key}"] for key in frozen["keys"]})
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
-        raise PredictError(f"{folder / WEIGHTS_FILE} does not fit the model of {CONFIG_FILE}: "
-                           f"{' '.join(str(error).split())[:400]}") from error
+        raise PredictError(
+            f"{folder / WEIGHTS_FILE} does not fit the model of {CONFIG_FILE}: "
+            f"{' '.join(str(error).split())[:400]}"
+        ) from error
     model.data_state = data_state
     model.to(target).eval()
     return TrainedRun(model, datamodule, folder / CONFIG_FILE, folder / WEIGHTS_FILE, cfg)

@@ -26,7 +26,12 @@ WHOLE_NUMBERS: dict[str, tuple[int, str]] = {
     "num_nodes": (1, ""),
 }
 NON_NEGATIVE = ("gradient_clip_val",)
-FRACTION_OR_COUNT = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "val_check_interval")
+FRACTION_OR_COUNT = (
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "val_check_interval",
+)
 
 
 def check_devices(value: Any, key: str) -> str | None:
@@ -34,8 +39,16 @@ def check_devices(value: Any, key: str) -> str | None:
     if value is None or value == "auto" or value == -1:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        return None if value >= 1 else f"{key}={value}: must be a positive number of devices, -1 (all) or auto"
-    parts = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else None
+        return (
+            None
+            if value >= 1
+            else f"{key}={value}: must be a positive number of devices, -1 (all) or auto"
+        )
+    parts = (
+        [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, str)
+        else None
+    )
     if parts and all(part.isdigit() for part in parts):
         return None
     if isinstance(value, (list, tuple, ListConfig)) and all(
@@ -53,10 +66,14 @@ def check_trainer_values(trainer: Mapping[str, Any], key: str = "trainer") -> li
             problems.append(whole_number(trainer.get(name), f"{key}.{name}", minimum, note=note))
     for name in NON_NEGATIVE:
         if name in trainer:
-            problems.append(real_number(trainer.get(name), f"{key}.{name}", minimum=0.0, example="5.0"))
+            problems.append(
+                real_number(trainer.get(name), f"{key}.{name}", minimum=0.0, example="5.0")
+            )
     for name in FRACTION_OR_COUNT:
         if name in trainer and trainer.get(name) is not None:
-            problems.append(real_number(trainer.get(name), f"{key}.{name}", minimum=0.0, example="1.0"))
+            problems.append(
+                real_number(trainer.get(name), f"{key}.{name}", minimum=0.0, example="1.0")
+            )
     if "devices" in trainer:
         problems.append(check_devices(trainer.get("devices"), f"{key}.devices"))
     if trainer.get("default_root_dir"):
@@ -64,7 +81,9 @@ def check_trainer_values(trainer: Mapping[str, Any], key: str = "trainer") -> li
     return [p for p in problems if p]
 
 
-def cuda_problem(trainer: Mapping[str, Any], key: str = "trainer", command: str = "python train.py") -> CudaUnavailableError | None:
+def cuda_problem(
+    trainer: Mapping[str, Any], key: str = "trainer", command: str = "python train.py"
+) -> CudaUnavailableError | None:
     """A :class:`CudaUnavailableError` when ``accelerator`` is gpu/cuda and CUDA is not usable,
     or when more CUDA devices are asked for than are visible."""
     accelerator = str(trainer.get("accelerator") or "auto").lower()
@@ -85,8 +104,9 @@ def cuda_problem(trainer: Mapping[str, Any], key: str = "trainer", command: str 
             why = f"this torch build ({torch.__version__}) has no CUDA support"
         else:
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-            why = f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable NVIDIA GPU or driver" + (
-                f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
+            why = (
+                f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable NVIDIA GPU or driver"
+                + (f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else "")
             )
         return CudaUnavailableError(
             f"CUDA was requested ({requested}) but torch.cuda.is_available() is False: {why}.\n"

@@ -20,7 +20,9 @@ from elmo_tasks.tasks.step_logging import EpochMean, step_is_read
 # epoch metrics come from torchmetrics' compute() or from outputs gathered over the processes,
 # so they are already equal on every process, and val/test losses are logged with sync_dist.
 # (train/loss_epoch stays the mean of the process's own batches.)
-warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(train|val|test)/.*sync_dist=True")
+warnings.filterwarnings(
+    "ignore", message=r"It is recommended to use `self\.log\('(train|val|test)/.*sync_dist=True"
+)
 
 
 # Checkpoint entry naming the frozen encoder weights left out of ``state_dict`` and the
@@ -31,7 +33,7 @@ FROZEN_ENCODER = "frozen_encoder"
 DATA_STATE = "data_state"
 
 
-def restore_frozen_encoder(module: "EncoderHeadTask", checkpoint: dict) -> None:
+def restore_frozen_encoder(module: EncoderHeadTask, checkpoint: dict) -> None:
     """Put the frozen encoder weights that ``checkpoint`` left out back into its state dict,
     from ``module`` (built from the same files: checked by their SHA-256)."""
     saved = checkpoint.get(FROZEN_ENCODER)
@@ -47,7 +49,9 @@ def restore_frozen_encoder(module: "EncoderHeadTask", checkpoint: dict) -> None:
         )
     own = module.state_dict()
     for key in saved["keys"]:
-        key = current_key(f"encoder.{key}")  # written by an earlier release: the weight's current name
+        key = current_key(
+            f"encoder.{key}"
+        )  # written by an earlier release: the weight's current name
         checkpoint["state_dict"][key] = own[key]
 
 
@@ -96,7 +100,12 @@ class EncoderHeadTask(pl.LightningModule):
         # Lightning sets ``_current_fx_name`` around every hook it calls (about 40 times a
         # training step) and the step timers below are set twice a step: plain values that
         # are not parameters, buffers or submodules skip nn.Module's checks (1.2 us -> 0.2 us).
-        if type(value) in _PLAIN_VALUES and name not in self._parameters and name not in self._buffers and name not in self._modules:
+        if (
+            type(value) in _PLAIN_VALUES
+            and name not in self._parameters
+            and name not in self._buffers
+            and name not in self._modules
+        ):
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
@@ -114,17 +123,29 @@ class EncoderHeadTask(pl.LightningModule):
         mean as ``train/loss_epoch`` (see :mod:`elmo_tasks.tasks.step_logging`)."""
         self._train_loss.update(loss, batch_size)
         if step_is_read(self._trainer):
-            self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
+            self.log(
+                "train/loss_step",
+                loss,
+                on_step=True,
+                on_epoch=False,
+                prog_bar=True,
+                batch_size=batch_size,
+            )
 
     def on_train_epoch_start(self) -> None:
         self._train_loss.reset()
         self._train_regularization.reset()
 
     def on_train_epoch_end(self) -> None:
-        for name, mean in (("train/loss_epoch", self._train_loss), ("train/regularization", self._train_regularization)):
+        for name, mean in (
+            ("train/loss_epoch", self._train_loss),
+            ("train/regularization", self._train_regularization),
+        ):
             value = mean.compute()
             if value is not None:
-                self.log(name, value, on_step=False, on_epoch=True, prog_bar=name == "train/loss_epoch")
+                self.log(
+                    name, value, on_step=False, on_epoch=True, prog_bar=name == "train/loss_epoch"
+                )
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "val")
@@ -154,22 +175,34 @@ class EncoderHeadTask(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.data_state = checkpoint.get(DATA_STATE, self.data_state)
         restore_frozen_encoder(self, checkpoint)
-        optimized = [p for group in parameter_groups(self, self.param_group_settings) for p in group["params"]]
+        optimized = [
+            p
+            for group in parameter_groups(self, self.param_group_settings)
+            for p in group["params"]
+        ]
         convert_optimizer_states(checkpoint, self, optimized)
 
     def _reloadable_encoder_state(self) -> dict | None:
         reloadable = getattr(self.encoder, "reloadable_state", None)
         return reloadable() if reloadable is not None else None
 
-    def transfer_batch_to_device(self, batch: dict, device: torch.device, dataloader_idx: int) -> dict:
+    def transfer_batch_to_device(
+        self, batch: dict, device: torch.device, dataloader_idx: int
+    ) -> dict:
         # Batches are flat dicts of tensors and token lists. Lightning's default walks every
         # string of the token lists looking for tensors, a fifth of a cached-ELMo step.
         if not isinstance(batch, dict):  # e.g. a plain list of token lists for predict_step
             return super().transfer_batch_to_device(batch, device, dataloader_idx)
-        return {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
+        return {
+            key: value.to(device) if isinstance(value, torch.Tensor) else value
+            for key, value in batch.items()
+        }
 
     def configure_optimizers(self):
         return build_optimizer(
-            self, self.optimizer_factory, self.scheduler_factory, self.param_group_settings,
+            self,
+            self.optimizer_factory,
+            self.scheduler_factory,
+            self.param_group_settings,
             total_steps=lambda: self.trainer.estimated_stepping_batches,
         )

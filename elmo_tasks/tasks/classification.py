@@ -62,12 +62,20 @@ class ClassificationTask(EncoderHeadTask):
         parts = TaskParts.build(encoder, head, optimizer, scheduler, vocabulary)
         super().__init__(parts.encoder, parts.optimizer, parts.scheduler, main_metric, param_groups)
         self.save_hyperparameters(ignore=parts.unsaved, logger=False)
-        self.head = parts.head(input_dim=parts.encoder.output_dim, num_classes=len(labels), **passthrough(parts.encoder))
+        self.head = parts.head(
+            input_dim=parts.encoder.output_dim,
+            num_classes=len(labels),
+            **passthrough(parts.encoder),
+        )
         self.labels = list(labels)
         self.loss = nn.CrossEntropyLoss()
         # ModuleDict keys may not shadow nn.Module attributes such as ``train``.
-        self.metrics = nn.ModuleDict({f"{split}_": classification_metrics(labels) for split in ("train", "val", "test")})
-        self.per_class_f1 = nn.ModuleDict({f"{split}_": MulticlassF1Score(len(labels), average=None) for split in ("val", "test")})
+        self.metrics = nn.ModuleDict(
+            {f"{split}_": classification_metrics(labels) for split in ("train", "val", "test")}
+        )
+        self.per_class_f1 = nn.ModuleDict(
+            {f"{split}_": MulticlassF1Score(len(labels), average=None) for split in ("val", "test")}
+        )
         self._train_predictions: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, tokens: Sequence[Sequence[str]]) -> torch.Tensor:
@@ -88,7 +96,9 @@ class ClassificationTask(EncoderHeadTask):
         self.metrics[f"{split}_"].update(preds, batch["label"])
         if f"{split}_" in self.per_class_f1:
             self.per_class_f1[f"{split}_"].update(preds, batch["label"])
-        self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)  # DDP: mean over processes
+        self.log(
+            f"{split}/loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True
+        )  # DDP: mean over processes
         return loss
 
     def _log_epoch(self, split: str) -> None:
@@ -97,7 +107,12 @@ class ClassificationTask(EncoderHeadTask):
         self.metrics[f"{split}_"].reset()
         if f"{split}_" in self.per_class_f1:
             per_class = self.per_class_f1[f"{split}_"].compute()
-            self.log_dict({f"{split}/f1_{metric_label(label)}": per_class[i] for i, label in enumerate(self.labels)})
+            self.log_dict(
+                {
+                    f"{split}/f1_{metric_label(label)}": per_class[i]
+                    for i, label in enumerate(self.labels)
+                }
+            )
             self.per_class_f1[f"{split}_"].reset()
 
     def on_train_epoch_start(self) -> None:
@@ -128,7 +143,10 @@ class ClassificationTask(EncoderHeadTask):
         """``{"label", "probabilities": {label: p}}`` per tokenised text."""
         rows = self.predict_proba(tokens).tolist()
         return [
-            {"label": self.labels[max(range(len(row)), key=row.__getitem__)], "probabilities": dict(zip(self.labels, row))}
+            {
+                "label": self.labels[max(range(len(row)), key=row.__getitem__)],
+                "probabilities": dict(zip(self.labels, row)),
+            }
             for row in rows
         ]
 

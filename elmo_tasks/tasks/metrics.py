@@ -25,7 +25,9 @@ def _validate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> N
     """Raise ValueError unless gold and pred have the same sentences and sentence lengths."""
     for name, corpus in (("gold", gold), ("pred", pred)):
         if isinstance(corpus, str) or (len(corpus) and isinstance(corpus[0], str)):
-            raise ValueError(f"{name} must be a list of sentences (lists of tags), not a flat list of tags")
+            raise ValueError(
+                f"{name} must be a list of sentences (lists of tags), not a flat list of tags"
+            )
     if len(gold) != len(pred):
         raise ValueError(f"gold has {len(gold)} sentences but pred has {len(pred)}")
     for i, (g, p) in enumerate(zip(gold, pred)):
@@ -34,7 +36,9 @@ def _validate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> N
         for name, sentence in (("gold", g), ("pred", p)):
             for j, tag in enumerate(sentence):
                 if not isinstance(tag, str):
-                    raise ValueError(f"sentence {i}, position {j}: {name} tag {tag!r} is not a string")
+                    raise ValueError(
+                        f"sentence {i}, position {j}: {name} tag {tag!r} is not a string"
+                    )
 
 
 def _types(corpus: list[list[str]]) -> set[str]:
@@ -56,8 +60,12 @@ def conll_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -
     # seqeval joins sentences with an "O" between them only when they are lists.
     gold, pred = [list(sentence) for sentence in gold], [list(sentence) for sentence in pred]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "seems not to be NE tag" for O-less corpora is not ours to print
-        precision, recall, f1, _ = precision_recall_fscore_support(gold, pred, average="micro", zero_division=0)
+        warnings.simplefilter(
+            "ignore"
+        )  # "seems not to be NE tag" for O-less corpora is not ours to print
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            gold, pred, average="micro", zero_division=0
+        )
         by_type = precision_recall_fscore_support(gold, pred, average=None, zero_division=0)
     types = sorted(_types(gold) | _types(pred))  # seqeval's order of the per-type arrays
     per_type: dict[str, dict[str, float | int]] = {

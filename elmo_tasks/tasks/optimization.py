@@ -34,21 +34,31 @@ def _group_of_parameters(module: nn.Module) -> dict[int, str]:
     """id(parameter) -> group name, for the parameters of the named groups."""
     owner: dict[int, str] = {}
     for sub in module.modules():
-        group = "bilm" if isinstance(sub, ElmoBiLm) else "scalar_mix" if isinstance(sub, ScalarMix) else None
+        group = (
+            "bilm"
+            if isinstance(sub, ElmoBiLm)
+            else "scalar_mix"
+            if isinstance(sub, ScalarMix)
+            else None
+        )
         if group is not None:
             for parameter in sub.parameters():
                 owner[id(parameter)] = group
     return owner
 
 
-def parameter_groups(module: nn.Module, settings: Mapping[str, Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+def parameter_groups(
+    module: nn.Module, settings: Mapping[str, Mapping[str, Any]] | None
+) -> list[dict[str, Any]]:
     """The trainable parameters of ``module`` as optimiser groups: one per named group with its
     ``settings`` (``lr``, ``weight_decay``, ...), and the rest with the optimiser's defaults.
     Empty groups are left out."""
     settings = dict(settings or {})
     unknown = sorted(set(settings) - set(GROUPS))
     if unknown:
-        raise ValueError(f"optim.param_groups: unknown group(s) {unknown}; the groups are {list(GROUPS)}")
+        raise ValueError(
+            f"optim.param_groups: unknown group(s) {unknown}; the groups are {list(GROUPS)}"
+        )
     owner = _group_of_parameters(module)
     members: dict[str, list[nn.Parameter]] = {"default": [], **{name: [] for name in GROUPS}}
     for parameter in module.parameters():
@@ -73,7 +83,9 @@ def warmup_linear(
     ``total_steps``. Stepped once per optimiser step."""
     warmup = int(warmup_steps * total_steps) if 0 < warmup_steps < 1 else int(warmup_steps)
     if warmup < 0 or total_steps <= 0:
-        raise ValueError(f"warmup_linear: need warmup_steps >= 0 and total_steps > 0, got {warmup_steps}, {total_steps}")
+        raise ValueError(
+            f"warmup_linear: need warmup_steps >= 0 and total_steps > 0, got {warmup_steps}, {total_steps}"
+        )
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -84,7 +96,9 @@ def warmup_linear(
     return LambdaLR(optimizer, factor)
 
 
-def warmup_constant(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int | float = 0.06) -> LambdaLR:
+def warmup_constant(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int | float = 0.06
+) -> LambdaLR:
     """Linear warm-up over ``warmup_steps`` (count, or fraction of ``total_steps``), then the
     peak rate to the end: the schedule for runs that early stopping ends."""
     return warmup_linear(optimizer, total_steps, warmup_steps, final_factor=1.0)
@@ -123,6 +137,7 @@ def build_optimizer(
     if wants_total_steps(scheduler):
         schedule = scheduler(instance, total_steps=total_training_steps(total_steps()))
         return {"optimizer": instance, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-    return {"optimizer": instance, "lr_scheduler": {"scheduler": scheduler(instance), "interval": "epoch"}}
-
-
+    return {
+        "optimizer": instance,
+        "lr_scheduler": {"scheduler": scheduler(instance), "interval": "epoch"},
+    }

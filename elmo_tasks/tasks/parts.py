@@ -45,7 +45,9 @@ def _factory(config: Config, what: str) -> Callable[..., Any]:
     import hydra
 
     if "_target_" not in config:
-        raise ValueError(f"{what}: a config needs a '_target_' naming the class to build, got keys {sorted(config)}")
+        raise ValueError(
+            f"{what}: a config needs a '_target_' naming the class to build, got keys {sorted(config)}"
+        )
     return hydra.utils.instantiate(dict(config), _partial_=True)
 
 
@@ -68,14 +70,20 @@ class TaskParts:
         optimizer: Callable[..., torch.optim.Optimizer] | Config,
         scheduler: Callable[..., object] | Config | None,
         vocabulary: Sequence[str] | None,
-    ) -> "TaskParts":
+    ) -> TaskParts:
         """Instantiate the parts given as configs; the encoder gets ``vocabulary``."""
         given = {"encoder": encoder, "head": head, "optimizer": optimizer, "scheduler": scheduler}
-        unsaved = [name for name, value in given.items() if value is not None and not is_config(value)]
+        unsaved = [
+            name for name, value in given.items() if value is not None and not is_config(value)
+        ]
         if is_config(encoder):
-            encoder = _factory(encoder, "encoder")(vocabulary=list(vocabulary) if vocabulary is not None else None)
+            encoder = _factory(encoder, "encoder")(
+                vocabulary=list(vocabulary) if vocabulary is not None else None
+            )
         if not isinstance(encoder, TokenEncoder):
-            raise TypeError(f"encoder must be a TokenEncoder or its config, got {type(encoder).__name__}")
+            raise TypeError(
+                f"encoder must be a TokenEncoder or its config, got {type(encoder).__name__}"
+            )
         return cls(
             encoder=encoder,
             head=_factory(head, "head") if is_config(head) else head,
@@ -89,6 +97,10 @@ def batch_tokens(batch: Mapping[str, Any] | Sequence[Sequence[str]]) -> list[lis
     """The tokenised texts of a prediction batch (``predict_step``): a data module batch (its
     ``tokens``) or a plain list of token lists."""
     tokens = batch["tokens"] if isinstance(batch, Mapping) else batch
-    if isinstance(tokens, str) or not all(isinstance(t, (list, tuple)) and len(t) > 0 for t in tokens):
-        raise TypeError("a prediction batch is a list of non-empty token lists, or a dict with 'tokens'")
+    if isinstance(tokens, str) or not all(
+        isinstance(t, (list, tuple)) and len(t) > 0 for t in tokens
+    ):
+        raise TypeError(
+            "a prediction batch is a list of non-empty token lists, or a dict with 'tokens'"
+        )
     return [list(t) for t in tokens]

@@ -56,7 +56,10 @@ class TaggingTask(EncoderHeadTask):
         self.labels = list(labels)
         self.scheme = check_scheme(scheme)
         self.head = parts.head(
-            input_dim=parts.encoder.output_dim, num_tags=len(self.labels), labels=self.labels, scheme=self.scheme,
+            input_dim=parts.encoder.output_dim,
+            num_tags=len(self.labels),
+            labels=self.labels,
+            scheme=self.scheme,
             **passthrough(parts.encoder),
         )
         self.types = sorted({split_tag(label)[1] for label in self.labels} - {""})
@@ -96,7 +99,9 @@ class TaggingTask(EncoderHeadTask):
             tags = [self.labels[i] for i in path]
             entities = []
             for type_, start, end in bio_spans(to_bio(tags, self.scheme)):
-                stop_not = [self.labels.index(t) for t in (f"I-{type_}", f"E-{type_}") if t in self.labels]
+                stop_not = [
+                    self.labels.index(t) for t in (f"I-{type_}", f"E-{type_}") if t in self.labels
+                ]
                 score = posteriors.span_probability(row, start, path[start:end], stop_not)
                 entities.append({"type": type_, "start": start, "end": end, "score": score})
             probabilities = marginals[row, torch.arange(len(path)), torch.tensor(path)].tolist()
@@ -107,19 +112,26 @@ class TaggingTask(EncoderHeadTask):
         """``trainer.predict``: a batch of the data module (or a list of tokenised sentences) ->
         ``predict_with_scores`` of its sentences, plus their ``tokens``."""
         tokens = batch_tokens(batch)
-        return [{"tokens": sentence, **record} for sentence, record in zip(tokens, self.predict_with_scores(tokens))]
+        return [
+            {"tokens": sentence, **record}
+            for sentence, record in zip(tokens, self.predict_with_scores(tokens))
+        ]
 
     def _step(self, batch: dict, split: str) -> torch.Tensor:
         vectors, mask = self.encode(batch["tokens"])
         tags = batch["tags"]
         if tags.shape != mask.shape:
-            raise RuntimeError(f"batch tags are {tuple(tags.shape)} but the encoder mask is {tuple(mask.shape)}")
+            raise RuntimeError(
+                f"batch tags are {tuple(tags.shape)} but the encoder mask is {tuple(mask.shape)}"
+            )
         loss = self.head.loss(vectors, mask, tags)
         size = len(batch["tokens"])
         if split == "train":
             self.log_train_loss(loss, size)
         else:
-            self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)  # DDP: mean over processes
+            self.log(
+                f"{split}/loss", loss, on_step=False, on_epoch=True, batch_size=size, sync_dist=True
+            )  # DDP: mean over processes
         if split != "train":
             paths = self.head.decode(vectors, mask)
             for index, path, gold in zip(batch["index"].tolist(), paths, tags.tolist()):
@@ -144,11 +156,18 @@ class TaggingTask(EncoderHeadTask):
         if not outputs:
             return
         rows = [outputs[index] for index in sorted(outputs)]
-        scores = conll_scores([self._bio(gold) for gold, _ in rows], [self._bio(pred) for _, pred in rows])
+        scores = conll_scores(
+            [self._bio(gold) for gold, _ in rows], [self._bio(pred) for _, pred in rows]
+        )
         self.log(f"{split}/f1", scores["f1"], prog_bar=True)
         values = {f"{split}/{name}": scores[name] for name in SCORES if name != "f1"}
         per_type = scores["per_type"]
-        values.update({f"{split}/f1_{metric_label(t)}": per_type.get(t, {}).get("f1", 0.0) for t in self.types})
+        values.update(
+            {
+                f"{split}/f1_{metric_label(t)}": per_type.get(t, {}).get("f1", 0.0)
+                for t in self.types
+            }
+        )
         self.log_dict(values)
 
     def on_validation_epoch_start(self) -> None:

@@ -59,11 +59,17 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_sst2_dev(data_dir: Path, hf_cache: Path) -> None:
-    split = read_table(shared(data_dir, "sst2") / "dev.tsv", text_column="sentence", cache_dir=hf_cache)
+    split = read_table(
+        shared(data_dir, "sst2") / "dev.tsv", text_column="sentence", cache_dir=hf_cache
+    )
     assert len(split) == 872
     assert split.labels == ["0", "1"]
     assert counts(split) == [428, 444]
-    assert split.dataset[0] == {"text": "it 's a charming and often affecting journey . ", "label": 1, "line": 2}
+    assert split.dataset[0] == {
+        "text": "it 's a charming and often affecting journey . ",
+        "label": 1,
+        "line": 2,
+    }
     assert split.dataset[-1]["line"] == 873
     assert split.dataset.features["label"].names == ["0", "1"]
     assert all(str(hf_cache) in entry["filename"] for entry in split.dataset.cache_files)
@@ -74,7 +80,9 @@ def test_sst2_train_and_dev_with_train_labels(data_dir: Path, hf_cache: Path) ->
     train = read_table(directory / "train.tsv", text_column="sentence", cache_dir=hf_cache)
     assert len(train) == 67_349
     assert counts(train) == [29_780, 37_569]
-    dev = read_table(directory / "dev.tsv", text_column="sentence", labels=train.labels, cache_dir=hf_cache)
+    dev = read_table(
+        directory / "dev.tsv", text_column="sentence", labels=train.labels, cache_dir=hf_cache
+    )
     assert counts(dev) == [428, 444]
 
 
@@ -104,7 +112,9 @@ def test_sst3_collapse(data_dir: Path) -> None:
 
 def test_sst_text_from_leaves(data_dir: Path) -> None:
     split = read_sst_trees(shared(data_dir, "sst5") / "train.txt")
-    assert split.dataset[0]["text"].startswith("The Rock is destined to be the 21st Century 's new `` Conan '' and")
+    assert split.dataset[0]["text"].startswith(
+        "The Rock is destined to be the 21st Century 's new `` Conan '' and"
+    )
     texts = split.dataset["text"][:]
     assert not any("-LRB-" in text or "-RRB-" in text or "\\/" in text for text in texts)
     assert sum("(" in text for text in texts) > 0
@@ -112,7 +122,9 @@ def test_sst_text_from_leaves(data_dir: Path) -> None:
     assert "Contempt and 8\xa01/2 ." in split.dataset[4341]["text"]
 
 
-def test_tweet_sentiment_extraction_train_skips_the_empty_text(data_dir: Path, hf_cache: Path) -> None:
+def test_tweet_sentiment_extraction_train_skips_the_empty_text(
+    data_dir: Path, hf_cache: Path
+) -> None:
     path = shared(data_dir, "tweet_sentiment_extraction") / "train.jsonl"
     with pytest.warns(UserWarning, match=r"skipped 1 row\(s\) with empty text at line\(s\) 315$"):
         split = read_table(path, cache_dir=hf_cache)
@@ -169,7 +181,9 @@ def test_csv_with_string_labels_quotes_and_multiline_fields(tmp_path: Path, hf_c
 
 
 def test_tsv_with_int_labels_sorted_numerically(tmp_path: Path, hf_cache: Path) -> None:
-    path = write(tmp_path / "small.tsv", 'sentence\tlabel\nhe said "hi\t10\n"quoted" text\t2\nthird\t1\n')
+    path = write(
+        tmp_path / "small.tsv", 'sentence\tlabel\nhe said "hi\t10\n"quoted" text\t2\nthird\t1\n'
+    )
     split = read_table(path, text_column="sentence", cache_dir=hf_cache)
     assert split.labels == ["1", "2", "10"]
     assert split.dataset[:] == {
@@ -198,7 +212,9 @@ def test_jsonl_mixed_label_types(tmp_path: Path, hf_cache: Path) -> None:
     assert split.labels == ["2", "10", "other"]
     assert split.dataset[:] == {"text": ["a", "b", "c"], "label": [0, 2, 1], "line": [1, 2, 3]}
     # datasets cannot load mixed types once a blank line breaks its type sniffing: the error says why
-    gappy = write(tmp_path / "gappy.jsonl", '{"text": "a", "label": 2}\n\n{"text": "b", "label": "other"}\n')
+    gappy = write(
+        tmp_path / "gappy.jsonl", '{"text": "a", "label": 2}\n\n{"text": "b", "label": "other"}\n'
+    )
     message = r"gappy\.jsonl, line 3: field 'label' is a string here but a number on line 1"
     with pytest.raises(ValueError, match=message):
         read_table(gappy, cache_dir=hf_cache)
@@ -213,18 +229,29 @@ def test_json_extension_is_json_lines(tmp_path: Path, hf_cache: Path) -> None:
 
 
 def test_validation_file_uses_train_labels(tmp_path: Path, hf_cache: Path) -> None:
-    train = read_table(write(tmp_path / "train.csv", "text,label\na,pos\nb,neg\n"), cache_dir=hf_cache)
-    dev = read_table(write(tmp_path / "dev.csv", "text,label\nc,pos\n"), labels=train.labels, cache_dir=hf_cache)
+    train = read_table(
+        write(tmp_path / "train.csv", "text,label\na,pos\nb,neg\n"), cache_dir=hf_cache
+    )
+    dev = read_table(
+        write(tmp_path / "dev.csv", "text,label\nc,pos\n"), labels=train.labels, cache_dir=hf_cache
+    )
     assert dev.labels == ["neg", "pos"] and dev.dataset["label"][:] == [1]
     bad = write(tmp_path / "bad_dev.csv", "text,label\nc,pos\nd,neutral\n")
-    with pytest.raises(ValueError, match=r"bad_dev\.csv, line 3: unknown label 'neutral'; known labels: 'neg', 'pos'"):
+    with pytest.raises(
+        ValueError,
+        match=r"bad_dev\.csv, line 3: unknown label 'neutral'; known labels: 'neg', 'pos'",
+    ):
         read_table(bad, labels=train.labels, cache_dir=hf_cache)
 
 
 def test_int_labels_of_a_validation_jsonl_match_a_tsv_train(tmp_path: Path, hf_cache: Path) -> None:
-    train = read_table(write(tmp_path / "train.tsv", "text\tlabel\na\t0\nb\t1\n"), cache_dir=hf_cache)
+    train = read_table(
+        write(tmp_path / "train.tsv", "text\tlabel\na\t0\nb\t1\n"), cache_dir=hf_cache
+    )
     dev = write(tmp_path / "dev.jsonl", '{"text": "c", "label": 1}\n{"text": "d", "label": 7}\n')
-    with pytest.raises(ValueError, match=r"dev\.jsonl, line 2: unknown label '7'; known labels: '0', '1'"):
+    with pytest.raises(
+        ValueError, match=r"dev\.jsonl, line 2: unknown label '7'; known labels: '0', '1'"
+    ):
         read_table(dev, labels=train.labels, cache_dir=hf_cache)
 
 
@@ -236,9 +263,13 @@ def test_int_labels_of_a_validation_jsonl_match_a_tsv_train(tmp_path: Path, hf_c
         ("cols.jsonl", '{"sentence": "a", "label": 1}\n'),
     ],
 )
-def test_missing_column_lists_available_ones(tmp_path: Path, hf_cache: Path, name: str, content: str) -> None:
+def test_missing_column_lists_available_ones(
+    tmp_path: Path, hf_cache: Path, name: str, content: str
+) -> None:
     path = write(tmp_path / name, content)
-    with pytest.raises(ValueError, match=rf"{name}: no column 'text'; available columns: 'sentence', 'label'"):
+    with pytest.raises(
+        ValueError, match=rf"{name}: no column 'text'; available columns: 'sentence', 'label'"
+    ):
         read_table(path, cache_dir=hf_cache)
 
 
@@ -253,7 +284,9 @@ def test_malformed_json_line_is_named(tmp_path: Path, hf_cache: Path) -> None:
 
 def test_csv_row_with_wrong_field_count_is_named(tmp_path: Path, hf_cache: Path) -> None:
     path = write(tmp_path / "fields.csv", "text,label\na,1\nb,2,3\n")
-    with pytest.raises(ValueError, match=r"fields\.csv, line 3: expected 2 fields \(text, label\), found 3"):
+    with pytest.raises(
+        ValueError, match=r"fields\.csv, line 3: expected 2 fields \(text, label\), found 3"
+    ):
         read_table(path, cache_dir=hf_cache)
 
 
@@ -263,7 +296,9 @@ def test_empty_texts_are_skipped_with_a_warning(tmp_path: Path, hf_cache: Path) 
         '{"text": "a", "label": 1}\n{"text": "", "label": 1}\n{"text": "  ", "label": 0}\n'
         '{"text": null, "label": 0}\n{"text": "b", "label": 0}\n',
     )
-    with pytest.warns(UserWarning, match=r"empty\.jsonl: skipped 3 row\(s\) with empty text at line\(s\) 2, 3, 4"):
+    with pytest.warns(
+        UserWarning, match=r"empty\.jsonl: skipped 3 row\(s\) with empty text at line\(s\) 2, 3, 4"
+    ):
         split = read_table(path, cache_dir=hf_cache)
     assert split.dataset[:] == {"text": ["a", "b"], "label": [1, 0], "line": [1, 5]}
 
@@ -277,17 +312,25 @@ def test_empty_texts_are_skipped_with_a_warning(tmp_path: Path, hf_cache: Path) 
         ("nolabel2.jsonl", '{"text": "a", "label": 1}\n{"text": "b"}\n', 2),
     ],
 )
-def test_missing_label_is_an_error(tmp_path: Path, hf_cache: Path, name: str, content: str, line: int) -> None:
+def test_missing_label_is_an_error(
+    tmp_path: Path, hf_cache: Path, name: str, content: str, line: int
+) -> None:
     path = write(tmp_path / name, content)
-    with pytest.raises(ValueError, match=rf"{name}, line {line}: missing label \(field 'label' is empty\)"):
+    with pytest.raises(
+        ValueError, match=rf"{name}, line {line}: missing label \(field 'label' is empty\)"
+    ):
         read_table(path, cache_dir=hf_cache)
 
 
 def test_bad_value_types_are_errors(tmp_path: Path, hf_cache: Path) -> None:
     floats = write(tmp_path / "floats.jsonl", '{"text": "a", "label": 0.5}\n')
-    with pytest.raises(ValueError, match=r"floats\.jsonl, line 1: label 0\.5 in field 'label' is a float"):
+    with pytest.raises(
+        ValueError, match=r"floats\.jsonl, line 1: label 0\.5 in field 'label' is a float"
+    ):
         read_table(floats, cache_dir=hf_cache)
-    numbers = write(tmp_path / "numbers.jsonl", '{"text": "a", "label": 0}\n{"text": 5, "label": 0}\n')
+    numbers = write(
+        tmp_path / "numbers.jsonl", '{"text": "a", "label": 0}\n{"text": 5, "label": 0}\n'
+    )
     with pytest.raises(ValueError, match=r"numbers\.jsonl, line 2: field 'text' holds a int \(5\)"):
         read_table(numbers, cache_dir=hf_cache)
 
@@ -307,7 +350,9 @@ def test_missing_and_unsupported_files(tmp_path: Path, hf_cache: Path) -> None:
 
 
 def test_parse_sst_tree() -> None:
-    label, leaves = parse_sst_tree("(3 (2 (2 The) (2 -LRB-Rock-RRB-)) (4 (2 -LRB-) (4 great\\/fun) (2 -RRB-)))\n")
+    label, leaves = parse_sst_tree(
+        "(3 (2 (2 The) (2 -LRB-Rock-RRB-)) (4 (2 -LRB-) (4 great\\/fun) (2 -RRB-)))\n"
+    )
     assert label == 3
     assert leaves == ["The", "-LRB-Rock-RRB-", "(", "great/fun", ")"]
 
@@ -336,7 +381,11 @@ def test_small_sst_file(tmp_path: Path) -> None:
     trees = "(0 (1 bad) (0 film))\n(4 (3 good) (4 (2 -LRB-) (3 film) (2 -RRB-)))\n(2 (2 ok))\n"
     path = write(tmp_path / "trees.txt", trees)
     fine = read_sst_trees(path)
-    assert fine.dataset[:] == {"text": ["bad film", "good ( film )", "ok"], "label": [0, 4, 2], "line": [1, 2, 3]}
+    assert fine.dataset[:] == {
+        "text": ["bad film", "good ( film )", "ok"],
+        "label": [0, 4, 2],
+        "line": [1, 2, 3],
+    }
     assert read_sst_trees(path, fine_grained=False).dataset["label"][:] == [0, 2, 1]
     with pytest.raises(FileNotFoundError, match="absent.txt"):
         read_sst_trees(tmp_path / "absent.txt")
@@ -351,7 +400,9 @@ def make_tweeteval(directory: Path, texts: str, labels: str) -> Path:
 
 
 def test_small_tweeteval(tmp_path: Path) -> None:
-    directory = make_tweeteval(tmp_path / "te", "good day @user \nbad\u2028day\n \nmeh\n", "2\n0\n1\n1\n")
+    directory = make_tweeteval(
+        tmp_path / "te", "good day @user \nbad\u2028day\n \nmeh\n", "2\n0\n1\n1\n"
+    )
     with pytest.warns(UserWarning, match=r"skipped 1 row\(s\) with empty text at line\(s\) 3$"):
         split = read_tweeteval(directory, "validation")
     assert split.dataset[:] == {
@@ -366,7 +417,9 @@ def test_tweeteval_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"val_text\.txt has 3 lines but .*val_labels\.txt has 2"):
         read_tweeteval(directory, "val")
     write(directory / "val_labels.txt", "0\n3\n1\n")
-    with pytest.raises(ValueError, match=r"val_labels\.txt, line 2: label '3' is not one of 0\.\.2"):
+    with pytest.raises(
+        ValueError, match=r"val_labels\.txt, line 2: label '3' is not one of 0\.\.2"
+    ):
         read_tweeteval(directory, "val")
     with pytest.raises(FileNotFoundError, match="test_labels.txt"):
         read_tweeteval(directory, "test")
@@ -376,7 +429,9 @@ def test_tweeteval_errors(tmp_path: Path) -> None:
 
 
 def test_read_hub_offline_fails_at_once_with_a_pointer_to_local_files(tmp_path: Path) -> None:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    env = dict(
+        os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf")
+    )
     code = (
         "import time\n"
         "from elmo_tasks.data.classification import HubUnavailableError, read_hub\n"
@@ -386,7 +441,9 @@ def test_read_hub_offline_fails_at_once_with_a_pointer_to_local_files(tmp_path: 
         "except HubUnavailableError as error:\n"
         "    print(f'{time.perf_counter() - start:.3f}', error)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     seconds, message = result.stdout.split(" ", 1)
     assert float(seconds) < 10.0
@@ -400,7 +457,9 @@ def test_read_hub_with_the_variable_set_after_import(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()
-    with pytest.raises(HubUnavailableError, match="(?s)set after `datasets` was imported.*read_sst_trees"):
+    with pytest.raises(
+        HubUnavailableError, match="(?s)set after `datasets` was imported.*read_sst_trees"
+    ):
         read_hub("no-such-user-0x1/no-such-dataset")
     assert time.perf_counter() - start < 10.0
 
@@ -409,13 +468,19 @@ def test_split_from_hub_dataset_uses_class_label_names() -> None:
     features = datasets.Features(
         {"sentence": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
     )
-    raw = datasets.Dataset.from_dict({"sentence": ["a", " ", "b"], "label": [1, 0, 0]}, features=features)
+    raw = datasets.Dataset.from_dict(
+        {"sentence": ["a", " ", "b"], "label": [1, 0, 0]}, features=features
+    )
     with pytest.warns(UserWarning, match=r"skipped 1 row\(s\) with empty text at row\(s\) 1$"):
         split = split_from_hub_dataset(raw, text_column="sentence", source="glue/sst2 [train]")
     assert split.labels == ["neg", "pos"]
     assert split.dataset[:] == {"text": ["a", "b"], "label": [1, 0], "line": [0, 2]}
-    unlabelled = datasets.Dataset.from_dict({"sentence": ["a", "b"], "label": [0, -1]}, features=features)
-    with pytest.raises(ValueError, match=r"glue/sst2 \[test\], row 1: label -1 is not one of 0\.\.1"):
+    unlabelled = datasets.Dataset.from_dict(
+        {"sentence": ["a", "b"], "label": [0, -1]}, features=features
+    )
+    with pytest.raises(
+        ValueError, match=r"glue/sst2 \[test\], row 1: label -1 is not one of 0\.\.1"
+    ):
         split_from_hub_dataset(unlabelled, text_column="sentence", source="glue/sst2 [test]")
 
 

@@ -61,13 +61,17 @@ def test_columns_and_extra_blank_lines(tmp_path: Path) -> None:
 
 def test_column_count_mismatch_names_file_line_and_count(tmp_path: Path) -> None:
     path = _write(tmp_path, "EU NNP B-NP B-ORG\n\nrejects VBZ O\n")
-    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}, line 3: expected 4 columns.*got 3"):
+    with pytest.raises(
+        ValueError, match=rf"{re.escape(str(path))}, line 3: expected 4 columns.*got 3"
+    ):
         read_conll(path)
 
 
 def test_column_index_out_of_range(tmp_path: Path) -> None:
     path = _write(tmp_path, "EU B-ORG\n")
-    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}, line 1: tag_column=5 but lines have 2 columns"):
+    with pytest.raises(
+        ValueError, match=rf"{re.escape(str(path))}, line 1: tag_column=5 but lines have 2 columns"
+    ):
         read_conll(path, tag_column=5)
 
 
@@ -103,7 +107,10 @@ def test_write_then_read_back(tmp_path: Path) -> None:
     pred = [["B-ORG", "O"], ["B-PER", "O"]]
     path = tmp_path / "out" / "pred.txt"
     write_conll(path, tokens, gold, pred)
-    assert path.read_text() == "EU B-ORG B-ORG\nrejects O O\n\nPeter B-PER B-PER\nBlackburn I-PER O\n\n"
+    assert (
+        path.read_text()
+        == "EU B-ORG B-ORG\nrejects O O\n\nPeter B-PER B-PER\nBlackburn I-PER O\n\n"
+    )
     back = read_conll(path, tag_column=1)
     assert [s.tokens for s in back] == tokens and [s.tags for s in back] == gold
     assert [s.tags for s in read_conll(path, tag_column=2)] == pred
@@ -126,7 +133,9 @@ CONLL_TAGS = {"O"} | {f"{p}-{t}" for p in "BI" for t in ("PER", "LOC", "ORG", "M
 def test_real_conll2003(split: str, data_dir: Path) -> None:
     path = data_dir / "conll2003" / f"{split}.txt"
     if not path.is_file():
-        pytest.skip(f"CoNLL-2003 {split} not found at {path} (set ELMO_TASKS_DATA to the shared data folder)")
+        pytest.skip(
+            f"CoNLL-2003 {split} not found at {path} (set ELMO_TASKS_DATA to the shared data folder)"
+        )
     start = time.perf_counter()
     sentences = read_conll(path)
     elapsed = time.perf_counter() - start

@@ -51,7 +51,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def conll(sentences: list[list[tuple[str, str]]]) -> str:
-    return "\n".join("".join(f"{token} {tag}\n" for token, tag in sentence) for sentence in sentences)
+    return "\n".join(
+        "".join(f"{token} {tag}\n" for token, tag in sentence) for sentence in sentences
+    )
 
 
 def module(
@@ -81,7 +83,10 @@ def gold_as_predictions(dm: TaggingDataModule, split: str) -> dict[int, list[str
 
 def test_iob1_input_is_learned_as_bio_and_written_back_as_iob1(tmp_path: Path) -> None:
     dm = module(tmp_path, IOB1_TRAIN, IOB1_TEST, IOB1_TEST)
-    assert dm.input_scheme == "IOB1" and dm.module_kwargs() == {"labels": dm.labels, "scheme": "BIO"}
+    assert dm.input_scheme == "IOB1" and dm.module_kwargs() == {
+        "labels": dm.labels,
+        "scheme": "BIO",
+    }
     assert dm.labels == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
     assert row_tags(dm, "train") == [
         ["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "O"],
@@ -117,7 +122,9 @@ def test_tag_set_has_every_prefix_of_each_train_type(tmp_path: Path) -> None:
 
 def test_unknown_tag_names_file_line_and_tag(tmp_path: Path) -> None:
     dev = "Anna B-PER\nsaw O\n\nBerlin B-LOC\n"
-    with pytest.raises(ValueError, match=r"dev\.txt, line 4: unknown tag 'B-LOC': entity type 'LOC' does not occur"):
+    with pytest.raises(
+        ValueError, match=r"dev\.txt, line 4: unknown tag 'B-LOC': entity type 'LOC' does not occur"
+    ):
         module(tmp_path, IOB1_TRAIN.replace("I-LOC", "O"), dev)
 
 
@@ -128,7 +135,9 @@ def test_malformed_tag_names_file_and_line(tmp_path: Path) -> None:
 
 def test_tag_of_another_scheme_names_file_and_line(tmp_path: Path) -> None:
     test = "John S-PER\n"
-    with pytest.raises(ValueError, match=r"test\.txt, line 1: tag 'S-PER' is not valid in the IOB1 scheme"):
+    with pytest.raises(
+        ValueError, match=r"test\.txt, line 1: tag 'S-PER' is not valid in the IOB1 scheme"
+    ):
         module(tmp_path, IOB1_TRAIN, IOB1_TEST, test)
 
 
@@ -155,16 +164,32 @@ def test_missing_train_file_and_bad_options(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- long sentences
 
-LONG = [("a", "O"), ("b", "B-PER"), ("c", "I-PER"), ("d", "I-PER"), ("e", "O"),
-        ("f", "B-LOC"), ("g", "O"), ("h", "B-ORG"), ("i", "I-ORG"), ("j", "O")]
+LONG = [
+    ("a", "O"),
+    ("b", "B-PER"),
+    ("c", "I-PER"),
+    ("d", "I-PER"),
+    ("e", "O"),
+    ("f", "B-LOC"),
+    ("g", "O"),
+    ("h", "B-ORG"),
+    ("i", "I-ORG"),
+    ("j", "O"),
+]
 
 
 @pytest.mark.parametrize("scheme", ["BIO", "BIOES"])
-def test_long_sentences_are_split_between_entities_and_joined_back(tmp_path: Path, scheme: str) -> None:
+def test_long_sentences_are_split_between_entities_and_joined_back(
+    tmp_path: Path, scheme: str
+) -> None:
     text = conll([[("x", "O")], LONG])
     dm = module(tmp_path, text, text, text, max_length=4, scheme=scheme)
     rows = [row for row in dm.splits["test"] if row["sentence"] == 1]
-    assert [row["tokens"] for row in rows] == [["a", "b", "c", "d"], ["e", "f", "g"], ["h", "i", "j"]]
+    assert [row["tokens"] for row in rows] == [
+        ["a", "b", "c", "d"],
+        ["e", "f", "g"],
+        ["h", "i", "j"],
+    ]
     assert [row["offset"] for row in rows] == [0, 4, 7]
     for tags in row_tags(dm, "test"):
         assert not tags[0].startswith(("I-", "E-"))
@@ -223,17 +248,23 @@ def test_a_tiny_train_file_still_gives_a_validation_sentence(tmp_path: Path) -> 
 def test_batches_vocabulary_and_caps(tmp_path: Path) -> None:
     dm = module(tmp_path, IOB1_TRAIN, IOB1_TEST, IOB1_TEST, batch_size=2, max_eval_samples=1)
     assert len(dm.splits["validation"]) == len(dm.splits["test"]) == 1
-    assert set(dm.vocabulary) == set("John Smith met Anna in Paris . The Berlin Office called".split())
+    assert set(dm.vocabulary) == set(
+        "John Smith met Anna in Paris . The Berlin Office called".split()
+    )
     batch = next(iter(dm.train_dataloader()))
     lengths = [len(tokens) for tokens in batch["tokens"]]
     assert batch["tags"].shape == (2, max(lengths)) and batch["tags"].dtype == torch.long
     for row, length in enumerate(lengths):
-        assert bool((batch["tags"][row, length:] == -100).all()) and bool((batch["tags"][row, :length] >= 0).all())
+        assert bool((batch["tags"][row, length:] == -100).all()) and bool(
+            (batch["tags"][row, :length] >= 0).all()
+        )
     assert sorted(batch["index"].tolist()) == [0, 1]
 
 
 def test_vocabulary_is_most_frequent_first(tmp_path: Path) -> None:
-    dm = module(tmp_path, conll([[("b", "O"), ("a", "O"), ("b", "O"), ("c", "B-X")]]), conll([[("a", "O")]]))
+    dm = module(
+        tmp_path, conll([[("b", "O"), ("a", "O"), ("b", "O"), ("c", "B-X")]]), conll([[("a", "O")]])
+    )
     assert dm.vocabulary == ["b", "a", "c"]
 
 
@@ -241,11 +272,17 @@ def test_real_conll2003_counts(data_dir: Path) -> None:
     directory = data_dir / "conll2003"
     if not directory.is_dir():
         pytest.skip(f"{directory} not found (set ELMO_TASKS_DATA to the shared data folder)")
-    dm = TaggingDataModule("conll2003", *(str(directory / f"{s}.txt") for s in ("train", "dev", "test")))
+    dm = TaggingDataModule(
+        "conll2003", *(str(directory / f"{s}.txt") for s in ("train", "dev", "test"))
+    )
     dm.setup()
     assert dm.input_scheme == "BIO"
     assert dm.labels == tag_set(["LOC", "MISC", "ORG", "PER"], "BIO")
-    assert {split: len(rows) for split, rows in dm.splits.items()} == {"train": 14041, "validation": 3250, "test": 3453}
+    assert {split: len(rows) for split, rows in dm.splits.items()} == {
+        "train": 14041,
+        "validation": 3250,
+        "test": 3453,
+    }
     assert sum(len(row["tokens"]) for row in dm.splits["test"]) == 46435
 
 
@@ -253,10 +290,12 @@ def test_real_conll2003_counts(data_dir: Path) -> None:
 
 
 def test_hub_rows_with_class_label_tags() -> None:
-    features = datasets.Features({
-        "tokens": datasets.Sequence(datasets.Value("string")),
-        "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER"])),
-    })
+    features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-PER", "I-PER"])),
+        }
+    )
     rows = {"tokens": [["John", "Smith"], [], ["ok"]], "ner_tags": [[1, 2], [], [0]]}
     raw = datasets.Dataset.from_dict(rows, features=features)
     with pytest.warns(UserWarning, match="skipped 1 row"):
@@ -266,9 +305,13 @@ def test_hub_rows_with_class_label_tags() -> None:
     assert split.where(split.sentences[1], 0) == "conll2003 [train], row 2"
 
 
-def test_hub_offline_fails_at_once_with_a_pointer_to_local_files(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_offline_fails_at_once_with_a_pointer_to_local_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     dm = TaggingDataModule("hub", train_file="train", hub_name="no-such-user-0x1/no-such-ner")
-    with pytest.raises(HubUnavailableError, match=r"(?s)no-such-user-0x1/no-such-ner \[train\].*task=conll2003"):
+    with pytest.raises(
+        HubUnavailableError, match=r"(?s)no-such-user-0x1/no-such-ner \[train\].*task=conll2003"
+    ):
         dm.setup()

@@ -13,17 +13,19 @@ from elmo_tasks.elmo.random_weights import random_bilm
 
 
 def options() -> ElmoOptions:
-    return ElmoOptions.from_dict({
-        "char_cnn": {
-            "embedding": {"dim": 4},
-            "filters": [[1, 3], [2, 4], [3, 5], [5, 6]],
-            "n_highway": 1,
-            "activation": "relu",
-            "n_characters": 262,
-            "max_characters_per_token": 50,
-        },
-        "lstm": {"dim": 8, "projection_dim": 4, "n_layers": 1, "use_skip_connections": False},
-    })
+    return ElmoOptions.from_dict(
+        {
+            "char_cnn": {
+                "embedding": {"dim": 4},
+                "filters": [[1, 3], [2, 4], [3, 5], [5, 6]],
+                "n_highway": 1,
+                "activation": "relu",
+                "n_characters": 262,
+                "max_characters_per_token": 50,
+            },
+            "lstm": {"dim": 8, "projection_dim": 4, "n_layers": 1, "use_skip_connections": False},
+        }
+    )
 
 
 def ragged_char_ids(count: int, seed: int = 0) -> torch.Tensor:
@@ -42,7 +44,9 @@ def encoder_gradients(encoder, char_ids, tables_on: bool):
     pooled = encoder._max_over_positions(char_ids, tables)
     weights = torch.linspace(-1, 1, pooled.numel(), dtype=pooled.dtype).view_as(pooled)
     (pooled * weights).sum().backward()
-    return pooled.detach(), {name: p.grad.clone() for name, p in encoder.named_parameters() if p.grad is not None}
+    return pooled.detach(), {
+        name: p.grad.clone() for name, p in encoder.named_parameters() if p.grad is not None
+    }
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
@@ -55,8 +59,12 @@ def test_tables_match_convolutions_forward_and_backward(activation):
     torch.testing.assert_close(by_tables, by_convolution, rtol=0, atol=1e-12)
     assert table_grads.keys() == conv_grads.keys() and "char_embedding.weight" in table_grads
     for name in conv_grads:
-        torch.testing.assert_close(table_grads[name], conv_grads[name], rtol=0, atol=1e-10, msg=name)
-    assert not table_grads["char_embedding.weight"][0].any()  # the padding row, as padding_idx keeps it
+        torch.testing.assert_close(
+            table_grads[name], conv_grads[name], rtol=0, atol=1e-10, msg=name
+        )
+    assert not table_grads["char_embedding.weight"][
+        0
+    ].any()  # the padding row, as padding_idx keeps it
 
 
 def test_gradient_goes_to_the_first_of_equal_windows():
@@ -81,8 +89,12 @@ def test_wide_filter_gradient_reaches_every_tap():
         x = embedding[char_ids].transpose(1, 2)
         return torch.nn.functional.conv1d(x, weight[0].permute(2, 1, 0)).max(dim=-1).values
 
-    torch.autograd.gradcheck(lambda e, w: window_max(char_ids, tap_tables(e, w)), (embedding, weight))
-    torch.testing.assert_close(window_max(char_ids, tap_tables(embedding, weight)), by_convolution(embedding, weight))
+    torch.autograd.gradcheck(
+        lambda e, w: window_max(char_ids, tap_tables(e, w)), (embedding, weight)
+    )
+    torch.testing.assert_close(
+        window_max(char_ids, tap_tables(embedding, weight)), by_convolution(embedding, weight)
+    )
 
 
 def test_nothing_is_kept_without_gradients():

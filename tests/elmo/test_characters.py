@@ -123,4 +123,8 @@ def test_unique_rows_finds_each_distinct_row_once(collide, monkeypatch):
     char_ids[:, 3:] = 261
     rows, inverse = unique_rows(char_ids)
     assert torch.equal(rows[inverse], char_ids)
-    assert len(rows) == len(torch.unique(char_ids, dim=0)) == len({tuple(r) for r in char_ids.tolist()})
+    assert (
+        len(rows)
+        == len(torch.unique(char_ids, dim=0))
+        == len({tuple(r) for r in char_ids.tolist()})
+    )

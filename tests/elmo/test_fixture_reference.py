@@ -45,7 +45,9 @@ def test_stateful_bilm_matches_reference_for_every_batch(
     # After a reset, batch 0 matches again.
     model.reset_states()
     _, top, _ = top_layer_of_batch(model, fixture_sentences, 0)
-    assert numpy.allclose(top[0, : expected_top_layers[0].shape[0]], expected_top_layers[0], atol=1e-6)
+    assert numpy.allclose(
+        top[0, : expected_top_layers[0].shape[0]], expected_top_layers[0], atol=1e-6
+    )
 
 
 def test_stateless_matches_only_the_first_batch(
@@ -74,7 +76,9 @@ def vocab_and_embeddings(elmo_fixture_dir):
     return words, embeddings
 
 
-def test_char_encoder_matches_reference_token_embeddings(fixture_options_file, fixture_weight_file, vocab_and_embeddings):
+def test_char_encoder_matches_reference_token_embeddings(
+    fixture_options_file, fixture_weight_file, vocab_and_embeddings
+):
     words, embeddings = vocab_and_embeddings
     assert len(words) == 458
     assert embeddings.shape == (458, 16)

@@ -35,7 +35,9 @@ class CountingHandler(http.server.SimpleHTTPRequestHandler):
             wrong = hashlib.md5(b"something else").hexdigest()
             self._send(SMALL_CONTENT, headers={"ETag": f'"{wrong}"'})
         elif self.path == "/good-etag.bin":
-            self._send(SMALL_CONTENT, headers={"ETag": f'"{hashlib.md5(SMALL_CONTENT).hexdigest()}"'})
+            self._send(
+                SMALL_CONTENT, headers={"ETag": f'"{hashlib.md5(SMALL_CONTENT).hexdigest()}"'}
+            )
         elif self.path == "/truncated-chunked.bin":
             # Chunked transfer: a chunk announced as 1000 bytes (0x3e8), then the connection ends.
             self.send_response(200)
@@ -48,11 +50,19 @@ class CountingHandler(http.server.SimpleHTTPRequestHandler):
         else:
             super().do_GET()
 
-    def _send(self, body: bytes, content_length: int | None = None, headers: dict | None = None,
-              chunks: int = 1, pause: float = 0.0) -> None:
+    def _send(
+        self,
+        body: bytes,
+        content_length: int | None = None,
+        headers: dict | None = None,
+        chunks: int = 1,
+        pause: float = 0.0,
+    ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body) if content_length is None else content_length))
+        self.send_header(
+            "Content-Length", str(len(body) if content_length is None else content_length)
+        )
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
@@ -66,11 +76,15 @@ class CountingHandler(http.server.SimpleHTTPRequestHandler):
 class LocalServer:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(CountingHandler, directory=str(directory)))
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), partial(CountingHandler, directory=str(directory))
+        )
         self.httpd.requests = Counter()
         self.httpd.lock = threading.Lock()
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=partial(self.httpd.serve_forever, poll_interval=0.05), daemon=True)
+        self.thread = threading.Thread(
+            target=partial(self.httpd.serve_forever, poll_interval=0.05), daemon=True
+        )
 
     @property
     def requests(self) -> Counter:
@@ -84,7 +98,14 @@ class LocalServer:
 def cache(tmp_path, monkeypatch) -> Path:
     directory = tmp_path / "cache"
     monkeypatch.setenv("ELMO_TASKS_CACHE", str(directory))
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

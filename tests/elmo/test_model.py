@@ -45,7 +45,9 @@ def make_elmo(options_file, weight_file, **kwargs) -> Elmo:
 
 
 @pytest.mark.parametrize("row", [0, 1, 2])
-def test_stateless_sentence_alone_equals_sentence_in_batch(bilm, sentences, row, fixture_options_file, fixture_weight_file):
+def test_stateless_sentence_alone_equals_sentence_in_batch(
+    bilm, sentences, row, fixture_options_file, fixture_weight_file
+):
     short = ["The", "cat", "sat", "."]
     longer = [s for s in sentences if len(s) >= 12][:2]
     batch = longer[:row] + [short] + longer[row:]
@@ -53,7 +55,9 @@ def test_stateless_sentence_alone_equals_sentence_in_batch(bilm, sentences, row,
     together = bilm(batch_to_ids(batch))
     n = len(short) + 2
     for k in range(3):
-        torch.testing.assert_close(together["activations"][k][row, :n], alone["activations"][k][0], rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            together["activations"][k][row, :n], alone["activations"][k][0], rtol=0, atol=1e-6
+        )
         assert torch.all(together["activations"][k][row, n:] == 0)
     assert together["mask"][row].sum() == n
 
@@ -76,7 +80,10 @@ def test_extra_padding_columns_change_nothing(bilm, fixture_options_file, fixtur
     wide = torch.cat([ids, torch.zeros(2, 3, 50, dtype=torch.long)], dim=1)
     narrow_out, wide_out = bilm(ids), bilm(wide)
     assert wide_out["mask"].shape == (2, 7)
-    assert torch.equal(wide_out["mask"][:, :4], narrow_out["mask"]) and not wide_out["mask"][:, 4:].any()
+    assert (
+        torch.equal(wide_out["mask"][:, :4], narrow_out["mask"])
+        and not wide_out["mask"][:, 4:].any()
+    )
     for a, b in zip(narrow_out["activations"], wide_out["activations"]):
         assert b.shape == (2, 7, 32)
         torch.testing.assert_close(b[:, :4], a, rtol=0, atol=1e-6)
@@ -90,7 +97,9 @@ def test_extra_padding_columns_change_nothing(bilm, fixture_options_file, fixtur
 # --------------------------------------------------------------------------- statefulness
 
 
-def test_stateful_carries_state_and_reset_restores(fixture_options_file, fixture_weight_file, bilm, sentences):
+def test_stateful_carries_state_and_reset_restores(
+    fixture_options_file, fixture_weight_file, bilm, sentences
+):
     stateful = ElmoBiLm(fixture_options_file, fixture_weight_file, stateful=True)
     ids = batch_to_ids(sentences[:3])
     reference = bilm(ids)["activations"]
@@ -108,7 +117,9 @@ def test_stateful_carries_state_and_reset_restores(fixture_options_file, fixture
         torch.testing.assert_close(again[k], reference[k], rtol=0, atol=1e-6)
 
 
-def test_stateful_smaller_and_larger_batches(fixture_options_file, fixture_weight_file, bilm, sentences):
+def test_stateful_smaller_and_larger_batches(
+    fixture_options_file, fixture_weight_file, bilm, sentences
+):
     def fresh():
         return ElmoBiLm(fixture_options_file, fixture_weight_file, stateful=True)
 
@@ -139,20 +150,26 @@ def test_stateful_smaller_and_larger_batches(fixture_options_file, fixture_weigh
     row2 = check(batch_to_ids([sentences[0], sentences[0], large_batch[2]]))["activations"]
     m = len(large_batch[2]) + 2
     torch.testing.assert_close(large[2][2, :m], row2[2][2, :m], rtol=0, atol=1e-6)
-    assert (large[2][2, :m] - bilm(batch_to_ids([large_batch[2]]))["activations"][2][0]).abs().max() > 0.1
+    assert (
+        large[2][2, :m] - bilm(batch_to_ids([large_batch[2]]))["activations"][2][0]
+    ).abs().max() > 0.1
 
 
 # --------------------------------------------------------------------------- gradients
 
 
-def test_requires_grad_true_reaches_every_parameter(fixture_options_file, fixture_weight_file, sentences):
+def test_requires_grad_true_reaches_every_parameter(
+    fixture_options_file, fixture_weight_file, sentences
+):
     model = ElmoBiLm(fixture_options_file, fixture_weight_file, requires_grad=True)
     params = dict(model.named_parameters())
     assert params and all(p.requires_grad for p in params.values())
     # Every published array is a parameter (plus the zero padding row of the char embedding).
     with h5py.File(fixture_weight_file, "r") as handle:
         stored = []
-        handle.visititems(lambda name, obj: stored.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
+        handle.visititems(
+            lambda name, obj: stored.append(obj.size) if isinstance(obj, h5py.Dataset) else None
+        )
     assert sum(p.numel() for p in params.values()) == sum(stored) + model.options.char_embedding_dim
 
     out = model(batch_to_ids(sentences[:6]))
@@ -170,13 +187,17 @@ def test_requires_grad_true_reaches_every_parameter(fixture_options_file, fixtur
         assert all(p.grad.abs().sum() > 0 for p in layer.parameters())
 
 
-def test_requires_grad_false_freezes_bilm_but_not_scalar_mix(fixture_options_file, fixture_weight_file, sentences):
+def test_requires_grad_false_freezes_bilm_but_not_scalar_mix(
+    fixture_options_file, fixture_weight_file, sentences
+):
     elmo = make_elmo(fixture_options_file, fixture_weight_file, requires_grad=False, n=2)
     bilm_params = list(elmo.bilm.parameters())
     assert bilm_params and not any(p.requires_grad for p in bilm_params)
     elmo.train()
     assert elmo.training
-    assert all(not module.training for module in elmo.bilm.bilm.modules()), "a frozen biLM stays in eval mode"
+    assert all(not module.training for module in elmo.bilm.bilm.modules()), (
+        "a frozen biLM stays in eval mode"
+    )
     ids = batch_to_ids(sentences[:4])
     raw = elmo.bilm(ids)
     assert not any(a.requires_grad for a in raw["activations"])
@@ -193,7 +214,9 @@ def test_requires_grad_false_freezes_bilm_but_not_scalar_mix(fixture_options_fil
 # --------------------------------------------------------------------------- vocab_to_cache
 
 
-def test_vocab_to_cache_gives_same_activations(fixture_options_file, fixture_weight_file, bilm, vocab, sentences):
+def test_vocab_to_cache_gives_same_activations(
+    fixture_options_file, fixture_weight_file, bilm, vocab, sentences
+):
     cached = ElmoBiLm(fixture_options_file, fixture_weight_file, vocab_to_cache=vocab)
     batch = sentences[:5] + [vocab[:7], ["unseen-word", vocab[3], "ALSO_UNSEEN"]]
     ids = batch_to_ids(batch)
@@ -236,15 +259,23 @@ def test_elmo_output_shapes_and_mask(fixture_options_file, fixture_weight_file, 
     assert out["mask"].shape == (3, 8)
     assert out["mask"].sum(dim=1).tolist() == [5, 8, 2]
 
-    kept = make_elmo(fixture_options_file, fixture_weight_file, n=1, keep_sentence_boundaries=True)(ids)
+    kept = make_elmo(fixture_options_file, fixture_weight_file, n=1, keep_sentence_boundaries=True)(
+        ids
+    )
     assert kept["elmo_representations"][0].shape == (3, 10, 32)
     assert kept["mask"].shape == (3, 10)
     assert kept["mask"].sum(dim=1).tolist() == [7, 10, 4]
-    torch.testing.assert_close(kept["elmo_representations"][0][:, 1:9] * out["mask"].unsqueeze(-1),
-                               out["elmo_representations"][0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        kept["elmo_representations"][0][:, 1:9] * out["mask"].unsqueeze(-1),
+        out["elmo_representations"][0],
+        rtol=0,
+        atol=1e-6,
+    )
 
 
-def test_elmo_default_mix_is_mean_of_layers(fixture_options_file, fixture_weight_file, bilm, sentences):
+def test_elmo_default_mix_is_mean_of_layers(
+    fixture_options_file, fixture_weight_file, bilm, sentences
+):
     ids = batch_to_ids(sentences[:3])
     elmo = make_elmo(fixture_options_file, fixture_weight_file)
     rep = elmo(ids)["elmo_representations"][0]
@@ -254,7 +285,9 @@ def test_elmo_default_mix_is_mean_of_layers(fixture_options_file, fixture_weight
 
 
 def test_scalar_mix_parameters_fixed(fixture_options_file, fixture_weight_file, bilm, sentences):
-    elmo = make_elmo(fixture_options_file, fixture_weight_file, scalar_mix_parameters=[1.0, 2.0, 3.0])
+    elmo = make_elmo(
+        fixture_options_file, fixture_weight_file, scalar_mix_parameters=[1.0, 2.0, 3.0]
+    )
     mix_params = list(elmo.scalar_mixes[0].parameters())
     assert mix_params and not any(p.requires_grad for p in mix_params)
     ids = batch_to_ids(sentences[:2])
@@ -276,7 +309,9 @@ def test_extra_leading_dimension_is_restored(fixture_options_file, fixture_weigh
     rep = nested["elmo_representations"][0]
     assert rep.shape == (2, 3, 6, 32)
     assert nested["mask"].shape == (2, 3, 6)
-    torch.testing.assert_close(rep.reshape(6, 6, 32), flat["elmo_representations"][0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        rep.reshape(6, 6, 32), flat["elmo_representations"][0], rtol=0, atol=1e-6
+    )
     assert torch.equal(nested["mask"].reshape(6, 6), flat["mask"])
 
 
@@ -294,7 +329,9 @@ def test_inference_mode(fixture_options_file, fixture_weight_file, sentences):
     torch.testing.assert_close(out, reference.detach(), rtol=0, atol=0)
 
 
-def test_autocast_bfloat16_close_to_float32(fixture_options_file, fixture_weight_file, bilm, sentences):
+def test_autocast_bfloat16_close_to_float32(
+    fixture_options_file, fixture_weight_file, bilm, sentences
+):
     ids = batch_to_ids(sentences[:4])
     reference = bilm(ids)["activations"]
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -332,7 +369,9 @@ def test_autocast_saturated_lstm_respects_proj_clip(tmp_path):
         assert values.abs().max().item() == 3.0, "weights should saturate the projection"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device to compare GPU and CPU outputs")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device to compare GPU and CPU outputs"
+)
 def test_cuda_matches_cpu(fixture_options_file, fixture_weight_file, sentences):
     ids = batch_to_ids(sentences[:6])
     elmo = make_elmo(fixture_options_file, fixture_weight_file, n=1).eval()
@@ -346,7 +385,12 @@ def test_cuda_matches_cpu(fixture_options_file, fixture_weight_file, sentences):
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
     assert gpu["elmo_representations"][0].device.type == "cuda"
-    torch.testing.assert_close(gpu["elmo_representations"][0].cpu(), cpu["elmo_representations"][0].detach(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        gpu["elmo_representations"][0].cpu(),
+        cpu["elmo_representations"][0].detach(),
+        rtol=0,
+        atol=1e-5,
+    )
     assert torch.equal(gpu["mask"].cpu(), cpu["mask"])
     reference = ElmoBiLm(fixture_options_file, fixture_weight_file)(ids)
     for a, b in zip(raw["activations"], reference["activations"]):
@@ -369,8 +413,12 @@ def tiny_pair(tiny_elmo_files):
     [
         (lambda: torch.ones(2, 3, 49, dtype=torch.long), r"\(batch, max_len, 50\)"),
         (lambda: batch_to_ids([["a", "b"]]).float(), r"dtype"),
-        (lambda: torch.cat([batch_to_ids([["a", "b"], ["c"]]), torch.zeros(1, 2, 50, dtype=torch.long)]),
-         r"rows \[2\] have no tokens"),
+        (
+            lambda: torch.cat(
+                [batch_to_ids([["a", "b"], ["c"]]), torch.zeros(1, 2, 50, dtype=torch.long)]
+            ),
+            r"rows \[2\] have no tokens",
+        ),
         (lambda: torch.zeros(0, 0, 50, dtype=torch.long), r"empty"),
         (lambda: torch.zeros(0, dtype=torch.long), r"shape"),
         (lambda: batch_to_ids([["a"]])[0], r"shape"),
@@ -393,7 +441,9 @@ def test_word_ids_without_vocab_to_cache(tiny_pair):
 
 
 def test_word_ids_of_wrong_shape(tiny_elmo_files):
-    model = ElmoBiLm(tiny_elmo_files.options_file, tiny_elmo_files.weight_file, vocab_to_cache=["a", "b"])
+    model = ElmoBiLm(
+        tiny_elmo_files.options_file, tiny_elmo_files.weight_file, vocab_to_cache=["a", "b"]
+    )
     with pytest.raises(ElmoInputError, match="shape"):
         model(batch_to_ids([["a", "b"]]), torch.zeros(1, 3, dtype=torch.long))
     with pytest.raises(ElmoInputError, match="cached"):

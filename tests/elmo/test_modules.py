@@ -29,7 +29,9 @@ def np_sigmoid(v: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def write_elmo(directory: Path, options, overrides: dict | None = None, seed: int = 0) -> tuple[Path, Path]:
+def write_elmo(
+    directory: Path, options, overrides: dict | None = None, seed: int = 0
+) -> tuple[Path, Path]:
     """Random weights for ``options``, then the named datasets overwritten (shapes must match)."""
     options_file, weight_file = write_random_elmo(directory, options, seed=seed)
     with h5py.File(weight_file, "r+") as handle:
@@ -55,7 +57,9 @@ def constant_token_overrides(vector: list[float], n_filters: int) -> dict:
 
 def test_highway_hand_computed(tmp_path):
     # Two CNN filters whose pooled output is relu(bias) = [1, 2]: that is the highway input.
-    options = tiny_options(char_embedding_dim=1, filters=[(1, 2)], n_highway=1, projection_dim=2, n_layers=1)
+    options = tiny_options(
+        char_embedding_dim=1, filters=[(1, 2)], n_highway=1, projection_dim=2, n_layers=1
+    )
     overrides = {
         "CNN/W_cnn_0": np.zeros((1, 1, 1, 2)),
         "CNN/b_cnn_0": [1.0, 2.0],
@@ -83,14 +87,19 @@ def test_highway_hand_computed(tmp_path):
 
 def reference_char_encoder(handle: h5py.File, options, char_ids: np.ndarray) -> np.ndarray:
     """Token vectors from the formulas: embedding, conv (valid), max, relu, highway, projection."""
-    char_embed = np.concatenate([np.zeros((1, options.char_embedding_dim)), handle["char_embed"][...]])
+    char_embed = np.concatenate(
+        [np.zeros((1, options.char_embedding_dim)), handle["char_embed"][...]]
+    )
     embedded = char_embed[char_ids]  # (N, 50, d)
     pooled = []
     for i, (width, _) in enumerate(options.filters):
         weight = handle[f"CNN/W_cnn_{i}"][0]  # (width, d, n)
-        conv = sum(
-            embedded[:, k : embedded.shape[1] - width + 1 + k] @ weight[k] for k in range(width)
-        ) + handle[f"CNN/b_cnn_{i}"][...]
+        conv = (
+            sum(
+                embedded[:, k : embedded.shape[1] - width + 1 + k] @ weight[k] for k in range(width)
+            )
+            + handle[f"CNN/b_cnn_{i}"][...]
+        )
         pooled.append(np.maximum(conv.max(axis=1), 0.0))
     x = np.concatenate(pooled, axis=-1)
     for k in range(options.n_highway):
@@ -104,9 +113,16 @@ def reference_char_encoder(handle: h5py.File, options, char_ids: np.ndarray) -> 
 def test_char_encoder_with_two_highway_layers_matches_formula(tmp_path):
     options = tiny_options(n_highway=2, filters=[(1, 4), (2, 8), (3, 8), (5, 4)])
     rng = np.random.default_rng(5)
-    overrides = {f"CNN_high_{k}/{name}": rng.normal(0, 0.5, shape) for k in range(2)
-                 for name, shape in (("W_transform", (24, 24)), ("b_transform", (24,)),
-                                     ("W_carry", (24, 24)), ("b_carry", (24,)))}
+    overrides = {
+        f"CNN_high_{k}/{name}": rng.normal(0, 0.5, shape)
+        for k in range(2)
+        for name, shape in (
+            ("W_transform", (24, 24)),
+            ("b_transform", (24,)),
+            ("W_carry", (24, 24)),
+            ("b_carry", (24,)),
+        )
+    }
     # A large padding-character embedding makes windows lying wholly in the padding win the
     # max for many filters, so dropping any of them would show.
     char_embed = rng.normal(0, 1, (261, 4))
@@ -121,7 +137,9 @@ def test_char_encoder_with_two_highway_layers_matches_formula(tmp_path):
             activations = bilm(batch_to_ids(batch))["activations"][0]
             for row, sentence in enumerate(batch):
                 tokens = ["<S>", *sentence, "</S>"]
-                expected = reference_char_encoder(handle, options, batch_to_ids([tokens])[0].numpy())
+                expected = reference_char_encoder(
+                    handle, options, batch_to_ids([tokens])[0].numpy()
+                )
                 got = activations[row, : len(tokens)].numpy()
                 np.testing.assert_allclose(got[:, :4], expected, rtol=0, atol=1e-5)
                 np.testing.assert_allclose(got[:, 4:], expected, rtol=0, atol=1e-5)
@@ -131,7 +149,14 @@ def test_char_encoder_with_two_highway_layers_matches_formula(tmp_path):
 
 
 def lstm_options(**overrides):
-    fields = dict(char_embedding_dim=1, filters=[(1, 1)], n_highway=0, lstm_dim=1, projection_dim=1, n_layers=1)
+    fields = dict(
+        char_embedding_dim=1,
+        filters=[(1, 1)],
+        n_highway=0,
+        lstm_dim=1,
+        projection_dim=1,
+        n_layers=1,
+    )
     fields.update(overrides)
     return tiny_options(**fields)
 
@@ -169,8 +194,12 @@ def test_lstm_steps_hand_computed_tf_gate_order(tmp_path):
     # Step 2 feeds h1 back through W_rec and c1 through the forget gate.
     expected_fwd = manual_scalar_lstm(*fwd[:3], fwd[3], x=1.0, steps=3)
     expected_bwd = manual_scalar_lstm(*bwd[:3], bwd[3], x=1.0, steps=3)
-    assert expected_fwd == pytest.approx([-0.23500039037922776, -0.3987155862488647, -0.5040032143886771])
-    assert expected_bwd == pytest.approx([-0.08078615151343876, -0.13018139211976373, -0.159513992615129])
+    assert expected_fwd == pytest.approx(
+        [-0.23500039037922776, -0.3987155862488647, -0.5040032143886771]
+    )
+    assert expected_bwd == pytest.approx(
+        [-0.08078615151343876, -0.13018139211976373, -0.159513992615129]
+    )
     torch.testing.assert_close(layer[:, 0], torch.tensor(expected_fwd), rtol=0, atol=1e-6)
     # The backward direction reads the sentence from the end: position t is its step 2 - t.
     torch.testing.assert_close(layer[:, 1], torch.tensor(expected_bwd[::-1]), rtol=0, atol=1e-6)
@@ -193,12 +222,16 @@ def lstm_outputs(tmp_path, name, options, overrides, sentence_length=4):
 
 
 def test_lstm_cell_clipping_exact(tmp_path):
-    unclipped = lstm_outputs(tmp_path, "a", lstm_options(cell_clip=None, proj_clip=None), saturating_overrides(1.0))
+    unclipped = lstm_outputs(
+        tmp_path, "a", lstm_options(cell_clip=None, proj_clip=None), saturating_overrides(1.0)
+    )
     # Without the clip the cell reaches ~6 after 6 steps: h = tanh(c) is close to 1.
     # (the backward direction's last step is position 0)
     assert unclipped[-1, 0].item() > 0.999 and unclipped[0, 1].item() < -0.999
 
-    clipped = lstm_outputs(tmp_path, "b", lstm_options(cell_clip=1.5, proj_clip=None), saturating_overrides(1.0))
+    clipped = lstm_outputs(
+        tmp_path, "b", lstm_options(cell_clip=1.5, proj_clip=None), saturating_overrides(1.0)
+    )
     # sigmoid(20) is 1 in float32, so h = tanh(clip(c)) exactly once c passes the clip (step 2 on).
     first = math.tanh(sigmoid(10.0) * math.tanh(10.0))
     assert clipped[0, 0].item() == pytest.approx(first, abs=1e-6)
@@ -210,9 +243,13 @@ def test_lstm_cell_clipping_exact(tmp_path):
 
 
 def test_lstm_projection_clipping_exact(tmp_path):
-    unclipped = lstm_outputs(tmp_path, "a", lstm_options(cell_clip=None, proj_clip=None), saturating_overrides(10.0))
+    unclipped = lstm_outputs(
+        tmp_path, "a", lstm_options(cell_clip=None, proj_clip=None), saturating_overrides(10.0)
+    )
     assert unclipped[:, 0].min().item() > 5.0 and unclipped[:, 1].max().item() < -5.0
-    clipped = lstm_outputs(tmp_path, "b", lstm_options(cell_clip=None, proj_clip=0.5), saturating_overrides(10.0))
+    clipped = lstm_outputs(
+        tmp_path, "b", lstm_options(cell_clip=None, proj_clip=0.5), saturating_overrides(10.0)
+    )
     assert torch.equal(clipped[:, 0], torch.full((6,), 0.5))
     assert torch.equal(clipped[:, 1], torch.full((6,), -0.5))
 
@@ -251,12 +288,17 @@ def test_bilstm_stack_matches_manual_recurrence_with_active_clips(tmp_path):
     with h5py.File(weight_file, "r") as handle:
         for row, sentence in enumerate(sentences):
             n = len(sentence) + 2
-            inputs = [acts[0][row, :n, :p], acts[0][row, :n, :p][::-1]]  # per direction, in its time order
+            inputs = [
+                acts[0][row, :n, :p],
+                acts[0][row, :n, :p][::-1],
+            ]  # per direction, in its time order
             for layer in (0, 1):
                 outputs = []
                 for d in (0, 1):
                     group = handle[cell(d, layer)]
-                    h = manual_lstm(inputs[d], group["W_0"][...], group["B"][...], group["W_P_0"][...], 0.5, 0.3)
+                    h = manual_lstm(
+                        inputs[d], group["W_0"][...], group["B"][...], group["W_P_0"][...], 0.5, 0.3
+                    )
                     clipped_h += int((np.abs(h) == 0.3).sum())
                     if layer > 0:
                         h = h + inputs[d]  # skip connection
@@ -281,7 +323,9 @@ def test_skip_connection_adds_exactly_the_layer_one_output(tmp_path):
             overrides[f"{cell(d, layer)}/B"] = rng.uniform(-1, 1, 32)
             overrides[f"{cell(d, layer)}/W_P_0"] = rng.uniform(-1, 1, (8, 4))
     options_file, weight_file = write_elmo(tmp_path / "skip", options, overrides)
-    plain_options_file, _ = write_random_elmo(tmp_path / "plain", tiny_options(use_skip_connections=False))
+    plain_options_file, _ = write_random_elmo(
+        tmp_path / "plain", tiny_options(use_skip_connections=False)
+    )
     with_skip = ElmoBiLm(options_file, weight_file)
     without_skip = ElmoBiLm(plain_options_file, weight_file)
     assert with_skip.options.use_skip_connections and not without_skip.options.use_skip_connections
@@ -292,7 +336,9 @@ def test_skip_connection_adds_exactly_the_layer_one_output(tmp_path):
     assert torch.equal(skip["activations"][1], plain["activations"][1])
     layer1 = skip["activations"][1]
     assert layer1.abs().max() > 0.2
-    torch.testing.assert_close(skip["activations"][2] - plain["activations"][2], layer1, rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        skip["activations"][2] - plain["activations"][2], layer1, rtol=0, atol=1e-6
+    )
 
 
 # --------------------------------------------------------------------------- ScalarMix
@@ -319,7 +365,9 @@ def test_scalar_mix_without_layer_norm_hand_computed():
     value = [1.0, 2.0, -4.0]
     mean = sum(wk * v for wk, v in zip(w, value))
     expected_grad = [6 * 2.0 * wk * (v - mean) for wk, v in zip(w, value)]  # 6 elements per layer
-    torch.testing.assert_close(mix.scalar_parameters.grad, torch.tensor(expected_grad), rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        mix.scalar_parameters.grad, torch.tensor(expected_grad), rtol=0, atol=1e-5
+    )
 
 
 def test_scalar_mix_default_is_uniform_average():
@@ -354,7 +402,11 @@ def test_scalar_mix_layer_norm_uses_only_masked_positions():
     expected = 1.5 * expected
     torch.testing.assert_close(out[mask], expected[mask], rtol=0, atol=1e-5)
     # And it is not the plain mix.
-    assert not torch.allclose(out[mask], ScalarMix(3, initial_scalar_parameters=[0.2, -0.1, 0.4])(layers)[mask] * 1.5, atol=1e-2)
+    assert not torch.allclose(
+        out[mask],
+        ScalarMix(3, initial_scalar_parameters=[0.2, -0.1, 0.4])(layers)[mask] * 1.5,
+        atol=1e-2,
+    )
 
 
 def test_scalar_mix_layer_norm_needs_mask_and_checks_layer_count():
@@ -370,7 +422,12 @@ def test_scalar_mix_layer_norm_needs_mask_and_checks_layer_count():
 
 
 def test_elmo_dropout_only_in_training(tiny_elmo_files):
-    elmo = Elmo(tiny_elmo_files.options_file, tiny_elmo_files.weight_file, num_output_representations=1, dropout=0.5)
+    elmo = Elmo(
+        tiny_elmo_files.options_file,
+        tiny_elmo_files.weight_file,
+        num_output_representations=1,
+        dropout=0.5,
+    )
     sentences = [[f"w{i}{j}" for j in range(3 + i % 5)] for i in range(12)]
     ids = batch_to_ids(sentences)
     elmo.eval()
@@ -404,8 +461,12 @@ def test_character_convolutions_in_token_chunks_match_one_pass(monkeypatch):
     generator = torch.Generator().manual_seed(0)
     count = 3 * modules.CONV_TOKEN_CHUNK + 5
     char_ids = torch.randint(1, 262, (count, 50), generator=generator)
-    lengths = torch.randint(1, 30, (count,), generator=generator)  # chunks are sorted and trimmed by length
-    char_ids[torch.arange(50) >= lengths.unsqueeze(1)] = 261  # padding character, as batch_to_ids writes
+    lengths = torch.randint(
+        1, 30, (count,), generator=generator
+    )  # chunks are sorted and trimmed by length
+    char_ids[torch.arange(50) >= lengths.unsqueeze(1)] = (
+        261  # padding character, as batch_to_ids writes
+    )
     with torch.no_grad():
         chunked = encoder(char_ids)
         monkeypatch.setattr(modules, "CONV_TOKEN_CHUNK", len(char_ids))

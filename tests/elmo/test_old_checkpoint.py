@@ -58,7 +58,9 @@ def test_old_state_dict_saves_back_unchanged(tmp_path) -> None:
     # A state dict in today's layout loads back to the same biLM.
     again = BiLm(ElmoOptions.from_dict(old["options"]))
     again.load_state_dict(bilm.state_dict())
-    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), bilm.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(again.state_dict().values(), bilm.state_dict().values())
+    )
     # ... and so does the published file format.
     save_elmo(bilm, tmp_path / "options.json", tmp_path / "weights.hdf5")
     reloaded = ElmoBiLm(tmp_path / "options.json", tmp_path / "weights.hdf5")
@@ -82,21 +84,41 @@ def test_layout_names_only_the_lstm_weights_and_converts_their_optimiser_state()
     from elmo_tasks.elmo.layout import convert_optimizer_states, current_key
 
     assert current_key("bilm.lstm.layers.1.w_rec") == "bilm.lstm.layers.1.w_rec_t"
-    assert current_key("model.elmo.bilm.lstm.layers.0.w_in") == "model.elmo.bilm.lstm.layers.0.w_in_t"
-    assert current_key("bilm.char_encoder.w_proj") == "bilm.char_encoder.w_proj"  # not an LSTM weight
+    assert (
+        current_key("model.elmo.bilm.lstm.layers.0.w_in") == "model.elmo.bilm.lstm.layers.0.w_in_t"
+    )
+    assert (
+        current_key("bilm.char_encoder.w_proj") == "bilm.char_encoder.w_proj"
+    )  # not an LSTM weight
     assert current_key("bilm.lstm.layers.0.w_rec_t") == "bilm.lstm.layers.0.w_rec_t"
     bilm = BiLm(ElmoOptions.from_dict(_old()["options"]))
     layer = bilm.lstm.layers[0]
     old_moment = torch.randn(layer.w_rec.shape)  # Adam's moment in the earlier (TensorFlow) layout
     bias_moment = torch.randn(layer.bias.shape)
     checkpoint = {
-        "state_dict": {"lstm.layers.0.w_rec": layer.w_rec.detach(), "lstm.layers.0.bias": layer.bias.detach()},
-        "optimizer_states": [{"state": {0: {"step": torch.tensor(3.0), "exp_avg": old_moment}, 1: {"exp_avg": bias_moment}}}],
+        "state_dict": {
+            "lstm.layers.0.w_rec": layer.w_rec.detach(),
+            "lstm.layers.0.bias": layer.bias.detach(),
+        },
+        "optimizer_states": [
+            {
+                "state": {
+                    0: {"step": torch.tensor(3.0), "exp_avg": old_moment},
+                    1: {"exp_avg": bias_moment},
+                }
+            }
+        ],
     }
     assert convert_optimizer_states(checkpoint, bilm, [layer.w_rec_t, layer.bias]) == 1
     state = checkpoint["optimizer_states"][0]["state"]
-    assert torch.equal(state[0]["exp_avg"], old_moment.transpose(1, 2)) and state[0]["exp_avg"].shape == layer.w_rec_t.shape
+    assert (
+        torch.equal(state[0]["exp_avg"], old_moment.transpose(1, 2))
+        and state[0]["exp_avg"].shape == layer.w_rec_t.shape
+    )
     assert state[0]["step"].item() == 3.0 and torch.equal(state[1]["exp_avg"], bias_moment)
     # A checkpoint in the current layout is left alone.
-    current = {"state_dict": {"lstm.layers.0.w_rec_t": layer.w_rec_t.detach()}, "optimizer_states": checkpoint["optimizer_states"]}
+    current = {
+        "state_dict": {"lstm.layers.0.w_rec_t": layer.w_rec_t.detach()},
+        "optimizer_states": checkpoint["optimizer_states"],
+    }
     assert convert_optimizer_states(current, bilm, [layer.w_rec_t, layer.bias]) == 0

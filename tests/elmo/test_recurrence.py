@@ -9,7 +9,9 @@ from elmo_tasks.elmo import recurrence as recurrence_module
 from elmo_tasks.elmo.recurrence import recurrence
 
 
-def autograd_recurrence(pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, bias):
+def autograd_recurrence(
+    pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, cell_clip, proj_clip, bias
+):
     """The same recurrence written the obvious way, one row set per step, for autograd."""
     k, gate_dim, _ = pre_gates.shape
     steps, batch = len(active_rows), h0.size(2)
@@ -38,7 +40,9 @@ def random_inputs(active_rows, batch, cell_dim=3, proj_dim=2, seed=0):
     generator = torch.Generator().manual_seed(seed)
 
     def rand(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=generator, dtype=torch.float64) * scale).requires_grad_()
+        return (
+            torch.randn(*shape, generator=generator, dtype=torch.float64) * scale
+        ).requires_grad_()
 
     steps = len(active_rows)
     return (
@@ -57,13 +61,17 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("shared", [True, False], ids=["directions batched", "one direction at a time"])
+@pytest.mark.parametrize(
+    "shared", [True, False], ids=["directions batched", "one direction at a time"]
+)
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_outputs_and_every_gradient_match_autograd(case, shared, monkeypatch):
     active_rows, batch, cell_clip, proj_clip = CASES[case]
     monkeypatch.setattr(recurrence_module, "SHARED_STEP_BYTES", 2**40 if shared else 0)
     inputs = random_inputs(active_rows, batch)
-    bias = torch.randn(2, inputs[0].size(1), dtype=torch.float64, generator=torch.Generator().manual_seed(9)).requires_grad_()
+    bias = torch.randn(
+        2, inputs[0].size(1), dtype=torch.float64, generator=torch.Generator().manual_seed(9)
+    ).requires_grad_()
     expected = autograd_recurrence(*inputs, active_rows, cell_clip, proj_clip, bias)
     got = recurrence(*inputs, active_rows, cell_clip, proj_clip, bias)
     if cell_clip and proj_clip:  # the clips must really cut, or their masks go untested
@@ -72,11 +80,22 @@ def test_outputs_and_every_gradient_match_autograd(case, shared, monkeypatch):
         torch.testing.assert_close(g, e, rtol=0, atol=1e-12)
 
     # A loss touching the outputs and both final states, with unequal weights per element.
-    weights = [torch.randn(t.shape, generator=torch.Generator().manual_seed(i), dtype=torch.float64) for i, t in enumerate(got)]
-    expected_grads = torch.autograd.grad(sum((w * e).sum() for w, e in zip(weights, expected)), [*inputs, bias])
-    got_grads = torch.autograd.grad(sum((w * g).sum() for w, g in zip(weights, got)), [*inputs, bias])
-    for name, g, e in zip(["pre_gates", "w_rec_t", "w_proj_t", "h0", "c0", "bias"], got_grads, expected_grads):
-        torch.testing.assert_close(g, e, rtol=0, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}")
+    weights = [
+        torch.randn(t.shape, generator=torch.Generator().manual_seed(i), dtype=torch.float64)
+        for i, t in enumerate(got)
+    ]
+    expected_grads = torch.autograd.grad(
+        sum((w * e).sum() for w, e in zip(weights, expected)), [*inputs, bias]
+    )
+    got_grads = torch.autograd.grad(
+        sum((w * g).sum() for w, g in zip(weights, got)), [*inputs, bias]
+    )
+    for name, g, e in zip(
+        ["pre_gates", "w_rec_t", "w_proj_t", "h0", "c0", "bias"], got_grads, expected_grads
+    ):
+        torch.testing.assert_close(
+            g, e, rtol=0, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 def test_gradients_pass_a_finite_difference_check():
@@ -84,7 +103,10 @@ def test_gradients_pass_a_finite_difference_check():
     inputs = random_inputs(active_rows, batch, cell_dim=2, proj_dim=2, seed=3)
     bias = torch.randn(2, 8, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda *x: recurrence(*x[:-1], active_rows, 2.0, 2.0, x[-1]), (*inputs, bias), eps=1e-6, atol=1e-6
+        lambda *x: recurrence(*x[:-1], active_rows, 2.0, 2.0, x[-1]),
+        (*inputs, bias),
+        eps=1e-6,
+        atol=1e-6,
     )
 
 
@@ -98,11 +120,15 @@ def test_only_requested_gradients_are_formed_and_inference_keeps_nothing(monkeyp
     kept = []
     forward_steps = recurrence_module._forward_steps
     monkeypatch.setattr(
-        recurrence_module, "_forward_steps", lambda *args: kept.append(args[-1] is not None) or forward_steps(*args)
+        recurrence_module,
+        "_forward_steps",
+        lambda *args: kept.append(args[-1] is not None) or forward_steps(*args),
     )
     for no_grad in (torch.no_grad, torch.inference_mode):  # e.g. validating a fine-tuned model
         with no_grad():
-            outputs, _, _ = recurrence(pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, None, None)
+            outputs, _, _ = recurrence(
+                pre_gates, w_rec_t, w_proj_t, h0, c0, active_rows, None, None
+            )
         assert outputs.grad_fn is None
     assert kept == [False, False]
 
@@ -110,17 +136,28 @@ def test_only_requested_gradients_are_formed_and_inference_keeps_nothing(monkeyp
 def test_low_precision_weights_run_the_products_in_their_dtype():
     """Under autocast the layer passes bf16 per-step weights; gate sums stay float32."""
     active_rows, batch = [3, 3, 2], 3
-    pre_gates, w_rec_t, w_proj_t, h0, c0 = (t.detach().float() for t in random_inputs(active_rows, batch))
-    w_rec_low, w_proj_low = w_rec_t.bfloat16().requires_grad_(), w_proj_t.bfloat16().requires_grad_()
-    outputs, final_h, _ = recurrence(pre_gates, w_rec_low, w_proj_low, h0, c0, active_rows, 3.0, 3.0)
-    exact, _, _ = recurrence(pre_gates, w_rec_low.float(), w_proj_low.float(), h0, c0, active_rows, 3.0, 3.0)
+    pre_gates, w_rec_t, w_proj_t, h0, c0 = (
+        t.detach().float() for t in random_inputs(active_rows, batch)
+    )
+    w_rec_low, w_proj_low = (
+        w_rec_t.bfloat16().requires_grad_(),
+        w_proj_t.bfloat16().requires_grad_(),
+    )
+    outputs, final_h, _ = recurrence(
+        pre_gates, w_rec_low, w_proj_low, h0, c0, active_rows, 3.0, 3.0
+    )
+    exact, _, _ = recurrence(
+        pre_gates, w_rec_low.float(), w_proj_low.float(), h0, c0, active_rows, 3.0, 3.0
+    )
     assert outputs.dtype == torch.float32
     torch.testing.assert_close(outputs, exact, rtol=0, atol=0.05)
     grads = torch.autograd.grad(outputs.sum() + final_h.sum(), [w_rec_low, w_proj_low])
     assert [g.dtype for g in grads] == [torch.bfloat16, torch.bfloat16]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device to compare GPU and CPU gradients")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device to compare GPU and CPU gradients"
+)
 def test_gpu_gradients_match_the_cpu():
     active_rows, batch = [4, 4, 3, 1], 4
     bias = torch.randn(2, 32, dtype=torch.float64, requires_grad=True)

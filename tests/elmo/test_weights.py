@@ -30,9 +30,11 @@ def datasets(path: Path) -> dict[str, tuple]:
     """Every dataset of an hdf5 file: name -> (shape, dtype, raw bytes)."""
     found: dict[str, tuple] = {}
     with h5py.File(path, "r") as handle:
+
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
                 found[name] = (obj.shape, obj.dtype, obj[...].tobytes())
+
         handle.visititems(visit)
     return found
 
@@ -83,7 +85,9 @@ def test_save_elmo_accepts_elmo_and_bare_bilm(tmp_path, fixture_options_file, fi
     assert datasets(tmp_path / "a" / "weights.hdf5") == original
     assert datasets(tmp_path / "b" / "weights.hdf5") == original
     with pytest.raises(TypeError, match="ElmoBiLm, Elmo or BiLm"):
-        save_elmo(torch.nn.Linear(2, 2), tmp_path / "c" / "options.json", tmp_path / "c" / "weights.hdf5")
+        save_elmo(
+            torch.nn.Linear(2, 2), tmp_path / "c" / "options.json", tmp_path / "c" / "weights.hdf5"
+        )
 
 
 def test_load_weights_into_bare_bilm(fixture_options_file, fixture_weight_file):
@@ -97,7 +101,9 @@ def test_load_weights_into_bare_bilm(fixture_options_file, fixture_weight_file):
         assert torch.equal(a, b)
 
 
-def test_n_characters_261_accepted_and_saved_as_262(tmp_path, fixture_options_file, fixture_weight_file):
+def test_n_characters_261_accepted_and_saved_as_262(
+    tmp_path, fixture_options_file, fixture_weight_file
+):
     raw = fixture_raw_options(fixture_options_file)
     raw["char_cnn"]["n_characters"] = 261
     options_file = write_json(tmp_path / "options.json", raw)
@@ -188,7 +194,9 @@ def test_options_missing_a_field(tmp_path, fixture_options_file, fixture_weight_
     assert str(path) in str(error.value)
 
 
-def test_wrong_projection_dim_names_dataset_and_shapes(tmp_path, fixture_options_file, fixture_weight_file):
+def test_wrong_projection_dim_names_dataset_and_shapes(
+    tmp_path, fixture_options_file, fixture_weight_file
+):
     raw = fixture_raw_options(fixture_options_file)
     raw["lstm"]["projection_dim"] = 8
     path = write_json(tmp_path / "options.json", raw)
@@ -204,16 +212,25 @@ def test_wrong_lstm_dim_names_lstm_dataset(tmp_path, fixture_options_file, fixtu
     raw = fixture_raw_options(fixture_options_file)
     raw["lstm"]["dim"] = 32
     path = write_json(tmp_path / "options.json", raw)
-    with pytest.raises(ElmoWeightsError, match=r"RNN_0/RNN/MultiRNNCell/Cell0/LSTMCell/W_0") as error:
+    with pytest.raises(
+        ElmoWeightsError, match=r"RNN_0/RNN/MultiRNNCell/Cell0/LSTMCell/W_0"
+    ) as error:
         ElmoBiLm(path, fixture_weight_file)
     assert "(32, 256)" in str(error.value)
 
 
 @pytest.mark.parametrize(
     "dataset",
-    ["CNN/W_cnn_3", "CNN_high_1/b_carry", "char_embed", "RNN_1/RNN/MultiRNNCell/Cell1/LSTMCell/W_P_0"],
+    [
+        "CNN/W_cnn_3",
+        "CNN_high_1/b_carry",
+        "char_embed",
+        "RNN_1/RNN/MultiRNNCell/Cell1/LSTMCell/W_P_0",
+    ],
 )
-def test_weight_file_with_deleted_dataset(tmp_path, fixture_options_file, fixture_weight_file, dataset):
+def test_weight_file_with_deleted_dataset(
+    tmp_path, fixture_options_file, fixture_weight_file, dataset
+):
     broken = tmp_path / "weights.hdf5"
     shutil.copyfile(fixture_weight_file, broken)
     with h5py.File(broken, "r+") as handle:
@@ -225,7 +242,9 @@ def test_weight_file_with_deleted_dataset(tmp_path, fixture_options_file, fixtur
     assert str(broken) in message
 
 
-def test_options_with_fewer_highway_layers_than_file(tmp_path, fixture_options_file, fixture_weight_file):
+def test_options_with_fewer_highway_layers_than_file(
+    tmp_path, fixture_options_file, fixture_weight_file
+):
     raw = fixture_raw_options(fixture_options_file)
     raw["char_cnn"]["n_highway"] = 1
     path = write_json(tmp_path / "options.json", raw)
@@ -234,7 +253,9 @@ def test_options_with_fewer_highway_layers_than_file(tmp_path, fixture_options_f
     assert str(fixture_weight_file) in str(error.value)
 
 
-def test_options_with_fewer_lstm_layers_or_filters_than_file(tmp_path, fixture_options_file, fixture_weight_file):
+def test_options_with_fewer_lstm_layers_or_filters_than_file(
+    tmp_path, fixture_options_file, fixture_weight_file
+):
     raw = fixture_raw_options(fixture_options_file)
     raw["lstm"]["n_layers"] = 1
     with pytest.raises(ElmoWeightsError, match=r"Cell1.*n_layers=1"):
@@ -245,7 +266,9 @@ def test_options_with_fewer_lstm_layers_or_filters_than_file(tmp_path, fixture_o
         ElmoBiLm(write_json(tmp_path / "filters.json", raw), fixture_weight_file)
 
 
-def test_options_with_more_highway_layers_than_file(tmp_path, fixture_options_file, fixture_weight_file):
+def test_options_with_more_highway_layers_than_file(
+    tmp_path, fixture_options_file, fixture_weight_file
+):
     raw = fixture_raw_options(fixture_options_file)
     raw["char_cnn"]["n_highway"] = 3
     with pytest.raises(ElmoWeightsError, match=r"missing dataset 'CNN_high_2/"):

@@ -24,7 +24,9 @@ def _randomised(crf: ConditionalRandomField, seed: int) -> ConditionalRandomFiel
 
 
 @torch.no_grad()
-def _path_scores(crf: ConditionalRandomField, emissions: torch.Tensor) -> dict[tuple[int, ...], float]:
+def _path_scores(
+    crf: ConditionalRandomField, emissions: torch.Tensor
+) -> dict[tuple[int, ...], float]:
     """Score of every path over one unpadded (T, K) sequence, from first principles."""
     trans = torch.where(crf.transition_mask, crf.transitions, torch.tensor(DISALLOWED))
     start = torch.where(crf.start_mask, crf.start_transitions, torch.tensor(DISALLOWED))
@@ -44,7 +46,9 @@ def _batch(seed: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     return emissions, mask
 
 
-CASES = [(seed, lengths) for seed, lengths in enumerate([[1], [4], [4, 2, 1, 3], [3, 3], [2, 4, 4, 1]])]
+CASES = [
+    (seed, lengths) for seed, lengths in enumerate([[1], [4], [4, 2, 1, 3], [3, 3], [2, 4, 4, 1]])
+]
 
 
 @pytest.mark.parametrize(("seed", "lengths"), CASES)
@@ -76,7 +80,9 @@ def test_viterbi_matches_brute_force(seed: int, lengths: list[int]) -> None:
 
 def test_constrained_partition_matches_brute_force() -> None:
     allowed = [(0, 0), (0, 1), (1, 2), (2, 0), (2, 2)]
-    crf = _randomised(ConditionalRandomField(K, allowed, start_allowed=[0, 1], end_allowed=[0, 2]), 7)
+    crf = _randomised(
+        ConditionalRandomField(K, allowed, start_allowed=[0, 1], end_allowed=[0, 2]), 7
+    )
     emissions, mask = _batch(7, [4, 3, 1])
     log_z = crf.log_partition(emissions, mask).detach()
     for b, length in enumerate([4, 3, 1]):
@@ -99,8 +105,12 @@ def test_constrained_viterbi_never_breaks_bio() -> None:
     lengths = torch.randint(1, 13, (64,), generator=g)
     mask = torch.arange(12).unsqueeze(0) < lengths.unsqueeze(1)
     paths = crf.viterbi_decode(emissions, mask)
-    unconstrained = _randomised(ConditionalRandomField(len(BIO_LABELS)), 3).viterbi_decode(emissions, mask)
-    assert any(p[0] in (2, 4) for p in unconstrained), "test emissions should tempt an invalid start"
+    unconstrained = _randomised(ConditionalRandomField(len(BIO_LABELS)), 3).viterbi_decode(
+        emissions, mask
+    )
+    assert any(p[0] in (2, 4) for p in unconstrained), (
+        "test emissions should tempt an invalid start"
+    )
     for path, length in zip(paths, lengths.tolist()):
         assert len(path) == length
         assert path[0] in constraints["start_allowed"]

@@ -16,8 +16,12 @@ BIO = ["O", "B-A", "I-A", "B-B", "I-B"]
 BIOES = ["O", "B-A", "I-A", "E-A", "S-A"]
 
 
-def _random_crf(labels: list[str], scheme: str, constrained: bool, seed: int) -> ConditionalRandomField:
-    crf = ConditionalRandomField(len(labels), **(crf_constraints(labels, scheme) if constrained else {}))
+def _random_crf(
+    labels: list[str], scheme: str, constrained: bool, seed: int
+) -> ConditionalRandomField:
+    crf = ConditionalRandomField(
+        len(labels), **(crf_constraints(labels, scheme) if constrained else {})
+    )
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in crf.parameters():
@@ -25,11 +29,15 @@ def _random_crf(labels: list[str], scheme: str, constrained: bool, seed: int) ->
     return crf.double()  # so that enumeration and forward-backward agree to 1e-9
 
 
-def _path_probabilities(crf: ConditionalRandomField, emissions: torch.Tensor, length: int) -> dict[tuple, float]:
+def _path_probabilities(
+    crf: ConditionalRandomField, emissions: torch.Tensor, length: int
+) -> dict[tuple, float]:
     """p(path) of every tag path of the first ``length`` steps of one (T, K) sequence."""
     paths = list(itertools.product(range(crf.num_tags), repeat=length))
     tags = torch.tensor(paths)
-    unnormalised = crf.path_score(emissions[:length].double().expand(len(paths), -1, -1), tags).double()
+    unnormalised = crf.path_score(
+        emissions[:length].double().expand(len(paths), -1, -1), tags
+    ).double()
     probabilities = torch.softmax(unnormalised, dim=0)
     return dict(zip(paths, probabilities.tolist()))
 
@@ -65,15 +73,19 @@ def test_crf_token_marginals_and_span_probabilities_match_enumeration(labels, sc
                 for tags in itertools.product(range(len(labels)), repeat=end - start):
                     for stop_not in ([], [2], [2, 3]):
                         expected = sum(
-                            p for path, p in probabilities.items()
-                            if list(path[start:end]) == list(tags) and (end == length or path[end] not in stop_not)
+                            p
+                            for path, p in probabilities.items()
+                            if list(path[start:end]) == list(tags)
+                            and (end == length or path[end] not in stop_not)
                         )
                         got = posteriors.span_probability(row, start, list(tags), stop_not)
                         assert got == pytest.approx(expected, abs=1e-9)
 
 
 @pytest.mark.parametrize("labels,scheme", [(BIO, "BIO"), (BIOES, "BIOES")])
-def test_constrained_entity_probability_is_the_probability_that_the_sentence_has_the_entity(labels, scheme):
+def test_constrained_entity_probability_is_the_probability_that_the_sentence_has_the_entity(
+    labels, scheme
+):
     """With the scheme's constraints, the span probability of an entity's tags (stopping before a
     continuation tag) is the total probability of the paths whose chunks contain that entity."""
     crf = _random_crf(labels, scheme, constrained=True, seed=11)
@@ -83,7 +95,9 @@ def test_constrained_entity_probability_is_the_probability_that_the_sentence_has
     probabilities = _path_probabilities(crf, emissions[0], length)
     by_entity: dict[tuple, float] = {}
     for path, p in probabilities.items():
-        for entity in bio_spans(to_bio([labels[i] for i in path], "BIOES" if scheme == "BIOES" else "BIO")):
+        for entity in bio_spans(
+            to_bio([labels[i] for i in path], "BIOES" if scheme == "BIOES" else "BIO")
+        ):
             by_entity[entity] = by_entity.get(entity, 0.0) + p
     checked = 0
     for (type_, start, end), expected in by_entity.items():
@@ -111,7 +125,9 @@ def test_softmax_tagger_posteriors_are_its_independent_token_probabilities():
     assert torch.allclose(posteriors.token_marginals()[1, :2], probabilities[1, :2], atol=1e-6)
     # B-A I-A at 0..1 followed by anything but I-A: p0(B-A) p1(I-A) (1 - p2(I-A)).
     expected = probabilities[0, 0, 1] * probabilities[0, 1, 2] * (1 - probabilities[0, 2, 2])
-    assert posteriors.span_probability(0, 0, [1, 2], [2]) == pytest.approx(expected.item(), abs=1e-6)
+    assert posteriors.span_probability(0, 0, [1, 2], [2]) == pytest.approx(
+        expected.item(), abs=1e-6
+    )
     # At a sentence end nothing can follow.
     expected = probabilities[1, 1, 3]
     assert posteriors.span_probability(1, 1, [3], [4]) == pytest.approx(expected.item(), abs=1e-6)

@@ -53,7 +53,9 @@ def test_config_partial_takes_input_dim_labels_and_scheme(name: str) -> None:
 @pytest.mark.parametrize("head_class", [CrfTagger, SoftmaxTagger])
 def test_constrained_decoding_never_outputs_ill_formed_tags(head_class, labels, scheme) -> None:
     for seed in range(5):
-        head = _scrambled(head_class(DIM, labels=labels, scheme=scheme, constraints=True, dropout=0.0), seed)
+        head = _scrambled(
+            head_class(DIM, labels=labels, scheme=scheme, constraints=True, dropout=0.0), seed
+        )
         vectors, mask = _batch(seed, [7, 1, 4, 7, 2, 6])
         for path in head.decode(vectors, mask):
             tags = [labels[i] for i in path]
@@ -66,7 +68,9 @@ def test_without_constraints_the_same_noise_gives_ill_formed_tags() -> None:
     for seed in range(5):
         head = _scrambled(SoftmaxTagger(DIM, labels=BIO, dropout=0.0), seed)
         vectors, mask = _batch(seed, [7, 1, 4, 7, 2, 6])
-        ill_formed += sum(not _well_formed([BIO[i] for i in path], "BIO") for path in head.decode(vectors, mask))
+        ill_formed += sum(
+            not _well_formed([BIO[i] for i in path], "BIO") for path in head.decode(vectors, mask)
+        )
     assert ill_formed > 0
 
 
@@ -96,7 +100,9 @@ def test_crf_loss_reduction() -> None:
     sum_head.load_state_dict(mean_head.state_dict())
     vectors, mask = _batch(2, [3, 2])
     tags = torch.tensor([[1, 2, 0], [3, 0, -100]])
-    assert torch.allclose(sum_head.loss(vectors, mask, tags), 2 * mean_head.loss(vectors, mask, tags))
+    assert torch.allclose(
+        sum_head.loss(vectors, mask, tags), 2 * mean_head.loss(vectors, mask, tags)
+    )
 
 
 def test_softmax_constraints_decoder_is_not_trained() -> None:
