@@ -1,8 +1,16 @@
 """The package installed from a wheel, as a tool: `elmo-tasks train` and `predict` from any folder.
 
-Builds a wheel of a copy of the checkout, installs it without dependencies into a fresh
-virtual environment that sees this interpreter's packages (torch, Lightning, Hydra ...), and
-runs a one-batch training and a prediction in an empty folder, without the checkout on the path.
+Builds a wheel of a copy of the checkout, installs it without dependencies (and without the
+network) into a fresh virtual environment, and runs a one-batch training and a prediction in an
+empty folder, without the checkout on the path.
+
+The fresh environment borrows the dependencies (torch, Lightning, Hydra ...) from the interpreter
+running the tests through a ``.pth`` file listing that interpreter's site-packages folders: its
+virtual environment's when the suite runs in one (``venv --system-site-packages`` would see the
+*base* interpreter's instead), the system's when the packages are installed system-wide. A
+``.pth`` file adds plain folders: the ``.pth`` files inside them are not run, so an editable
+install of the checkout there stays inert, and the environment's own site-packages (the wheel)
+comes first on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -10,8 +18,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -32,6 +42,17 @@ def _run(
         f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}"
     )
     return result
+
+
+def borrowed_site_packages() -> list[str]:
+    """The folders this interpreter imports installed distributions from: purelib and platlib of
+    its environment (a virtual environment's own, or the system's), the other site folders it
+    reads (Debian's dist-packages beside /usr/local's) and the user's, when it reads that."""
+    paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    paths += site.getsitepackages()
+    if site.ENABLE_USER_SITE:
+        paths.append(site.getusersitepackages())
+    return [path for path in dict.fromkeys(paths) if Path(path).is_dir()]
 
 
 @pytest.fixture(scope="module")
@@ -64,32 +85,52 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     )
     [wheel] = list((root / "dist").glob("elmo_tasks-*.whl"))
     venv = root / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], root, env)
+    python = str(venv / "bin" / "python")
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], root, env)
+    own = _run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], root, env
+    )
+    purelib = Path(own.stdout.strip())
+    (purelib / "_borrowed_dependencies.pth").write_text(
+        "\n".join(borrowed_site_packages()) + "\n", encoding="utf-8"
+    )
+    # pip itself is borrowed too; --ignore-installed: an elmo-tasks installed where the
+    # dependencies live is neither reused nor uninstalled, the wheel goes into the fresh venv.
     _run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-index",
-            str(wheel),
-        ],
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed"]
+        + [str(wheel)],
         root,
         env,
     )
     return venv / "bin", env
 
 
+def test_the_installed_command_runs_the_wheel_not_the_checkout(installed, tmp_path):
+    bin_dir, env = installed
+    venv = bin_dir.parent.resolve()
+    where = _run(
+        [
+            str(bin_dir / "python"),
+            "-c",
+            "import importlib.metadata as m, elmo_tasks, elmo_tasks.cli;"
+            "print(elmo_tasks.__file__); print(elmo_tasks.cli.__file__);"
+            "print(m.distribution('elmo-tasks').locate_file('elmo_tasks'))",
+        ],
+        tmp_path,
+        env,
+    ).stdout.split()
+    assert len(where) == 3 and all(Path(path).resolve().is_relative_to(venv) for path in where), (
+        f"elmo_tasks imported from {where}, not from the wheel installed in {venv}"
+    )
+    script = (bin_dir / "elmo-tasks").read_text(encoding="utf-8").splitlines()
+    assert Path(script[0].removeprefix("#!")).parent.resolve() == bin_dir.resolve(), script[0]
+    assert "from elmo_tasks.cli import main" in "\n".join(script)
+
+
 def test_wheel_trains_and_predicts_from_another_folder(installed, tmp_path):
     bin_dir, env = installed
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = _run(
-        [str(bin_dir / "python"), "-c", "import elmo_tasks; print(elmo_tasks.__file__)"], work, env
-    ).stdout
-    assert str(bin_dir.parent) in where, f"elmo_tasks imported from {where}, not from the wheel"
     rows = ["text,label"] + [
         f"{word} film,{label}" for word, label in [("good", "pos"), ("bad", "neg")] * 8
     ]
