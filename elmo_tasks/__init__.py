@@ -2,11 +2,12 @@
 
 The public Python API (imported on first use, so ``import elmo_tasks`` stays light)::
 
-    from elmo_tasks import Elmo, batch_to_ids, ElmoBiLm, ScalarMix, load_run
+    from elmo_tasks import Elmo, batch_to_ids, ElmoBiLm, ScalarMix, load_run, conll_scores
 
 ``Elmo`` / ``batch_to_ids`` / ``ElmoBiLm`` / ``ScalarMix`` take AllenNLP's arguments;
 ``load_run(run_dir, device="cpu")`` loads a trained run (or an exported model folder) for
-``.predict(texts)``. See docs/api.md.
+``.predict(texts)``; ``conll_scores(gold, pred)`` scores tag sequences as conlleval does.
+See docs/api.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _EXPORTS = {
     "batch_to_ids": "elmo_tasks.elmo",
     "load_run": "elmo_tasks.runs.trained",
     "TrainedRun": "elmo_tasks.runs.trained",
+    "conll_scores": "elmo_tasks.tasks.metrics",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -31,6 +33,7 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # pragma: no cover
     from elmo_tasks.elmo import Elmo, ElmoBiLm, ScalarMix, batch_to_ids  # noqa: F401
     from elmo_tasks.runs.trained import TrainedRun, load_run  # noqa: F401
+    from elmo_tasks.tasks.metrics import conll_scores  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
