@@ -102,3 +102,12 @@ def tiny_elmo_files(tmp_path: Path) -> ElmoFiles:
     options = tiny_options()
     options_file, weight_file = write_random_elmo(tmp_path / "tiny_elmo", options, seed=0)
     return ElmoFiles(options_file, weight_file, options)
+
+
+def assert_same_parameters(module: torch.nn.Module, reference: torch.nn.Module) -> None:
+    """Every parameter and buffer of ``module`` equals ``reference``'s bit for bit (a save/load
+    or export round trip copies numbers: no rounding is allowed)."""
+    got, want = module.state_dict(), reference.state_dict()
+    assert got.keys() == want.keys(), sorted(set(got) ^ set(want))
+    for name, tensor in want.items():
+        assert got[name].dtype == tensor.dtype and torch.equal(got[name], tensor), name

@@ -22,6 +22,7 @@ from elmo_tasks.elmo import (
     load_weights,
     save_elmo,
 )
+from tests.conftest import assert_same_parameters
 
 SENTENCES = [["The", "weights", "round", "trip", "."], ["Bit", "for", "bit"]]
 
@@ -94,8 +95,9 @@ def test_load_weights_into_bare_bilm(fixture_options_file, fixture_weight_file):
     bilm = BiLm(load_options(fixture_options_file))
     load_weights(bilm, fixture_weight_file)
     reference = ElmoBiLm(fixture_options_file, fixture_weight_file)
+    assert_same_parameters(bilm, reference.bilm)
     ids = batch_to_ids(SENTENCES)
-    with torch.no_grad():
+    with torch.no_grad():  # the no-grad kernels, as the frozen reference runs: the same code
         activations = bilm(ids)[0]
     for a, b in zip(activations, reference(ids)["activations"]):
         assert torch.equal(a, b)
