@@ -246,6 +246,8 @@ GROUPS: dict[str, set[str]] = {
     "hparams_search": {"sst2_optuna", "tweet_optuna", "sst5_optuna", "conll2003_optuna"},
     # local parallel sweeps and the same sweep on SLURM
     "hydra/launcher": {"joblib", "submitit_slurm", "slurm"},
+    # the quickstart's three models: baseline, baseline + ELMo, ELMo alone
+    "experiment/quickstart": {"baseline", "baseline_elmo", "elmo"},
 }
 PRETRAIN_GROUPS = {"model": {"tiny", "mini", "small", "original"}}  # pretraining size presets
 
@@ -529,8 +531,21 @@ def test_saved_elmo_files_have_the_published_layout(tiny_elmo_files, tmp_path):
     assert out["activations"][0].shape[:2] == (2, 5) and out["mask"].shape == (2, 5)  # + <S> </S>
 
 
+def test_elmo_returns_the_promised_outputs(tiny_elmo_files):
+    from elmo_tasks.elmo import Elmo, batch_to_ids
+
+    elmo = Elmo(tiny_elmo_files.options_file, tiny_elmo_files.weight_file, 2, dropout=0.0)
+    out = elmo(batch_to_ids([["a", "b", "c"], ["d"]]))
+    assert set(out) == {"elmo_representations", "mask"} and len(out["elmo_representations"]) == 2
+    width = 2 * tiny_elmo_files.options.projection_dim
+    assert out["elmo_representations"][0].shape == (2, 3, width) and out["mask"].shape == (2, 3)
+
+
 def test_the_packaged_mini_bilm_folder():
+    from elmo_tasks.elmo.hub import PACKAGED
+
     folder = PROJECT_ROOT / "elmo_tasks" / "resources" / "elmo_mini"
+    assert PACKAGED["mini"].resolve() == folder.resolve()  # the `mini` preset
     # its files, how it was made, and its perplexity beside them
     for name in ("options.json", "weights.hdf5", "README.md", "pretrain_info.json"):
         assert (folder / name).is_file(), name
@@ -650,3 +665,74 @@ def test_run_exit_statuses(overrides, status, tmp_path, capsys):
         run(cfg)
     assert stopped.value.code == status
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_pretraining_export_folder(tmp_path):
+    from elmo_tasks.elmo import ElmoBiLm
+    from elmo_tasks.pretraining.export import export_pretrained
+    from elmo_tasks.pretraining.language_model import BiLmPretrainer
+    from tests.conftest import tiny_options
+
+    vocabulary = ["<S>", "</S>", "<UNK>", "cat"]
+    module = BiLmPretrainer(tiny_options().to_dict(), vocabulary, softmax="full")
+    folder = export_pretrained(module, tmp_path / "export")
+    # the published pair with their SHA-256, the output vocabulary, how it was made
+    names = ["options.json", "weights.hdf5", "vocab.txt", "pretrain_info.json"]
+    for name in [*names, "options.json.sha256", "weights.hdf5.sha256"]:
+        assert (folder / name).is_file(), name
+    ElmoBiLm(folder / "options.json", folder / "weights.hdf5")  # loads as ELMo
+    assert json.loads((folder / "options.json").read_text())["char_cnn"]["n_characters"] == 262
+
+
+def test_embed_file_layout(tiny_elmo_files, tmp_path):
+    from elmo_tasks.cli.embed import main
+
+    (tmp_path / "in.txt").write_text("a b c\nd\na b c\n")
+    out = tmp_path / "out.h5"
+    options, weights = tiny_elmo_files.options_file, tiny_elmo_files.weight_file
+    argv = [f"options={options}", f"weights={weights}", f"input={tmp_path / 'in.txt'}"]
+    assert main([*argv, f"output={out}"]) == 0
+    assert (tmp_path / "out.h5.sha256").is_file()
+    with h5py.File(out, "r") as handle:
+        # one dataset per distinct sentence, by its id; the id of line k at row k; a manifest
+        ids = [i.decode() if isinstance(i, bytes) else i for i in handle["sentence_ids"][...]]
+        assert len(ids) == 3 and ids[0] == ids[2] != ids[1]
+        assert handle[ids[0]].shape == (3, 5, 2 * tiny_elmo_files.options.projection_dim)
+        assert {"options_sha256", "weights_sha256"} <= set(handle.attrs)
+
+
+def test_compare_writes_its_report(classification_run, tmp_path, capsys):
+    from elmo_tasks.cli.compare import main
+
+    assert main([f"paths={classification_run[0].parent}", f"out={tmp_path}"]) == 0
+    assert (tmp_path / "comparison.md").is_file() and (tmp_path / "comparison.png").is_file()
+
+
+# the documentation pages: configuration reference, the ELMo and Python APIs, data formats,
+# pretraining, benchmarks, results, reliability, architecture
+DOCS = ["configuration", "elmo", "api", "data", "pretraining", "benchmarks", "results"]
+DOCS += ["reliability", "architecture", "predict", "sweeps", "distributed"]
+
+
+def test_documentation_pages_exist():
+    missing = [page for page in DOCS if not (PROJECT_ROOT / "docs" / f"{page}.md").is_file()]
+    assert missing == []
+
+
+def test_optional_extras_are_declared():
+    from importlib.metadata import metadata
+
+    extras = set(metadata("elmo-tasks").get_all("Provides-Extra") or [])
+    assert {"dev", "wandb", "mlflow"} <= extras  # the test tools and the two loggers
+
+
+def test_hydra_full_error_keeps_the_traceback(tmp_path, monkeypatch):
+    from elmo_tasks.runs.experiment import run
+
+    cfg = compose_config(
+        tmp_path / "run",
+        ["experiment=none", "task=text_classification", f"task.train_file={tmp_path}/no.csv"],
+    )
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(FileNotFoundError), readable_errors():  # raised, not turned into an exit
+        run(cfg)
