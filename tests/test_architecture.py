@@ -91,6 +91,7 @@ def test_every_module_lives_in_a_layer_or_is_an_alias(graph):
     """Beside the layers: the ``python -m`` command aliases and the old paths of moved modules."""
     loose = [name for name in graph if layer(name) == TOP and name != "elmo_tasks"]
     commands = [
+        "elmo_tasks.__main__",  # python -m elmo_tasks: the elmo-tasks command
         "elmo_tasks.compare",
         "elmo_tasks.embed",
         "elmo_tasks.predict",

@@ -60,3 +60,26 @@ def test_python_m_pretrain_exits_2_for_a_misspelt_group():
         timeout=300,
     )
     assert result.returncode == 2 and "did you mean model=mini?" in result.stderr
+
+
+def test_version_and_python_m_elmo_tasks(capsys):
+    from elmo_tasks import __version__
+
+    code, out, _ = _exit(["--version"], capsys)
+    assert code == 0 and out.startswith(f"elmo-tasks {__version__} (Python ")
+    result = subprocess.run(
+        [sys.executable, "-m", "elmo_tasks", "--version"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and result.stdout.startswith(f"elmo-tasks {__version__}")
+    result = subprocess.run(
+        [sys.executable, "-m", "elmo_tasks", "predcit"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "did you mean predict?" in result.stderr

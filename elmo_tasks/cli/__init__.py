@@ -1,7 +1,8 @@
 """The ``elmo-tasks`` command: ``elmo-tasks COMMAND [arguments]``, one subcommand per tool.
 
 Each subcommand is the module that ``python -m elmo_tasks.<module>`` runs, with the same
-arguments; ``elmo-tasks COMMAND --help`` prints its help.
+arguments; ``elmo-tasks COMMAND --help`` prints its help. ``python -m elmo_tasks`` is this
+command; ``elmo-tasks --version`` prints the installed version.
 """
 
 from __future__ import annotations
@@ -43,11 +44,29 @@ def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [
         "usage: elmo-tasks COMMAND [arguments]   (elmo-tasks COMMAND --help for its own help)",
+        "       elmo-tasks --version",
         "",
         "commands:",
     ]
     lines += [f"  {name:<{width}}  {about}" for name, (_, about) in COMMANDS.items()]
     return "\n".join(lines)
+
+
+def version() -> str:
+    """``elmo-tasks X.Y.Z`` with the versions of Python, torch and Lightning it runs on."""
+    import platform
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    from elmo_tasks import __version__
+
+    parts = [f"elmo-tasks {__version__}", f"Python {platform.python_version()}"]
+    for name in ("torch", "pytorch-lightning"):
+        try:
+            parts.append(f"{name} {installed(name)}")
+        except PackageNotFoundError:
+            pass
+    return parts[0] + f" ({', '.join(parts[1:])})"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -56,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage(), file=sys.stdout if argv else sys.stderr)
         sys.exit(0 if argv else 2)
+    if argv[0] in ("--version", "-V", "version"):
+        print(version())
+        sys.exit(0)
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         nearest = difflib.get_close_matches(command, COMMANDS, n=1)
