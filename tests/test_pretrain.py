@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -461,6 +462,9 @@ def test_init_from_existing_weights_and_other_softmaxes(tmp_path, corpus, tiny_e
 
 @pytest.mark.slow
 def test_hydra_entry_point_trains_and_exports(tmp_path, corpus):
+    """The command, with its progress bar: epochs counted without a total (training is bounded
+    by steps, not ``Epoch 1/-2``), and the final perplexities printed as pretrain_info.json
+    has them."""
     run_dir = tmp_path / "cli"
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     command = [
@@ -471,10 +475,10 @@ def test_hydra_entry_point_trains_and_exports(tmp_path, corpus):
         "trainer.max_steps=5",
         f"data.train_files={corpus['train']}",
         f"data.validation_files={corpus['valid']}",
-        "data.test_files=null",
+        f"data.test_files={corpus['valid']}",
         "data.batch_size=4",
         "data.unroll_steps=5",
-        "trainer.enable_progress_bar=false",
+        "data.batches_per_epoch=3",
         f"hydra.run.dir={run_dir}",
         f"paths.log_dir={tmp_path / 'logs'}",
     ]
@@ -485,9 +489,19 @@ def test_hydra_entry_point_trains_and_exports(tmp_path, corpus):
     export = run_dir / "export"
     for name in ("options.json", "weights.hdf5", "vocab.txt", "pretrain_info.json"):
         assert (export / name).is_file(), name
-    assert json.loads((export / "pretrain_info.json").read_text())["steps"] == 5
+    info = json.loads((export / "pretrain_info.json").read_text())
+    assert info["steps"] == 5
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     ElmoBiLm(export / "options.json", export / "weights.hdf5")(batch_to_ids([["a", "dog"]]))
+    output = result.stdout + result.stderr
+    assert "Epoch 1 " in output and not re.search(r"Epoch \d+/-", output), output[-3000:]
+    summary = result.stdout[result.stdout.index("pretraining finished after 5 steps") :]
+    assert (
+        f"validation perplexity: {info['val_ppl']:.2f} (forward {info['val_ppl_forward']:.2f}, "
+        f"backward {info['val_ppl_backward']:.2f})" in summary
+    )
+    assert f"test perplexity: {info['test_ppl']:.2f}" in summary
+    assert f"exported biLM: {export}/options.json" in summary
 
 
 def test_word2vec_baseline_writes_vectors_the_word_embedding_encoder_reads(tmp_path, corpus):

@@ -42,6 +42,7 @@ from elmo_tasks.pretraining.text import (
 from elmo_tasks.runs import preflight
 from elmo_tasks.runs.config import register_resolvers
 from elmo_tasks.runs.loggers import build_loggers, finish_loggers
+from elmo_tasks.runs.progress import with_progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ def run(cfg: DictConfig) -> float | None:
     callbacks.append(
         RandomStateCheckpoint()
     )  # dropout and sampled softmax draw the same numbers after a resume
+    callbacks = with_progress_bar(callbacks, cfg.trainer)  # "Epoch N", not "Epoch N/-2"
     loggers = build_loggers(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(
         cfg.trainer,
@@ -223,7 +225,40 @@ def run(cfg: DictConfig) -> float | None:
                 }
             ),
         )
+        print(final_summary(model.last_val, model.last_test, trainer.global_step, cfg.export_dir))
     return model.last_val.get("val/ppl")
+
+
+def _perplexities(values: dict[str, float], split: str) -> str | None:
+    """``12.04 (forward 12.11, backward 11.97)`` of ``split``'s logged values, or None."""
+    if values.get(f"{split}/ppl") is None:
+        return None
+    text = f"{float(values[f'{split}/ppl']):.2f}"
+    directions = [
+        f"{name} {float(values[f'{split}/ppl_{name}']):.2f}"
+        for name in ("forward", "backward")
+        if values.get(f"{split}/ppl_{name}") is not None
+    ]
+    return f"{text} ({', '.join(directions)})" if directions else text
+
+
+def final_summary(
+    last_val: dict[str, float], last_test: dict[str, float], steps: int, export_dir: str
+) -> str:
+    """What a finished pretraining run prints: its perplexities (also in pretrain_info.json)
+    and where the exported biLM is."""
+    lines = [f"pretraining finished after {steps} steps"]
+    for label, values, split in (
+        ("validation perplexity", last_val, "val"),
+        ("test perplexity", last_test, "test"),
+    ):
+        found = _perplexities(values, split)
+        if found:
+            lines.append(f"  {label}: {found}")
+    if len(lines) == 1:
+        lines.append("  no perplexity measured (set data.validation_files or data.test_files)")
+    lines.append(f"  exported biLM: {export_dir}/options.json, {export_dir}/weights.hdf5")
+    return "\n".join(lines)
 
 
 def _plain(value: Any) -> Any:
