@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -51,7 +52,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     stop_on_bad_overrides(
-        sys.argv[1:], extra=run_folder_problem(sys.argv[1:], DEFAULT_PROJECT_ROOT / "outputs")
+        sys.argv[1:], extra=run_folder_problem(sys.argv[1:], Path.cwd() / "outputs")
     )
     sys.argv = [sys.argv[0], *single_run_argv(sys.argv[1:], CHOSEN_GROUPS)]
     hydra_main()

@@ -14,8 +14,9 @@ CONFIG_SEARCH_PATH = f"pkg://{CONFIG_PACKAGE}"
 
 
 def _project_root() -> Path:
-    """The checkout (the folder holding train.py and conf/) when the package runs from one;
-    for an installed package the current folder, under which outputs/ is created."""
+    """The checkout (the folder holding train.py and conf/) when the package runs from one,
+    for an installed package the current folder: the default data folder is ``../shared/data``
+    beside it. Outputs go to the current folder either way (``paths.log_dir``)."""
     checkout = Path(__file__).resolve().parents[2]
     return (
         checkout
