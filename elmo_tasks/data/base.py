@@ -16,6 +16,23 @@ from elmo_tasks.data.batching import BucketBatchSampler
 from elmo_tasks.data.sources import Sources, check_sources, check_task_values
 
 
+class Batch(dict):
+    """A batch of the data modules: a flat dict of tensors and token lists that moves itself to
+    a device. Lightning moves any batch with a ``to`` method by calling it, so neither the task
+    nor the data module overrides ``transfer_batch_to_device`` (Lightning's default walks every
+    string of the token lists looking for tensors: a fifth of a cached frozen-ELMo step)."""
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        return Batch(
+            {
+                key: value.to(device, non_blocking=non_blocking)
+                if isinstance(value, torch.Tensor)
+                else value
+                for key, value in self.items()
+            }
+        )
+
+
 class ResumableDataLoader(DataLoader):
     """A training loader over a :class:`BucketBatchSampler` whose place in the epoch goes into
     checkpoints: Lightning saves ``state_dict()`` of stateful train loaders and calls

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from elmo_tasks.core.errors import DataFormatError
-from elmo_tasks.data.base import BucketedDataModule
+from elmo_tasks.data.base import Batch, BucketedDataModule
 from elmo_tasks.data.classification import (
     LabelledSplit,
     cap,
@@ -198,9 +198,9 @@ class ClassificationDataModule(BucketedDataModule):
 
     # -- loaders ---------------------------------------------------------------------------
     @staticmethod
-    def collate(rows: list[dict]) -> dict:
-        return {
-            "tokens": [row["tokens"] for row in rows],
-            "label": torch.tensor([row["label"] for row in rows], dtype=torch.long),
-            "index": torch.tensor([row["line"] for row in rows], dtype=torch.long),
-        }
+    def collate(rows: list[dict]) -> Batch:
+        return Batch(
+            tokens=[row["tokens"] for row in rows],
+            label=torch.tensor([row["label"] for row in rows], dtype=torch.long),
+            index=torch.tensor([row["line"] for row in rows], dtype=torch.long),
+        )

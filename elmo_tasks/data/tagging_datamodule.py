@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from elmo_tasks.core.errors import DataFormatError, HubUnavailableError
-from elmo_tasks.data.base import BucketedDataModule
+from elmo_tasks.data.base import Batch, BucketedDataModule
 from elmo_tasks.data.conll import Sentence, read_conll
 from elmo_tasks.data.hub import (
     check_hub_reachable,
@@ -464,17 +464,17 @@ class TaggingDataModule(BucketedDataModule):
 
     # -- loaders ---------------------------------------------------------------------------
     @staticmethod
-    def collate(rows: list[dict]) -> dict:
+    def collate(rows: list[dict]) -> Batch:
         tags = torch.full(
             (len(rows), max(len(row["tags"]) for row in rows)), PAD_TAG, dtype=torch.long
         )
         for i, row in enumerate(rows):
             tags[i, : len(row["tags"])] = torch.tensor(row["tags"], dtype=torch.long)
-        return {
-            "tokens": [row["tokens"] for row in rows],
-            "tags": tags,
-            "index": torch.tensor([row["index"] for row in rows], dtype=torch.long),
-        }
+        return Batch(
+            tokens=[row["tokens"] for row in rows],
+            tags=tags,
+            index=torch.tensor([row["index"] for row in rows], dtype=torch.long),
+        )
 
 
 def _tag_type(tag: str, split: TaggedSplit, sentence: Sentence, position: int) -> str:

@@ -11,7 +11,13 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from elmo_tasks.core.lightning_noise import (
+    expect_eval_modules,
+    forget_eval_modules,
+    quiet_lightning,
+)
 from elmo_tasks.elmo.layout import convert_optimizer_states, current_key
+from elmo_tasks.elmo.model import ElmoBiLm
 from elmo_tasks.encoders import TokenEncoder
 from elmo_tasks.tasks.optimization import build_optimizer, parameter_groups
 from elmo_tasks.tasks.step_logging import EpochMean, step_is_read
@@ -23,6 +29,7 @@ from elmo_tasks.tasks.step_logging import EpochMean, step_is_read
 warnings.filterwarnings(
     "ignore", message=r"It is recommended to use `self\.log\('(train|val|test)/.*sync_dist=True"
 )
+quiet_lightning()  # the litlogger tip and a torch deprecation inside Lightning
 
 
 # Checkpoint entry naming the frozen encoder weights left out of ``state_dict`` and the
@@ -186,17 +193,19 @@ class EncoderHeadTask(pl.LightningModule):
         reloadable = getattr(self.encoder, "reloadable_state", None)
         return reloadable() if reloadable is not None else None
 
-    def transfer_batch_to_device(
-        self, batch: dict, device: torch.device, dataloader_idx: int
-    ) -> dict:
-        # Batches are flat dicts of tensors and token lists. Lightning's default walks every
-        # string of the token lists looking for tensors, a fifth of a cached-ELMo step.
-        if not isinstance(batch, dict):  # e.g. a plain list of token lists for predict_step
-            return super().transfer_batch_to_device(batch, device, dataloader_idx)
-        return {
-            key: value.to(device) if isinstance(value, torch.Tensor) else value
-            for key, value in batch.items()
-        }
+    # -- a frozen biLM stays in eval mode during training, on purpose ---------------------
+
+    def on_fit_start(self) -> None:
+        frozen = [
+            name
+            for name, module in self.named_modules()
+            if isinstance(module, ElmoBiLm) and not module.requires_grad
+        ]
+        self._eval_mode_filter = expect_eval_modules(self, frozen)
+
+    def on_train_start(self) -> None:
+        forget_eval_modules(getattr(self, "_eval_mode_filter", None))
+        self._eval_mode_filter = None
 
     def configure_optimizers(self):
         return build_optimizer(
