@@ -2,13 +2,20 @@
 
     elmo-tasks embed options=small weights=small input=sentences.txt output=elmo.h5 \\
         [layers=all|top|average] [dtype=float16] [precision=bf16]      (or python -m elmo_tasks.embed ...)
+    elmo-tasks embed options=small weights=small input=sentences.txt output=elmo.hdf5 \\
+        format=allennlp layers=all|top|average [forget_sentences=true]  (as allennlp elmo --all ...)
 
 Input: a ``.txt`` file with one sentence per line (``-`` for stdin), tokenised by
 ``tokenizer`` (whitespace by default), or a ``.csv``/``.tsv``/``.jsonl`` file whose
 ``text_column`` is embedded. Output: one dataset per distinct sentence named by its
 stable id (SHA-1 of its tokens), shaped (layers, n_tokens + 2, dim) with the sentence
 boundaries kept, plus ``sentence_ids`` (the id of input line k at row k) and a manifest
-of the options/weights checksums in the file attributes.
+of the options/weights checksums in the file attributes. ``format=allennlp`` writes the layout
+of ``allennlp elmo`` instead, for scripts written for it: one dataset per line keyed by its
+0-based index as a string, ``(3, n_tokens, dim)`` for ``layers=all`` (``--all``) and
+``(n_tokens, dim)`` for ``top`` and ``average`` (``--top``, ``--average``), without sentence
+boundaries, and ``sentence_to_index`` (JSON: line -> key; ``forget_sentences=true`` leaves it
+out).
 
 The input is read and decoded whole (``encoding=``, default utf-8) before the biLM is loaded:
 a line that does not decode is reported by its number. The output is written under a
@@ -49,6 +56,14 @@ def read_sentences(
     path: str, tokenizer: str, text_column: str, encoding: str = "utf-8"
 ) -> list[list[str]]:
     """The tokenised sentences of the input, all checked before anything is written."""
+    return read_input(path, tokenizer, text_column, encoding)[1]
+
+
+def read_input(
+    path: str, tokenizer: str, text_column: str, encoding: str = "utf-8"
+) -> tuple[list[str], list[list[str]]]:
+    """The lines (or texts) of the input and their tokens, all checked before anything is
+    written."""
     tokenize = get_tokenizer(tokenizer)
     if path == "-":
         lines = decode_lines(sys.stdin.buffer.read(), "stdin", encoding, EmbedInputError)
@@ -66,7 +81,7 @@ def read_sentences(
         raise EmbedInputError(
             f"{path}: lines {empty[:10]} are empty; remove them (every sentence needs a token)"
         )
-    return sentences
+    return list(lines), sentences
 
 
 def check_output(output: str, input_path: str) -> str | None:
@@ -97,6 +112,18 @@ PARSER = ArgumentParser(
             "fp32 (exact) or bf16 (products in bfloat16: faster, not exact)",
             default="fp32",
             choices=("fp32", "bf16"),
+        ),
+        Option(
+            "format",
+            "elmo_tasks (per distinct sentence) or allennlp (per line, as allennlp elmo)",
+            default="elmo_tasks",
+            choices=("elmo_tasks", "allennlp"),
+        ),
+        Option(
+            "forget_sentences",
+            "format=allennlp: leave out sentence_to_index",
+            default=False,
+            type=bool,
         ),
         Option("tokenizer", "whitespace | simple", default="whitespace"),
         Option("text_column", "column to embed in csv/tsv/jsonl input", default="text"),
@@ -136,7 +163,7 @@ def _run(args: dict) -> int:
     set_verification(args["verify"])
     try:
         resolve_device(args["device"])  # a device name torch does not know: exit status 2
-        sentences = read_sentences(
+        lines, sentences = read_input(
             args["input"], args["tokenizer"], args["text_column"], args["encoding"]
         )
         bilm = ElmoBiLm(args["options"], args["weights"]).to(args["device"])
@@ -149,17 +176,31 @@ def _run(args: dict) -> int:
             torch.device(args["device"]).type, torch.bfloat16, enabled=args["precision"] == "bf16"
         )
         with low_precision:
-            path = write_activations(
-                bilm,
-                sentences,
-                args["output"],
-                manifest,
-                args["layers"],
-                args["dtype"],
-                args["max_tokens"],
-                write_index=True,
-                fix="free space there, or give output= a file on a disk with room",
-            )
+            if args["format"] == "allennlp":
+                from elmo_tasks.elmo import ElmoEmbedder
+                from elmo_tasks.elmo.allennlp_file import write_allennlp_layout
+
+                path = write_allennlp_layout(
+                    ElmoEmbedder.from_bilm(bilm, args["max_tokens"]),
+                    lines,
+                    sentences,
+                    args["output"],
+                    args["layers"],
+                    args["dtype"],
+                    forget_sentences=args["forget_sentences"],
+                )
+            else:
+                path = write_activations(
+                    bilm,
+                    sentences,
+                    args["output"],
+                    manifest,
+                    args["layers"],
+                    args["dtype"],
+                    args["max_tokens"],
+                    write_index=True,
+                    fix="free space there, or give output= a file on a disk with room",
+                )
     except ElmoTasksError as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -7,6 +7,7 @@ out = elmo(batch_to_ids([["Hello", "world", "."]]))
 
 from elmo_tasks.elmo.batching import batches_by_tokens, embed_sentences
 from elmo_tasks.elmo.characters import batch_to_ids
+from elmo_tasks.elmo.embedder import ElmoEmbedder
 from elmo_tasks.elmo.model import (
     Elmo,
     ElmoBiLm,
@@ -21,6 +22,7 @@ __all__ = [
     "BiLm",
     "Elmo",
     "ElmoBiLm",
+    "ElmoEmbedder",
     "ElmoInputError",
     "ElmoOptions",
     "ElmoOptionsError",

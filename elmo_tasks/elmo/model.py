@@ -53,9 +53,19 @@ def check_char_ids(char_ids: torch.Tensor, max_chars: int) -> None:
         raise ElmoInputError("char_ids must lie in 0..261 (use batch_to_ids)")
 
 
+def word_ids_argument(word_ids: torch.Tensor | None, word_inputs: torch.Tensor | None):
+    """``word_ids``, or AllenNLP's name for it, ``word_inputs``; not both."""
+    if word_inputs is None:
+        return word_ids
+    if word_ids is not None:
+        raise ElmoInputError("give word_ids or word_inputs (the same argument), not both")
+    return word_inputs
+
+
 class ElmoBiLm(nn.Module):
     """The pretrained biLM: ``forward(char_ids, word_ids=None)`` returns
-    ``{"activations": [3 x (batch, max_len + 2, 2P)], "mask": (batch, max_len + 2)}``.
+    ``{"activations": [3 x (batch, max_len + 2, 2P)], "mask": (batch, max_len + 2)}``
+    (``word_inputs=`` is AllenNLP's name for ``word_ids``, also accepted).
 
     Layer 0 is the context-independent token vector repeated for both directions.
 
@@ -146,7 +156,13 @@ class ElmoBiLm(nn.Module):
             )
         return ids
 
-    def forward(self, char_ids: torch.Tensor, word_ids: torch.Tensor | None = None) -> dict:
+    def forward(
+        self,
+        char_ids: torch.Tensor,
+        word_ids: torch.Tensor | None = None,
+        word_inputs: torch.Tensor | None = None,
+    ) -> dict:
+        word_ids = word_ids_argument(word_ids, word_inputs)
         check_char_ids(char_ids, self.options.max_characters_per_token)
         cached_vectors = cached_mask = None
         if word_ids is not None:
@@ -215,11 +231,13 @@ def remove_sentence_boundaries(
 class Elmo(nn.Module):
     """Task-ready ELMo: ``num_output_representations`` learned scalar mixes of the biLM layers.
 
-    ``forward(char_ids, word_ids=None)`` returns
+    ``forward(char_ids, word_ids=None)`` (or AllenNLP's ``word_inputs=``) returns
     ``{"elmo_representations": [(batch, max_len, 2P), ...], "mask": (batch, max_len)}``;
     with ``keep_sentence_boundaries=True`` both keep the <S>/</S> positions (max_len + 2).
-    Dropout applies in training only. A frozen biLM (``requires_grad=False``) runs without
-    building an autograd graph, while the scalar mixes stay trainable.
+    Dropout (default 0.5, as AllenNLP's) applies in training mode only: call ``.eval()``, or
+    use :class:`~elmo_tasks.elmo.embedder.ElmoEmbedder`, for the same vectors at every call.
+    A frozen biLM (``requires_grad=False``) runs without building an autograd graph, while the
+    scalar mixes stay trainable.
     """
 
     def __init__(
@@ -266,7 +284,13 @@ class Elmo(nn.Module):
     def reset_states(self) -> None:
         self._elmo_lstm.reset_states()
 
-    def forward(self, char_ids: torch.Tensor, word_ids: torch.Tensor | None = None) -> dict:
+    def forward(
+        self,
+        char_ids: torch.Tensor,
+        word_ids: torch.Tensor | None = None,
+        word_inputs: torch.Tensor | None = None,
+    ) -> dict:
+        word_ids = word_ids_argument(word_ids, word_inputs)
         check_char_ids(char_ids, self._elmo_lstm.options.max_characters_per_token)
         leading = char_ids.shape[:-2]
         char_ids = char_ids.reshape(-1, *char_ids.shape[-2:])
