@@ -112,18 +112,22 @@ class BucketedDataModule(pl.LightningDataModule):
     # What a trained model needs from its training data to be used again (saved in its
     # checkpoints, so prediction does not read the data): names of attributes set by setup().
     trained_state_keys: tuple[str, ...] = ("vocabulary", "labels")
+    # Saved too, but absent from checkpoints of earlier releases (how texts are tokenised).
+    optional_state_keys: tuple[str, ...] = ()
 
     def trained_state(self) -> dict:
         """The vocabulary and label set learned from the training data (plain lists and strings)."""
-        return {key: getattr(self, key) for key in self.trained_state_keys}
+        keys = (*self.trained_state_keys, *self.optional_state_keys)
+        return {key: getattr(self, key) for key in keys}
 
     def load_trained_state(self, state: dict) -> None:
         """Instead of ``setup``: take what a checkpoint saved from ``trained_state``; no data is read."""
         missing = [key for key in self.trained_state_keys if key not in state]
         if missing:
             raise ValueError(f"the saved data state lacks {', '.join(missing)}")
-        for key in self.trained_state_keys:
-            setattr(self, key, state[key])
+        for key in (*self.trained_state_keys, *self.optional_state_keys):
+            if key in state:
+                setattr(self, key, state[key])
 
     @staticmethod
     def collate(rows: list[dict]) -> dict:
@@ -203,3 +207,21 @@ class BucketedDataModule(pl.LightningDataModule):
         if "test" not in self.splits:
             raise ValueError(f"task {self.name} has no test_file")
         return self._loader("test", shuffle=False)
+
+    @property
+    def predict_split(self) -> str:
+        """What ``trainer.predict(model, datamodule=dm)`` predicts: the test split, or the
+        validation split of a task without a test file."""
+        return "test" if "test" in self.splits else "validation"
+
+    def predict_dataloader(self) -> DataLoader:
+        """The rows of :attr:`predict_split` in file order, ``eval_batch_size`` at a time (so
+        ``trainer.predict``'s outputs follow the file; each record also has the row's
+        ``index``). For other texts, pass ``dataloaders=`` of strings or token lists."""
+        return DataLoader(
+            self.splits[self.predict_split],
+            batch_size=self.eval_batch_size,
+            shuffle=False,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+        )

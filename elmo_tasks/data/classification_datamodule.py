@@ -41,6 +41,7 @@ class ClassificationDataModule(BucketedDataModule):
 
     kind = "classification"
     FILE_READERS = ("table", "sst_trees", "sst3_trees")
+    optional_state_keys = ("tokenizer", "lowercase")  # a model alone then tokenises texts
 
     @classmethod
     def config_sources(cls, config: Any) -> Sources:
@@ -109,6 +110,7 @@ class ClassificationDataModule(BucketedDataModule):
             hub_revision,
         )
         self.tokenize = get_tokenizer(tokenizer)
+        self.tokenizer = tokenizer
         self.lowercase = lowercase
         self.validation_fraction = validation_fraction
         self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples

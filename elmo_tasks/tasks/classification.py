@@ -17,7 +17,7 @@ from torchmetrics.classification import (
 
 from elmo_tasks.encoders import TokenEncoder
 from elmo_tasks.tasks.base import EncoderHeadTask, passthrough
-from elmo_tasks.tasks.parts import Config, TaskParts, batch_tokens, plain_parts
+from elmo_tasks.tasks.parts import Config, TaskParts, batch_tokens, plain_parts, with_index
 
 
 def metric_label(label: str) -> str:
@@ -150,7 +150,24 @@ class ClassificationTask(EncoderHeadTask):
             for row in rows
         ]
 
-    def predict_step(self, batch: dict | Sequence[Sequence[str]], batch_idx: int = 0) -> list[dict]:
-        """``trainer.predict``: a batch of the data module (or a list of tokenised texts) ->
-        ``predict_labels`` of its texts."""
-        return self.predict_labels(batch_tokens(batch))
+    def tokenize_text(self, text: str) -> list[str]:
+        """``text`` as the training texts were tokenised (the data module's ``tokenizer`` and
+        ``lowercase``, saved in checkpoints with the vocabulary)."""
+        from elmo_tasks.data.tokenize import get_tokenizer
+
+        state = self.data_state or {}
+        if "tokenizer" not in state:
+            raise TypeError(
+                "this model's checkpoint does not say how its training texts were tokenised "
+                "(written by an earlier release): pass token lists, or use "
+                "elmo_tasks.load_run(run_dir).predict(texts)"
+            )
+        return get_tokenizer(state["tokenizer"])(text.lower() if state["lowercase"] else text)
+
+    def predict_step(
+        self, batch: dict | Sequence[str | Sequence[str]], batch_idx: int = 0
+    ) -> list[dict]:
+        """``trainer.predict``: a batch of the data module, or a list of texts (strings,
+        tokenised as in training) or of token lists -> ``predict_labels`` of its texts (with
+        the row's ``index`` in its split for a data module batch)."""
+        return with_index(batch, self.predict_labels(batch_tokens(batch, self.tokenize_text)))

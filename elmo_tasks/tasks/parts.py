@@ -93,14 +93,38 @@ class TaskParts:
         )
 
 
-def batch_tokens(batch: Mapping[str, Any] | Sequence[Sequence[str]]) -> list[list[str]]:
+def batch_tokens(
+    batch: Mapping[str, Any] | Sequence[str | Sequence[str]],
+    tokenize: Callable[[str], list[str]] | None = None,
+) -> list[list[str]]:
     """The tokenised texts of a prediction batch (``predict_step``): a data module batch (its
-    ``tokens``) or a plain list of token lists."""
+    ``tokens``), or a list whose items are token lists or texts (strings, split by
+    ``tokenize``: how the model's training texts were tokenised)."""
     tokens = batch["tokens"] if isinstance(batch, Mapping) else batch
-    if isinstance(tokens, str) or not all(
-        isinstance(t, (list, tuple)) and len(t) > 0 for t in tokens
-    ):
-        raise TypeError(
-            "a prediction batch is a list of non-empty token lists, or a dict with 'tokens'"
-        )
-    return [list(t) for t in tokens]
+    problem = (
+        "a prediction batch is a list of non-empty token lists or of texts (strings), or a "
+        "dict with 'tokens'"
+    )
+    if isinstance(tokens, str) or not isinstance(tokens, Sequence):
+        raise TypeError(f"{problem}; got {type(tokens).__name__}")
+    sentences = []
+    for i, item in enumerate(tokens):
+        if isinstance(item, str) and tokenize is not None:
+            sentence = tokenize(item)
+        elif isinstance(item, (list, tuple)) and all(isinstance(t, str) for t in item):
+            sentence = list(item)
+        else:
+            raise TypeError(f"{problem}; item {i} is {item!r:.60}")
+        if not sentence:
+            raise ValueError(f"prediction batch item {i} has no tokens: {item!r:.60}")
+        sentences.append(sentence)
+    return sentences
+
+
+def with_index(batch: Any, records: list[dict]) -> list[dict]:
+    """``records`` with the ``index`` of each row when ``batch`` is a data module batch (its
+    row's place in the split), so predictions can be matched to their input."""
+    index = batch.get("index") if isinstance(batch, Mapping) else None
+    if index is None:
+        return records
+    return [{"index": int(i), **record} for i, record in zip(index.tolist(), records)]

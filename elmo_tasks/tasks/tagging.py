@@ -16,7 +16,7 @@ from elmo_tasks.encoders import TokenEncoder
 from elmo_tasks.tasks.base import EncoderHeadTask, passthrough
 from elmo_tasks.tasks.classification import metric_label
 from elmo_tasks.tasks.metrics import conll_scores
-from elmo_tasks.tasks.parts import Config, TaskParts, batch_tokens, plain_parts
+from elmo_tasks.tasks.parts import Config, TaskParts, batch_tokens, plain_parts, with_index
 
 SCORES = ("f1", "precision", "recall", "token_accuracy")
 PREDICTIONS_FILE = "predictions_test.conll"
@@ -108,14 +108,19 @@ class TaggingTask(EncoderHeadTask):
             records.append({"tags": tags, "tag_probabilities": probabilities, "entities": entities})
         return records
 
-    def predict_step(self, batch: dict | Sequence[Sequence[str]], batch_idx: int = 0) -> list[dict]:
-        """``trainer.predict``: a batch of the data module (or a list of tokenised sentences) ->
-        ``predict_with_scores`` of its sentences, plus their ``tokens``."""
-        tokens = batch_tokens(batch)
-        return [
+    def predict_step(
+        self, batch: dict | Sequence[str | Sequence[str]], batch_idx: int = 0
+    ) -> list[dict]:
+        """``trainer.predict``: a batch of the data module, or a list of sentences (token lists,
+        or strings of whitespace-separated tokens as in CoNLL files) -> ``predict_with_scores``
+        of its sentences, plus their ``tokens`` (and the row's ``index`` in its split for a data
+        module batch)."""
+        tokens = batch_tokens(batch, str.split)
+        records = [
             {"tokens": sentence, **record}
             for sentence, record in zip(tokens, self.predict_with_scores(tokens))
         ]
+        return with_index(batch, records)
 
     def _step(self, batch: dict, split: str) -> torch.Tensor:
         vectors, mask = self.encode(batch["tokens"])
