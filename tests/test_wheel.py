@@ -230,3 +230,35 @@ def test_pretrain_help_lists_its_own_groups_only(installed, tmp_path):
     }
     assert names == {"logger", "model", "optim", "paths", "trainer"}
     assert "model: mini, original, small, tiny" in groups and "experiment" not in groups
+
+
+def test_wheel_metadata_license_typing_and_docs(installed, tmp_path):
+    """SPDX license with its file, URLs, authors and classifiers; py.typed; the docs that the
+    messages cite are inside the installed package; python -m elmo_tasks and --version."""
+    bin_dir, env = installed
+    code = (
+        "import json, sys\n"
+        "from importlib import metadata, resources\n"
+        "from pathlib import Path\n"
+        "from elmo_tasks.core.docs import doc\n"
+        "m = metadata.metadata('elmo-tasks')\n"
+        "files = [str(f) for f in metadata.files('elmo-tasks')]\n"
+        "package = resources.files('elmo_tasks')\n"
+        "print(json.dumps({\n"
+        "  'license': m.get('License-Expression'), 'license_files': m.get_all('License-File'),\n"
+        "  'urls': m.get_all('Project-URL'), 'author': m.get('Author'),\n"
+        "  'classifiers': m.get_all('Classifier'), 'files': files,\n"
+        "  'typed': package.joinpath('py.typed').is_file(),\n"
+        "  'data_md': doc('data.md'), 'exists': Path(doc('data.md')).is_file(),\n"
+        "}))\n"
+    )
+    found = json.loads(_run([str(bin_dir / "python"), "-c", code], tmp_path, env).stdout)
+    assert found["license"] == "Apache-2.0" and found["license_files"] == ["LICENSE"]
+    assert any(f.endswith("licenses/LICENSE") for f in found["files"])
+    assert any(u.startswith("Homepage, https://") for u in found["urls"])
+    assert any(u.startswith("Issues, https://") for u in found["urls"])
+    assert found["author"] == "elmo-tasks developers"
+    assert "Typing :: Typed" in found["classifiers"] and found["typed"]
+    assert found["exists"] and str(bin_dir.parent) in found["data_md"]  # in the installed copy
+    version = _run([str(bin_dir / "python"), "-m", "elmo_tasks", "--version"], tmp_path, env)
+    assert version.stdout.startswith("elmo-tasks 0.")

@@ -11,6 +11,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig
 
+from elmo_tasks.core.docs import doc
+
 # Strategies whose extra ranks Lightning launches as new processes of the same script.
 MULTIPROCESS_STRATEGIES = ("ddp", "fsdp", "deepspeed")
 # With this launcher SLURM starts one process per rank and Lightning launches none.
@@ -83,5 +85,6 @@ def check_not_ddp_multirun(cfg: DictConfig) -> None:
         "cannot run inside a Hydra multirun (-m): each DDP rank would re-run the sweep; run DDP jobs "
         "one at a time or use the submitit launcher with one task per job "
         "(hydra/launcher=submitit_slurm: each run is its own SLURM job, and with "
-        "hydra.launcher.tasks_per_node equal to trainer.devices SLURM starts the ranks). See docs/sweeps.md."
+        "hydra.launcher.tasks_per_node equal to trainer.devices SLURM starts the ranks). See "
+        f"{doc('sweeps.md', 'DDP and multirun')}."
     )

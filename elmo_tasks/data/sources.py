@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from elmo_tasks.core.checks import Problem, hydra_choice
 from elmo_tasks.core.config_values import real_number, whole_number
+from elmo_tasks.core.docs import doc
 from elmo_tasks.core.errors import (
     DataNotFoundError,
     ElmoTasksError,
@@ -140,7 +141,7 @@ def missing_data_message(
         inside = relative_to(missing[0][1], data_dir)
         lines.append(
             f"  - point ELMO_TASKS_DATA at the folder that holds {inside}: export ELMO_TASKS_DATA=/path/to/data "
-            "(or add paths.data_dir=/path/to/data); docs/data.md lists the expected layout"
+            f"(or add paths.data_dir=/path/to/data); the expected layout: {doc('data.md', 'The shared data sets')}"
         )
     given: dict[str, str] = {}
     for key, path in missing:
