@@ -28,16 +28,28 @@ def config_groups(config_name: str) -> str:
     return "\n".join(sorted(lines))
 
 
+def launch_folder() -> str:
+    """The folder the command was started in: Hydra's ``runtime.cwd`` inside a Hydra app (the
+    same even with ``hydra.job.chdir=true``), else the current folder."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        cwd = HydraConfig.get().runtime.get("cwd")
+        if cwd:
+            return str(cwd)
+    return str(Path.cwd())
+
+
 def register_resolvers(project_root: str | Path = DEFAULT_PROJECT_ROOT) -> None:
     """``${project_root:}``: the checkout holding train.py and conf/, else the current folder
-    (the default data folder is beside it); ``${cwd:}``: the folder the command runs in
-    (outputs/ is created there); ``${config_dir:}``: the folder of the package's configs;
+    (the default data folder is beside it); ``${cwd:}``: the folder the command was started in
+    (outputs/ is created there; :func:`launch_folder`); ``${config_dir:}``: the folder of the package's configs;
     ``${quickstart_data:SPLIT}`` and ``${quickstart_models:...}``: see elmo_tasks/runs/quickstart.py."""
     from elmo_tasks.runs import quickstart
 
     root = str(Path(project_root).resolve())
     OmegaConf.register_new_resolver("project_root", lambda: root, replace=True)
-    OmegaConf.register_new_resolver("cwd", lambda: str(Path.cwd()), replace=True)
+    OmegaConf.register_new_resolver("cwd", launch_folder, replace=True)
     OmegaConf.register_new_resolver("config_dir", lambda: str(config_dir()), replace=True)
     OmegaConf.register_new_resolver("config_groups", config_groups, replace=True)
     OmegaConf.register_new_resolver("quickstart_data", quickstart.data_file, replace=True)
