@@ -29,14 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
-from elmo_tasks.core.lightning_noise import quiet_lightning
 from elmo_tasks.elmo.dropout import Dropout
 from elmo_tasks.elmo.layout import convert_optimizer_states
 from elmo_tasks.elmo.modules import BiLm
 from elmo_tasks.elmo.options import ElmoOptions
 from elmo_tasks.pretraining.sampled_logsumexp import sampled_logsumexp
-
-quiet_lightning()  # the litlogger tip and a torch deprecation inside Lightning
 
 LstmStates = list[tuple[torch.Tensor, torch.Tensor]]
 SOFTMAX_KINDS = ("full", "sampled", "adaptive")

@@ -22,6 +22,7 @@ from elmo_tasks.core.atomic import atomic_open
 from elmo_tasks.core.checkpoint_io import AtomicCheckpointIO
 from elmo_tasks.core.checks import Problem
 from elmo_tasks.core.integrity import set_verification
+from elmo_tasks.core.lightning_noise import quiet_lightning
 from elmo_tasks.core.paths import DEFAULT_PROJECT_ROOT, config_dir
 from elmo_tasks.core.resume import RandomStateCheckpoint, check_resumable
 from elmo_tasks.data.sources import check_task_values
@@ -50,6 +51,7 @@ CONFIG_DIR = config_dir()
 CONFIG_NAME = "pretrain"
 
 register_resolvers(DEFAULT_PROJECT_ROOT)
+quiet_lightning()  # the litlogger tip and a torch deprecation inside Lightning
 
 
 def compose_pretrain_config(output_dir: str | Path, overrides: list[str] = ()) -> DictConfig:
