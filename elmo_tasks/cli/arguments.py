@@ -264,3 +264,13 @@ def _silence(stream: IO[str]) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
     except (OSError, ValueError):  # not a file descriptor (a test's StringIO)
         pass
+
+
+def trust_option(value: Any) -> tuple[str, ...]:
+    """``trust=a,b`` (or ``[a,b]``) as module names; a UsageError for one that is not a name."""
+    from elmo_tasks.core.trust import UntrustedCodeError, trusted_modules
+
+    try:
+        return trusted_modules(value)
+    except UntrustedCodeError as error:
+        raise UsageError(str(error)) from None

@@ -14,12 +14,20 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from elmo_tasks.cli.arguments import ArgumentParser, Option, UsageError
-from elmo_tasks.core import text_encoding
+from elmo_tasks.cli.arguments import ArgumentParser, Option, UsageError, trust_option
+from elmo_tasks.cli.predict_input import (  # noqa: F401 - also imported from here
+    Example,
+    decode_lines,
+    detect_input_format,
+    read_input_file,
+    read_sentences,
+    read_texts,
+    stream_lines,
+)
 from elmo_tasks.core.errors import ElmoTasksError
 from elmo_tasks.core.reporting import full_traceback_wanted
 from elmo_tasks.runs.trained import PredictError, TrainedRun, load_run, resolve_device
@@ -30,6 +38,7 @@ USAGE = """\
 usage: elmo-tasks predict run_dir=PATH input=FILE|- [output=FILE|-] [format=jsonl|conll]
                          [batch_size=32] [input_format=auto|lines|jsonl|conll] [checkpoint=PATH]
                          [device=auto|cpu|cuda|cuda:N] [encoding=utf-8] [verify=true|false]
+                         [trust=MODULE,...]
                          (or python -m elmo_tasks.predict ...)
 
 Predict with a run folder written by train.py: its config (config_resolved.yaml, else
@@ -52,6 +61,9 @@ from the training data named in the config, which must then be readable).
                 written, and a line that does not decode is reported by its number
   verify        false skips the SHA-256 checks of the checkpoint and the ELMo files against
                 their .sha256 files (for files changed on purpose); a mismatch is refused by default
+  trust         modules outside elmo-tasks whose classes the run may build (e.g. trust=myheads for
+                your own head): only elmo-tasks' own classes are built unless you trust more; a
+                folder that names other code is refused (exit status 2) before anything runs
 
 Classification: one text per line (tokenised as in training), or JSON lines with a "text"
   field. Output: {"text": ..., "label": ..., "probabilities": {label: p, ...}}.
@@ -68,8 +80,6 @@ example: python -m elmo_tasks.predict run_dir=outputs/runs/2024-05-01_12-00-00 i
 
 FORMATS = ("jsonl", "conll")
 INPUT_FORMATS = ("auto", "lines", "jsonl", "conll")
-DOCSTART = "-DOCSTART-"
-ENCODING_EXAMPLES = "encoding=latin-1 or encoding=cp1252"
 
 # Not __name__: run with ``python -m`` this module is ``__main__``.
 log = logging.getLogger("elmo_tasks.cli.predict")
@@ -92,6 +102,7 @@ class Arguments:
     device: str = "auto"
     encoding: str = "utf-8"
     verify: bool = True
+    trust: tuple[str, ...] = ()
 
 
 PARSER = ArgumentParser(
@@ -107,6 +118,7 @@ PARSER = ArgumentParser(
         Option("device", "auto, cpu, cuda, cuda:N or mps", default="auto"),
         Option("encoding", "the input's text encoding", default="utf-8"),
         Option("verify", "check files against their .sha256", default=True, type=bool),
+        Option("trust", "modules whose classes the run may build", default=None, nullable=True),
     ],
     help_text=USAGE,
 )
@@ -138,142 +150,8 @@ def _arguments(values: dict[str, Any]) -> Arguments:
         device=values["device"],
         encoding=encoding,
         verify=values["verify"],
+        trust=trust_option(values["trust"]),
     )
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-@dataclass
-class Example:
-    """One text or sentence to predict: where it is (1-based line), its tokens and raw text."""
-
-    line: int
-    tokens: list[str]
-    text: str = ""
-    source: str = field(default="input", repr=False)
-
-
-def detect_input_format(path: str, requested: str) -> str:
-    """``lines``, ``jsonl`` or ``conll`` for ``path`` (``-`` is stdin), as ``input_format=auto`` reads it."""
-    if requested != "auto":
-        return requested
-    if path == "-":
-        return "lines"
-    suffix = Path(path).suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix == ".conll":
-        return "conll"
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        first = next((line for line in handle if line.strip()), "")
-    return "conll" if first.split()[:1] == [DOCSTART] else "lines"
-
-
-def _json_object(raw: str, number: int, source: str) -> dict:
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise PredictError(f"{source}, line {number}: not valid JSON ({error.msg})") from None
-    if not isinstance(value, dict):
-        raise PredictError(
-            f"{source}, line {number}: expected a JSON object, got {type(value).__name__}"
-        )
-    return value
-
-
-def read_texts(
-    lines: Iterable[str],
-    source: str,
-    input_format: str,
-    tokenize,
-    lowercase: bool,
-    text_column: str = "text",
-) -> Iterator[Example]:
-    """Texts to classify, one per line (or the ``text`` field, else ``text_column``, of JSON
-    lines), tokenised as in training; empty ones are skipped with a warning naming the line."""
-    if input_format == "conll":
-        raise UsageError(
-            "input_format=conll is for taggers; this run is a classifier (give one text per line)"
-        )
-    for number, raw in enumerate(lines, start=1):
-        text = raw.rstrip("\r\n")
-        if input_format == "jsonl":
-            if not text.strip():
-                continue
-            record = _json_object(text, number, source)
-            key = "text" if "text" in record else text_column
-            if not isinstance(record.get(key), str):
-                raise PredictError(
-                    f"{source}, line {number}: no string field 'text' (fields: {', '.join(record)})"
-                )
-            text = record[key]
-        tokens = tokenize(text.lower() if lowercase else text) if text.strip() else []
-        if not tokens:
-            log.warning("%s, line %d: empty text, skipped", source, number)
-            continue
-        yield Example(number, tokens, text, source)
-
-
-def _checked_tokens(tokens: Any, number: int, source: str) -> list[str]:
-    if not isinstance(tokens, list) or not tokens:
-        raise PredictError(f"{source}, line {number}: 'tokens' must be a non-empty list of strings")
-    for token in tokens:
-        if (
-            not isinstance(token, str)
-            or not token
-            or len(token.split()) != 1
-            or token.strip() != token
-        ):
-            raise PredictError(
-                f"{source}, line {number}: token {token!r} is empty or holds whitespace"
-            )
-    return tokens
-
-
-def read_sentences(lines: Iterable[str], source: str, input_format: str) -> Iterator[Example]:
-    """Sentences to tag: one per line (whitespace tokens), JSON lines with ``tokens`` or ``text``,
-    or CoNLL (first column; a sentence is yielded at the blank line that ends it)."""
-    if input_format == "conll":
-        yield from _read_conll_tokens(lines, source)
-        return
-    for number, raw in enumerate(lines, start=1):
-        text = raw.rstrip("\r\n")
-        if not text.strip():
-            hint = (
-                " (is it a CoNLL file? pass input_format=conll)" if input_format == "lines" else ""
-            )
-            raise PredictError(
-                f"{source}, line {number}: empty line; give one sentence per line{hint}"
-            )
-        if input_format == "jsonl":
-            record = _json_object(text, number, source)
-            if "tokens" in record:
-                tokens = _checked_tokens(record["tokens"], number, source)
-            elif isinstance(record.get("text"), str) and record["text"].split():
-                tokens = record["text"].split()
-            else:
-                raise PredictError(
-                    f"{source}, line {number}: needs 'tokens' (a list) or a non-empty 'text'"
-                )
-        else:
-            tokens = text.split()
-        yield Example(number, tokens, " ".join(tokens), source)
-
-
-def _read_conll_tokens(lines: Iterable[str], source: str) -> Iterator[Example]:
-    tokens: list[str] = []
-    first = 0
-    for number, raw in enumerate(lines, start=1):
-        columns = raw.split()
-        if columns and columns[0] != DOCSTART:
-            first = first if tokens else number
-            tokens.append(columns[0])
-        elif tokens:
-            yield Example(first, tokens, " ".join(tokens), source)
-            tokens = []
-    if tokens:
-        yield Example(first, tokens, " ".join(tokens), source)
 
 
 # --------------------------------------------------------------------------- predictions
@@ -313,37 +191,6 @@ def _batches(examples: Iterable[Example], size: int) -> Iterator[list[Example]]:
 
 
 # --------------------------------------------------------------------------- driver
-
-
-def decode_lines(data: bytes, source: str, encoding: str = "utf-8") -> list[str]:
-    """The lines of ``data`` (split at \\n, \\r\\n or \\r), each decoded; a line that does not
-    decode is a :class:`PredictError` naming its number and the ``encoding=`` fix."""
-    return text_encoding.decode_lines(data, source, encoding, PredictError, ENCODING_EXAMPLES)
-
-
-def stream_lines(stdin: IO[str], encoding: str = "utf-8") -> Iterator[str]:
-    """stdin line by line as the lines arrive (no read-ahead past a line), each decoded on its
-    own, so every line before one that does not decode is answered first."""
-    binary = getattr(stdin, "buffer", None)
-    if binary is None:  # a text stream (tests, embedding): already decoded
-        yield from iter(stdin.readline, "")
-        return
-    for number, raw in enumerate(iter(binary.readline, b""), start=1):
-        try:
-            yield raw.decode(encoding)
-        except UnicodeDecodeError as error:
-            raise text_encoding.undecodable_line(
-                "stdin", number, error, encoding, PredictError, ENCODING_EXAMPLES
-            ) from None
-
-
-def read_input_file(path: str, encoding: str = "utf-8") -> list[str]:
-    """The lines of the input file, all decoded (before any output is opened)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise PredictError(f"cannot read input file {path}: {error.strerror or error}") from None
-    return decode_lines(data, path, encoding)
 
 
 def check_output_writable(path: str) -> None:
@@ -403,7 +250,7 @@ def _predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
         if streaming
         else read_input_file(args.input, args.encoding)
     )
-    run = load_run(args.run_dir, args.device, args.checkpoint, verify=args.verify)
+    run = load_run(args.run_dir, args.device, args.checkpoint, verify=args.verify, trust=args.trust)
     if run.kind == "classification" and args.format == "conll":
         raise UsageError("format=conll is for taggers; this run is a classifier (use format=jsonl)")
     source = "stdin" if streaming else args.input

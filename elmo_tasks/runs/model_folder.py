@@ -7,7 +7,8 @@ The folder holds everything prediction needs, and nothing of the training data::
     data_state.json    the vocabulary and labels (for taggers also the training file's scheme)
     elmo/N/            options.json and weights.hdf5 of each ELMo the encoder was built from
     results.json       the run's metrics
-    export.json        format version, what was exported from where, checksums
+    export.json        format version, what was exported from where, checksums, and
+                       ``code_modules``: the modules outside elmo-tasks its config names
     README.md          a model card: task, data, metrics with the seed, ELMo weights, command
 
 ``elmo_tasks.load_run(FOLDER)`` loads it; see docs/api.md.
@@ -22,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from elmo_tasks.core.trust import code_modules
 from elmo_tasks.runs.trained import (
     CONFIG_FILE,
     DATA_STATE_FILE,
@@ -30,6 +32,7 @@ from elmo_tasks.runs.trained import (
     WEIGHTS_FILE,
     PredictError,
     TrainedRun,
+    Trust,
     find_checkpoint,
     load_run,
 )
@@ -84,9 +87,14 @@ def _localise_encoder(node: dict, module: Any, folder: Path, key: str, files: li
 
 
 def _model_card(
-    run: TrainedRun, results: dict, elmo_files: list[dict], source: Path, checkpoint: Path
+    run: TrainedRun,
+    results: dict,
+    elmo_files: list[dict],
+    source: Path,
+    checkpoint: Path,
+    modules: list[str],
 ) -> str:
-    """README.md of the export folder."""
+    """README.md of the export folder; ``modules``: the code it needs besides the package."""
     model, cfg = run.model, run.config
     encoder, head = cfg.encoder._target_.rsplit(".", 1)[-1], cfg.head._target_.rsplit(".", 1)[-1]
     lines = [f"# {cfg.task.name}: {encoder} + {head}", ""]
@@ -138,14 +146,26 @@ def _model_card(
             )
     else:
         lines.append("- none: the encoder does not use ELMo")
-    overrides = results.get("config_overrides") or []
+    arguments = results.get("train_arguments") or results.get("config_overrides") or []
     lines += ["", "## How it was made", ""]
-    if overrides:
-        lines += ["```", "python train.py " + " ".join(shlex.quote(o) for o in overrides), "```"]
+    if arguments:
+        lines += ["```", "python train.py " + " ".join(shlex.quote(a) for a in arguments), "```"]
     else:
         lines += [
             "The run recorded no command-line overrides (it ran with the defaults, or was composed from "
             "Python); `config.yaml` holds its whole resolved config."
+        ]
+    trust = f", trust={json.dumps(modules)}" if modules else ""
+    if modules:
+        names = ", ".join(f"`{m}`" for m in modules)
+        lines += [
+            "",
+            "## Code it needs",
+            "",
+            f"Besides elmo-tasks, this model runs code of {names} (its config names classes there; "
+            f"`{EXPORT_FILE}` lists them under `code_modules`). Loading it needs that code "
+            "importable (its folder on `PYTHONPATH`) and trusted on purpose: `trust=` below. "
+            "Without it, loading stops before anything is built.",
         ]
     lines += [
         "",
@@ -154,11 +174,13 @@ def _model_card(
         "```python",
         "from elmo_tasks import load_run",
         "",
-        'model = load_run("path/to/this/folder", device="auto")',
+        f'model = load_run("path/to/this/folder", device="auto"{trust})',
         f"print(model.predict([{json.dumps(EXAMPLES[run.kind])}]))",
         "```",
         "",
-        "or `python -m elmo_tasks.predict run_dir=path/to/this/folder input=texts.txt`.",
+        "or `python -m elmo_tasks.predict run_dir=path/to/this/folder input=texts.txt"
+        + (f" trust={','.join(modules)}" if modules else "")
+        + "`.",
         "",
     ]
     return "\n".join(lines)
@@ -169,8 +191,10 @@ def export_run(
     out: str | Path,
     checkpoint: str | Path | None = None,
     overwrite: bool = False,
+    trust: Trust = (),
 ) -> Path:
-    """Write the export folder ``out`` for the run in ``run_dir``; returns ``out``."""
+    """Write the export folder ``out`` for the run in ``run_dir``; returns ``out``. ``trust``:
+    the modules outside the package that the run's config may name (see ``load_run``)."""
     from omegaconf import OmegaConf
     from safetensors.torch import save_file
 
@@ -184,7 +208,7 @@ def export_run(
     if out.exists() and not (out / EXPORT_FILE).is_file() and any(out.iterdir()):
         raise PredictError(f"{out} exists and is not an export folder; choose a new folder")
     checkpoint = Path(checkpoint).expanduser() if checkpoint else find_checkpoint(run_dir)
-    run = load_run(run_dir, "cpu", checkpoint)
+    run = load_run(run_dir, "cpu", checkpoint, trust=trust)
     results_file = run_dir / "results.json"
     results = json.loads(results_file.read_text(encoding="utf-8")) if results_file.is_file() else {}
 
@@ -192,6 +216,7 @@ def export_run(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         config = OmegaConf.to_container(run.config, resolve=True)
+        modules = code_modules(config)  # the code the folder needs besides elmo-tasks
         elmo_files: list[dict] = []
         _localise_encoder(config["encoder"], run.model.encoder, staging, "encoder", elmo_files)
         state = run.model.state_dict()
@@ -219,10 +244,11 @@ def export_run(
             "checkpoint": str(checkpoint.resolve()),
             "elmo_files": elmo_files,
             "frozen_encoder": frozen,
+            "code_modules": modules,
         }
         (staging / EXPORT_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         (staging / "README.md").write_text(
-            _model_card(run, results, elmo_files, run_dir, checkpoint), encoding="utf-8"
+            _model_card(run, results, elmo_files, run_dir, checkpoint, modules), encoding="utf-8"
         )
         if out.exists():
             shutil.rmtree(out)

@@ -19,7 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elmo_tasks.core.errors import ElmoTasksError
+from elmo_tasks.core.trust import MissingCodeError, UntrustedCodeError  # noqa: F401 - what load_run raises
+from elmo_tasks.runs.run_folder import (  # noqa: F401 - their old import path
+    CHECKPOINTS,
+    CONFIG_FILES,
+    PredictError,
+    Trust,
+    check_folder_config,
+    find_checkpoint,
+    find_config,
+    load_config,
+    read_checkpoint,
+    rebuild_problem,
+    without_caches,
+)
 
 # An export folder (see elmo_tasks/runs/model_folder.py): its files and format version.
 FORMAT_VERSION = 1
@@ -28,15 +41,9 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 DATA_STATE_FILE = "data_state.json"
 
-CONFIG_FILES = ("config_resolved.yaml", ".hydra/config.yaml")
-CHECKPOINTS = ("checkpoints/best.ckpt", "checkpoints/last.ckpt")
 DEVICES = "cpu, cuda, cuda:N, mps or auto (CUDA when present, else CPU)"
 
 log = logging.getLogger("elmo_tasks.cli.predict")
-
-
-class PredictError(ElmoTasksError, RuntimeError):
-    """A run folder, checkpoint or input that cannot be used, explained (exit status 1)."""
 
 
 class DeviceNameError(PredictError):
@@ -190,106 +197,30 @@ class TrainedRun:
         return records
 
 
-# --------------------------------------------------------------------------- the run folder
+# --------------------------------------------------------------------------- loading
 
 
-def find_config(run_dir: Path) -> Path:
-    """``config_resolved.yaml`` of the run, else the ``.hydra/config.yaml`` Hydra wrote."""
-    for name in CONFIG_FILES:
-        if (run_dir / name).is_file():
-            return run_dir / name
-    looked = ", ".join(str(run_dir / name) for name in CONFIG_FILES)
-    raise PredictError(
-        f"no run config in {run_dir}: looked for {looked} (train.py writes both into its run folder)"
-    )
+def _build(cfg: Any, data_state: dict | None, config_file: Path):
+    """``experiment.build`` of a checked config; what it raises as one :class:`PredictError`."""
+    import datasets
+    from hydra.errors import HydraException
 
+    from elmo_tasks.runs.experiment import build
 
-def load_config(run_dir: Path):
-    """The run's composed config, resolved; ``.hydra/config.yaml`` gets ``paths.output_dir=run_dir``
-    since its ``${hydra:...}`` value needs a running Hydra."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from elmo_tasks.runs.config import register_resolvers
-
-    path = find_config(run_dir)
-    register_resolvers()
+    datasets.disable_progress_bars()
     try:
-        cfg = OmegaConf.load(path)
-        if path.name == "config.yaml" and OmegaConf.select(cfg, "paths") is not None:
-            cfg.paths.output_dir = str(run_dir)
-        OmegaConf.resolve(cfg)
-    except (OmegaConfBaseException, OSError) as error:
-        raise PredictError(f"cannot read the run config {path}: {error}") from error
-    for key in ("task", "encoder", "head", "optim"):
-        if OmegaConf.select(cfg, key) is None:
-            raise PredictError(
-                f"{path} has no '{key}' section; is it the config of a train.py run?"
-            )
-    return cfg
-
-
-def find_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint results.json names as best, else checkpoints/best.ckpt, else last.ckpt."""
-    candidates: list[Path] = []
-    results = run_dir / "results.json"
-    if results.is_file():
-        try:
-            best = json.loads(results.read_text(encoding="utf-8")).get("best_checkpoint")
-        except (json.JSONDecodeError, AttributeError) as error:
-            raise PredictError(f"{results} is not a JSON object: {error}") from error
-        if best:
-            # The copy inside this run folder first: the folder may have been moved or copied
-            # since training, and the path written then may name another run's file.
-            candidates += [run_dir / "checkpoints" / Path(best).name, Path(best)]
-    candidates += [run_dir / name for name in CHECKPOINTS]
-    for path in candidates:
-        if path.is_file():
-            return path
-    looked = ", ".join(dict.fromkeys(str(p) for p in candidates))
-    raise PredictError(
-        f"no checkpoint in {run_dir}: looked for {looked}; pass checkpoint=PATH to choose one"
-    )
-
-
-def read_checkpoint(path: Path, verify: bool = True) -> dict:
-    """A Lightning checkpoint (a bare state dict comes back as ``{"state_dict": ...}``),
-    checked against its ``.sha256`` (unless ``verify`` is False), loaded with
-    ``weights_only=True`` so that no code inside the file runs, and checked for non-finite weights."""
-    import torch
-
-    from elmo_tasks.core.checkpoint_io import load_checkpoint
-    from elmo_tasks.core.integrity import set_verification, verification_enabled
-
-    before = verification_enabled()
-    set_verification(before and verify)
-    try:
-        checkpoint = load_checkpoint(path, skip="verify=false")
-    except ElmoTasksError as error:
-        raise PredictError(str(error)) from None
-    finally:
-        set_verification(before)
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise PredictError(
-            f"{path} is neither a Lightning checkpoint (no 'state_dict') nor a state dict of tensors"
+        with contextlib.redirect_stdout(sys.stderr):  # keep stdout for predictions only
+            return build(cfg, data_state=data_state)
+    except (OSError, ValueError, ImportError, TypeError, HydraException) as error:
+        why = (
+            ""
+            if data_state is not None
+            else "\n(this checkpoint does not hold the vocabulary and label set, so the "
+            "training data named in the config is read again to rebuild them exactly as in training)"
         )
-    return checkpoint if "state_dict" in checkpoint else {"state_dict": state}
-
-
-def without_caches(node: Any) -> None:
-    """Set every ``cache_dir`` of an encoder config (nested ones too) to None: predictions run the
-    biLM directly instead of needing the activation cache of the training data."""
-    from omegaconf import DictConfig, ListConfig
-
-    if isinstance(node, DictConfig):
-        if "cache_dir" in node:
-            node.cache_dir = None
-        for key in node:
-            without_caches(node[key])
-    elif isinstance(node, ListConfig):
-        for item in node:
-            without_caches(item)
+        raise PredictError(
+            f"cannot rebuild the model of {config_file}: {rebuild_problem(error)}{why}"
+        ) from error
 
 
 def load_run(
@@ -297,12 +228,18 @@ def load_run(
     device: Any = "cpu",
     checkpoint: str | Path | None = None,
     verify: bool = True,
+    trust: Trust = (),
 ) -> TrainedRun:
     """Rebuild the model of ``run_dir`` with ``experiment.build`` (vocabulary and labels from the
     checkpoint, else from the training data as in training), load the weights, move it to
     ``device`` (``auto``: CUDA when present) and switch to eval mode. ``run_dir`` may also be
     a folder written by ``elmo-tasks export``. ``verify=False`` skips the SHA-256
-    check of the checkpoint (for files changed on purpose)."""
+    check of the checkpoint (for files changed on purpose).
+
+    Only elmo-tasks' own classes are built, and those of the modules in ``trust`` (module
+    names, e.g. ``["myheads"]``: code you know, importable here); a folder that names other
+    code is refused with :class:`UntrustedCodeError` before anything is called, and a trusted
+    module that cannot be imported is a :class:`MissingCodeError`."""
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
         raise PredictError(
@@ -313,34 +250,19 @@ def load_run(
             raise PredictError(
                 f"{run_dir} is an export folder, which holds one set of weights: drop checkpoint="
             )
-        return load_export(run_dir, device)
+        return load_export(run_dir, device, trust)
     target = resolve_device(device)
-    cfg = load_config(run_dir)
+    cfg = load_config(run_dir, trust)
     checkpoint = Path(checkpoint).expanduser() if checkpoint else find_checkpoint(run_dir)
     if not checkpoint.is_file():
         raise PredictError(f"checkpoint {checkpoint} not found")
-    state = read_checkpoint(checkpoint, verify)
+    state = read_checkpoint(checkpoint, verify, trust)
     without_caches(cfg.encoder)
     config_file = find_config(run_dir)
 
-    import datasets
-
-    from elmo_tasks.runs.experiment import build
     from elmo_tasks.tasks.base import DATA_STATE, restore_frozen_encoder
 
-    datasets.disable_progress_bars()
-    data_state = state.get(DATA_STATE)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # keep stdout for predictions only
-            datamodule, model = build(cfg, data_state=data_state)
-    except (OSError, ValueError, ImportError) as error:
-        why = (
-            ""
-            if data_state is not None
-            else "\n(this checkpoint does not hold the vocabulary and label set, so the "
-            "training data named in the config is read again to rebuild them exactly as in training)"
-        )
-        raise PredictError(f"cannot rebuild the model of {config_file}: {error}{why}") from error
+    datamodule, model = _build(cfg, state.get(DATA_STATE), config_file)
     try:
         restore_frozen_encoder(model, state)  # frozen biLM weights are read from their files
         model.load_state_dict(state["state_dict"])
@@ -366,12 +288,12 @@ def is_export(folder: Path) -> bool:
     return (folder / EXPORT_FILE).is_file()
 
 
-def load_export(folder: str | Path, device: Any = "cpu") -> TrainedRun:
-    """The model of an export folder, on ``device``, in eval mode."""
+def load_export(folder: str | Path, device: Any = "cpu", trust: Trust = ()) -> TrainedRun:
+    """The model of an export folder, on ``device``, in eval mode; ``trust`` as for
+    :func:`load_run`."""
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
     from safetensors.torch import load_file
-
-    from elmo_tasks.runs.experiment import build
 
     folder = Path(folder).expanduser()
     target = resolve_device(device)
@@ -379,20 +301,22 @@ def load_export(folder: str | Path, device: Any = "cpu") -> TrainedRun:
         manifest = json.loads((folder / EXPORT_FILE).read_text(encoding="utf-8"))
         data_state = json.loads((folder / DATA_STATE_FILE).read_text(encoding="utf-8"))
         cfg = OmegaConf.load(folder / CONFIG_FILE)
-    except (OSError, json.JSONDecodeError, ValueError) as error:
+    except (OSError, json.JSONDecodeError, ValueError, OmegaConfBaseException) as error:
         raise PredictError(f"{folder} is not a readable export folder: {error}") from error
     if manifest.get("format_version") != FORMAT_VERSION:
         raise PredictError(
             f"{folder}: export format {manifest.get('format_version')} is not {FORMAT_VERSION}; "
             "export the run again with this version"
         )
+    check_folder_config(cfg, trust, folder / CONFIG_FILE)  # before anything is built
     for entry in manifest.get("elmo_files", []):  # paths inside the folder, wherever it now is
-        node = OmegaConf.select(cfg, entry["key"])
+        node = OmegaConf.select(cfg, str(entry.get("key")))
+        if node is None:
+            raise PredictError(f"{folder / EXPORT_FILE}: no encoder config at {entry.get('key')}")
         node.options_file = str(folder / entry["copied_to"] / "options.json")
         node.weight_file = str(folder / entry["copied_to"] / "weights.hdf5")
     without_caches(cfg.encoder)
-    with contextlib.redirect_stdout(sys.stderr):
-        datamodule, model = build(cfg, data_state=data_state)
+    datamodule, model = _build(cfg, data_state, folder / CONFIG_FILE)
     state = load_file(str(folder / WEIGHTS_FILE))
     frozen = manifest.get("frozen_encoder")
     if frozen:

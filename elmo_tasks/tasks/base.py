@@ -3,9 +3,10 @@ training throughput that results.json reports."""
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -60,6 +61,34 @@ def restore_frozen_encoder(module: EncoderHeadTask, checkpoint: dict) -> None:
             f"encoder.{key}"
         )  # written by an earlier release: the weight's current name
         checkpoint["state_dict"][key] = own[key]
+
+
+def saved_hyperparameters(
+    checkpoint_path: Any, hparams_file: Any, weights_only: bool | None
+) -> tuple[Any, dict]:
+    """(what to give Lightning, the hyperparameters it will build from): those of
+    ``hparams_file`` when given, else the checkpoint's (read as Lightning reads it, once more:
+    memory-mapped for a local file; a file object is read into memory first)."""
+    import io
+
+    if hparams_file is not None:
+        from pytorch_lightning.core.saving import load_hparams_from_yaml
+
+        return checkpoint_path, dict(load_hparams_from_yaml(str(hparams_file)) or {})
+    if isinstance(checkpoint_path, (str, os.PathLike)) and os.path.isfile(checkpoint_path):
+        checkpoint = torch.load(
+            checkpoint_path, map_location="cpu", weights_only=weights_only, mmap=True
+        )
+    elif isinstance(checkpoint_path, (str, os.PathLike)):  # a URL: Lightning's reader
+        from lightning_fabric.utilities.cloud_io import _load
+
+        checkpoint = _load(checkpoint_path, map_location="cpu", weights_only=weights_only)
+    else:
+        checkpoint_path = io.BytesIO(checkpoint_path.read())
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=weights_only)
+        checkpoint_path.seek(0)
+    saved = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    return checkpoint_path, dict(saved or {})
 
 
 def passthrough(encoder: TokenEncoder) -> dict[str, int]:
@@ -188,6 +217,36 @@ class EncoderHeadTask(pl.LightningModule):
             for p in group["params"]
         ]
         convert_optimizer_states(checkpoint, self, optimized)
+
+    @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        strict: bool | None = None,
+        weights_only: bool | None = True,
+        trust: str | Iterable[str] | None = (),
+        **kwargs: Any,
+    ) -> EncoderHeadTask:  # type: ignore[override]
+        """Lightning's ``load_from_checkpoint`` (``weights_only=True``: no pickled code runs),
+        building only elmo-tasks' own classes and those of the modules in ``trust`` (on purpose:
+        ``trust=["myheads"]``). The saved hyperparameters (and ``hparams_file``) are checked
+        before anything is built; a part given in ``kwargs`` is the caller's own and replaces the
+        saved one. :class:`~elmo_tasks.core.trust.UntrustedCodeError` for any other code."""
+        from elmo_tasks.core.trust import check_hyperparameters
+
+        source = hparams_file or getattr(checkpoint_path, "name", None) or "the checkpoint"
+        if isinstance(checkpoint_path, (str, os.PathLike)):
+            source = hparams_file or checkpoint_path
+        checkpoint_path, saved = saved_hyperparameters(checkpoint_path, hparams_file, weights_only)
+        how = f'{cls.__name__}.load_from_checkpoint(path, trust=["{{modules}}"])'
+        check_hyperparameters(
+            {k: v for k, v in saved.items() if k not in kwargs}, trust, source, how
+        )
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location, hparams_file, strict, weights_only, **kwargs
+        )
 
     def _reloadable_encoder_state(self) -> dict | None:
         reloadable = getattr(self.encoder, "reloadable_state", None)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from elmo_tasks.core.trust import buildable
 from elmo_tasks.elmo.model import ElmoBiLm
 from elmo_tasks.elmo.modules import ScalarMix
 
@@ -72,6 +73,7 @@ def parameter_groups(
     return groups
 
 
+@buildable  # a config may name it (optim.scheduler), also a folder's
 def warmup_linear(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
@@ -96,6 +98,7 @@ def warmup_linear(
     return LambdaLR(optimizer, factor)
 
 
+@buildable
 def warmup_constant(
     optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int | float = 0.06
 ) -> LambdaLR:
