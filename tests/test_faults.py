@@ -457,13 +457,15 @@ def byte_flipped_cache_is_rebuilt(world: World, request) -> Case:
     return _damaged_cache_rerun(world, mini, "flipped_cache", lambda path: flip_bytes(path, 64))
 
 
-def truncated_checkpoint_resume_leaves_the_run(world: World, request) -> Case:
-    run = world.copy_run("truncated_resume")
-    last = run / "checkpoints" / "last.ckpt"
-    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    kept = snapshot(
-        run / "metrics.csv", run / "results.json", run / "checkpoints" / "best.ckpt", last
-    )
+def _resume_with_damage(world: World, name: str, *damaged: str) -> tuple[Result, Path, dict]:
+    """Resume a copy of the trained run (another max_epochs, ckpt_path=last) after truncating
+    the checkpoints named ``damaged``: (the result, the run, every file of the run before)."""
+    run = world.copy_run(name)
+    for checkpoint in damaged:
+        path = run / "checkpoints" / checkpoint
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    kept = snapshot(*(p for p in sorted(run.rglob("*")) if p.is_file()))
+    assert run / ".hydra" / "overrides.yaml" in kept and run / "train.log" in kept
     result = command(
         tiny_task(
             world.files,
@@ -473,8 +475,27 @@ def truncated_checkpoint_resume_leaves_the_run(world: World, request) -> Case:
             f"hydra.run.dir={run}",
         )
     )
+    after = sorted(p for p in run.rglob("*") if p.is_file())
+    assert after == sorted(kept), "the failed resume created or removed files"
+    return result, run, kept
+
+
+def truncated_checkpoint_resume_leaves_the_run(world: World, request) -> Case:
+    result, run, kept = _resume_with_damage(world, "truncated_resume", "last.ckpt")
     assert not list(run.glob("metrics.*resume*.csv")), "metrics.csv stays where it was"
     return Case(result, 1, r"cannot resume: .*last\.ckpt.*\n.*ckpt_path=\S+best\.ckpt", kept=kept)
+
+
+def damaged_last_and_best_resume_suggests_neither(world: World, request) -> Case:
+    result, run, kept = _resume_with_damage(world, "both_damaged", "last.ckpt", "best.ckpt")
+    assert "ckpt_path=" not in result.output.split("cannot resume:")[-1], "nothing to resume from"
+    return Case(
+        result,
+        1,
+        r"cannot resume: .*last\.ckpt.*\n.*best\.ckpt cannot be used either: .*best\.ckpt.*"
+        r"There is no other usable checkpoint in \S+checkpoints: drop ckpt_path",
+        kept=kept,
+    )
 
 
 def empty_checkpoint_into_predict(world: World, request) -> Case:
@@ -651,6 +672,7 @@ ROWS: list = [
     pytest.param(truncated_cache_is_rebuilt, marks=pytest.mark.slow),
     pytest.param(byte_flipped_cache_is_rebuilt, marks=pytest.mark.slow),
     truncated_checkpoint_resume_leaves_the_run,
+    damaged_last_and_best_resume_suggests_neither,
     empty_checkpoint_into_predict,
     byte_flipped_checkpoint_into_predict,
     byte_flipped_weights_into_embed,

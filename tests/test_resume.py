@@ -376,3 +376,22 @@ def test_an_unreadable_checkpoint_is_refused_naming_the_others(tmp_path):
     ):
         check_resumable(str(tmp_path / "last.ckpt"), tmp_path)
     check_resumable("hpc", tmp_path)  # Lightning's keywords are Lightning's
+
+
+def test_a_damaged_alternative_is_not_suggested(tmp_path):
+    from elmo_tasks.core.resume import ResumeError, check_resumable
+
+    save = AtomicCheckpointIO().save_checkpoint
+    for name in ("best.ckpt", "last.ckpt", "epoch_1.ckpt"):
+        save({"state_dict": {"w": torch.ones(2)}}, tmp_path / name)
+    (tmp_path / "last.ckpt").write_bytes(b"")
+    (tmp_path / "best.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ResumeError) as refused:
+        check_resumable(str(tmp_path / "last.ckpt"), tmp_path)
+    message = str(refused.value)
+    assert "best.ckpt cannot be used either: checkpoint " in message
+    assert "ckpt_path=" + str(tmp_path / "best.ckpt") not in message
+    assert "resume from another checkpoint: ckpt_path=" + str(tmp_path / "epoch_1.ckpt") in message
+    (tmp_path / "epoch_1.ckpt").write_bytes(b"")
+    with pytest.raises(ResumeError, match=r"There is no other usable checkpoint in \S+: drop"):
+        check_resumable(str(tmp_path / "last.ckpt"), tmp_path)

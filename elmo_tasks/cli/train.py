@@ -38,12 +38,18 @@ CHOSEN_GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callb
 
 @hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name="config")
 def hydra_main(cfg: DictConfig) -> float | None:
+    from elmo_tasks.core.run_files import forget_run_files, restore_run_files
     from elmo_tasks.runs.experiment import run
 
-    with (
-        readable_errors()
-    ):  # missing data/weights, hub offline, no CUDA: the message alone, exit status 1
-        return run(cfg)
+    try:
+        # missing data/weights, hub offline, no CUDA: the message alone, exit status 1
+        with readable_errors():
+            value = run(cfg)
+    except BaseException:
+        restore_run_files()  # a resume that failed: the run folder's files as they were
+        raise
+    forget_run_files()
+    return value
 
 
 def cli(argv: Sequence[str] | None = None) -> None:

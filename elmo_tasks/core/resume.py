@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -174,29 +175,61 @@ class ResumeError(ElmoTasksError, RuntimeError):
     """The checkpoint to resume from cannot be used; the message names it and the alternatives."""
 
 
-def check_resumable(ckpt_path: str, checkpoint_dir: str | Path) -> None:
+# How a resume trusts a module, for the message: what the user's own config names.
+HOW_TO_TRUST = (
+    "a resumed run builds what its own command line and config folders name, never what the "
+    "checkpoint names: resume with the config that trained this run, naming {modules}"
+)
+
+
+def check_resumable(
+    ckpt_path: str, checkpoint_dir: str | Path, trust: str | Iterable[str] | None = ()
+) -> None:
     """:class:`ResumeError` when the local checkpoint ``ckpt_path`` does not match its SHA-256,
-    cannot be read or holds non-finite weights, naming the other checkpoints to try."""
+    cannot be read or holds non-finite weights, naming the other checkpoints that can be used
+    (each one read and checked first); :class:`~elmo_tasks.core.trust.UntrustedCodeError` when
+    its saved hyperparameters name code that is neither the package's nor in ``trust`` (the
+    modules the run's own config names)."""
     from elmo_tasks.core.checkpoint_io import load_checkpoint
+    from elmo_tasks.core.trust import check_hyperparameters
 
     path = Path(ckpt_path)
     if not path.is_file():  # Lightning's keywords and URLs
         return
     try:
-        load_checkpoint(path, skip="verify_checksums=false")
+        checkpoint = load_checkpoint(path, skip="verify_checksums=false")
     except ElmoTasksError as error:
-        others = sorted(
-            str(p) for p in Path(checkpoint_dir).glob("*.ckpt") if p.resolve() != path.resolve()
-        )
-        try_instead = (
-            "resume from another checkpoint: " + " or ".join(f"ckpt_path={p}" for p in others)
-            if others
-            else "there is no other checkpoint in " + str(checkpoint_dir)
-        )
         raise ResumeError(
-            f"cannot resume: {error}\nThe run folder was left as it was. To continue, {try_instead}; "
-            "or drop ckpt_path to train from the start (in another hydra.run.dir to keep this run)."
+            f"cannot resume: {error}\nThe run folder was left as it was. "
+            + _alternatives(path, Path(checkpoint_dir))
         ) from None
+    saved = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    check_hyperparameters(saved, trust, path, HOW_TO_TRUST)
+
+
+def _alternatives(path: Path, checkpoint_dir: Path) -> str:
+    """The other checkpoints of the run to resume from, each checked as ``path`` was."""
+    from elmo_tasks.core.checkpoint_io import load_checkpoint
+
+    usable, damaged = [], []
+    for other in sorted(checkpoint_dir.glob("*.ckpt")):
+        if other.resolve() == path.resolve():
+            continue
+        try:
+            load_checkpoint(other, skip="verify_checksums=false")
+            usable.append(other)
+        except ElmoTasksError as error:
+            reason = " ".join(str(error).split()).split(". ")[0]
+            damaged.append(f"{other.name} cannot be used either: {reason}")
+    start_again = (
+        "drop ckpt_path to train from the start (in another hydra.run.dir to keep this run)."
+    )
+    if usable:
+        choices = " or ".join(f"ckpt_path={p}" for p in usable)
+        text = f"To continue, resume from another checkpoint: {choices}; or {start_again}"
+    else:
+        text = f"There is no other usable checkpoint in {checkpoint_dir}: {start_again}"
+    return "; ".join(damaged) + (". " if damaged else "") + text
 
 
 def undo_keep_metrics(kept: Path | None, run_dir: str | Path, name: str = "metrics.csv") -> None:
