@@ -27,6 +27,7 @@ from elmo_tasks.core.resume import (
 )
 from elmo_tasks.core.sweeps import check_not_ddp_multirun
 from elmo_tasks.core.threads import ThreadShare, apply_threads
+from elmo_tasks.core.trust import code_modules
 from elmo_tasks.runs import preflight
 from elmo_tasks.runs.loggers import build_loggers, finish_loggers
 from elmo_tasks.tasks import ClassificationTask, TaggingTask
@@ -37,6 +38,27 @@ log = logging.getLogger(__name__)
 
 def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _train_arguments() -> list[str]:
+    """The ``train.py`` arguments that make this run again: the user's config folders
+    (``--config-dir``, and ``hydra.searchpath`` entries given on the command line, made absolute)
+    and the overrides; the run folder is left out."""
+    if not HydraConfig.initialized():
+        return []
+    runtime = HydraConfig.get().runtime
+    arguments, searchpath = [], []
+    for source in runtime.config_sources:
+        if source.provider == "command-line":
+            arguments += ["--config-dir", str(source.path)]
+        elif str(source.provider).startswith("hydra.searchpath in command-line"):
+            path = str(source.path)
+            if source.schema == "file":
+                path = str((Path(runtime.cwd) / path).resolve())
+            searchpath.append(f"{source.schema}://{path}")
+    if searchpath:
+        arguments.append(f"hydra.searchpath=[{','.join(searchpath)}]")
+    return arguments + _overrides()
 
 
 def _split_metrics(results: list[dict[str, float]], split: str) -> dict[str, float]:
@@ -129,9 +151,9 @@ def run(cfg: DictConfig) -> float | None:
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), checkpoint_dir, trainer.default_root_dir)
     kept = None
     if ckpt_path:
-        check_resumable(
-            ckpt_path, checkpoint_dir
-        )  # unreadable: say so before the run folder is touched
+        # Unreadable, or naming code this run's own config does not: say so before the run
+        # folder is touched.
+        check_resumable(ckpt_path, checkpoint_dir, trust=code_modules(cfg))
         if trainer.is_global_zero:
             kept = keep_metrics_before_resume(
                 output_dir
@@ -195,6 +217,8 @@ def run(cfg: DictConfig) -> float | None:
         if model.train_seconds
         else None,
         "config_overrides": _overrides(),
+        "train_arguments": _train_arguments(),
+        "code_modules": code_modules(cfg),
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if has_best else None,
     }
     atomic_write_text(output_dir / "results.json", json.dumps(results, indent=2) + "\n")
