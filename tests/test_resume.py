@@ -395,3 +395,30 @@ def test_a_damaged_alternative_is_not_suggested(tmp_path):
     (tmp_path / "epoch_1.ckpt").write_bytes(b"")
     with pytest.raises(ResumeError, match=r"There is no other usable checkpoint in \S+: drop"):
         check_resumable(str(tmp_path / "last.ckpt"), tmp_path)
+
+
+def test_a_failed_resume_puts_the_run_files_back(tmp_path):
+    from elmo_tasks.core.run_files import keep_run_files, restore_run_files, training_started
+
+    hydra = tmp_path / ".hydra"
+    hydra.mkdir()
+    (hydra / "overrides.yaml").write_text("- trainer.max_epochs=2\n")
+    (tmp_path / "train.log").write_text("epoch 0\n")
+    keep_run_files(tmp_path)
+    (hydra / "overrides.yaml").write_text("- trainer.max_epochs=3\n- ckpt_path=last\n")
+    (hydra / "hydra.yaml").write_text("new\n")  # created by the attempt
+    (tmp_path / "train.log").write_text("epoch 0\nresuming\n")
+    restore_run_files()
+    assert (hydra / "overrides.yaml").read_text() == "- trainer.max_epochs=2\n"
+    assert (
+        not (hydra / "hydra.yaml").exists() and (tmp_path / "train.log").read_text() == "epoch 0\n"
+    )
+    restore_run_files()  # nothing kept any more: nothing happens
+
+    keep_run_files(tmp_path)
+    training_started()  # once the resumed run trains, its log is history
+    (tmp_path / "train.log").write_text("epoch 0\nepoch 1\n")
+    (hydra / "overrides.yaml").write_text("- ckpt_path=last\n")
+    restore_run_files()
+    assert (tmp_path / "train.log").read_text() == "epoch 0\nepoch 1\n"
+    assert (hydra / "overrides.yaml").read_text() == "- trainer.max_epochs=2\n"

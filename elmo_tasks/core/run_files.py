@@ -6,7 +6,8 @@ is refused (a damaged ``last.ckpt``, code that is not trusted) they already desc
 failed attempt instead of the run. :class:`KeepRunFiles`, a Hydra callback (``hydra.callbacks
 .keep_run_files`` in conf/config.yaml), reads them when a single run with ``ckpt_path`` starts;
 :func:`restore_run_files` puts them back (and removes the ones the attempt created) when that
-run fails. ``metrics.csv`` has its own mechanism (:mod:`elmo_tasks.core.resume`); checkpoints
+run fails (the log only when the run failed before training: once a resumed run trains, its
+log records that). ``metrics.csv`` has its own mechanism (:mod:`elmo_tasks.core.resume`); checkpoints
 are only replaced by a resumed run that trains.
 """
 
@@ -32,6 +33,8 @@ class KeptFiles:
     run_dir: Path
     files: dict[Path, bytes] = field(default_factory=dict)
     created_dirs: list[Path] = field(default_factory=list)
+    training: bool = False
+    """Training started: the job's log then records what the resumed run did, and stays."""
 
 
 _kept: list[KeptFiles] = []  # at most one: the run of this process
@@ -56,16 +59,27 @@ def forget_run_files() -> None:
     _kept.clear()
 
 
+def training_started() -> None:
+    """From here on a failure keeps the job's log (what the resumed run trained is history);
+    the other files are still put back."""
+    for kept in _kept:
+        kept.training = True
+
+
+def _restored(kept: KeptFiles, path: Path) -> bool:
+    return not (kept.training and path.suffix == ".log")
+
+
 def restore_run_files() -> None:
     """Put back what :func:`keep_run_files` remembered; files the failed run created go."""
     if not _kept:
         return
     kept = _kept.pop()
     for path in run_files(kept.run_dir):
-        if path not in kept.files:
+        if path not in kept.files and _restored(kept, path):
             path.unlink(missing_ok=True)
     for path, data in kept.files.items():
-        if not path.is_file() or path.read_bytes() != data:
+        if _restored(kept, path) and (not path.is_file() or path.read_bytes() != data):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
     for folder in reversed(kept.created_dirs):

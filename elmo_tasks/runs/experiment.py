@@ -25,6 +25,7 @@ from elmo_tasks.core.resume import (
     resolve_ckpt_path,
     undo_keep_metrics,
 )
+from elmo_tasks.core.run_files import training_started
 from elmo_tasks.core.sweeps import check_not_ddp_multirun
 from elmo_tasks.core.threads import ThreadShare, apply_threads
 from elmo_tasks.core.trust import code_modules
@@ -162,6 +163,7 @@ def run(cfg: DictConfig) -> float | None:
     # lines above, since the CSV logger clears metrics.csv when first used.
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    training_started()  # a failure from here on keeps the job's log
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except BaseException:
