@@ -289,6 +289,25 @@ def test_the_package_own_configs_pass_and_others_need_trust():
         trusted_modules(["os; rm"])
 
 
+def test_a_trusted_class_that_fails_to_build_is_one_message(trained, tmp_path, monkeypatch):
+    """Hydra wraps a constructor's error in InstantiationException: load_run says it in one line."""
+    from elmo_tasks.runs.trained import PredictError
+
+    (tmp_path / "badheads.py").write_text(
+        "class Broken:\n    def __init__(self, **kwargs):\n        raise TypeError('no such head')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = copy_run(trained, tmp_path)
+    broken = {"_target_": "badheads.Broken"}  # built while the head factory is made
+    edit_config(
+        run / "config_resolved.yaml", lambda cfg: cfg.head.__setitem__("contextualizer", broken)
+    )
+    with pytest.raises(
+        PredictError, match=r"cannot rebuild the model of \S+: .*badheads\.Broken.*no such head"
+    ):
+        load_run(run, trust="badheads")
+
+
 # --------------------------------------------------------------------------- a user's own head
 
 HEAD_MODULE = '''
