@@ -187,7 +187,7 @@ def test_modules_stay_small():
 
 @pytest.mark.parametrize(
     "command",
-    ["predict", "compare", "embed", "pretrain"]
+    ["predict", "evaluate", "compare", "embed", "pretrain"]
     + ["export", "pretrain_export", "pretrain_word2vec", "task_corpus"],  # moved, still commands
 )
 def test_python_m_commands_keep_their_paths(command):

@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "train and evaluate an experiment (Hydra: key=value overrides, -m sweeps)",
     ),
     "predict": ("elmo_tasks.cli.predict", "predict with a run folder or an exported model"),
+    "evaluate": (
+        "elmo_tasks.cli.evaluate",
+        "score a run folder or an exported model on a labelled file",
+    ),
     "export": ("elmo_tasks.cli.export", "write a run as a self-contained model folder"),
     "compare": ("elmo_tasks.cli.compare", "compare the runs of sweeps (table, report, chart)"),
     "embed": ("elmo_tasks.cli.embed", "write ELMo activations of text to hdf5"),

@@ -17,7 +17,7 @@ Rows with empty text are skipped with a warning that names their lines; every ot
 
 from elmo_tasks.core.errors import HubUnavailableError
 from elmo_tasks.data.hub import hub_source, read_hub, split_from_hub_dataset
-from elmo_tasks.data.labelled import LabelledSplit, cap, stratified_split
+from elmo_tasks.data.labelled import LabelledSplit, aligned, cap, stratified_split
 from elmo_tasks.data.sst_trees import (
     SST3_LABELS,
     SST5_LABELS,
@@ -32,6 +32,7 @@ __all__ = [
     "SST3_LABELS",
     "SST5_LABELS",
     "LabelledSplit",
+    "aligned",
     "cap",
     "hub_source",
     "parse_sst_tree",

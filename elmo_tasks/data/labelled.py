@@ -15,7 +15,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +53,14 @@ def to_split(
     labels: Sequence[str] | None,
     source: str,
     where: str,
+    value_names: Mapping[str, str] | None = None,
 ) -> LabelledSplit:
     """Validate texts and labels of ``raw`` and map it to the ``text``/``label``/``line`` columns.
 
     ``lines[i]`` is what messages call row ``i`` (``where`` is "line" or "row").
+    ``value_names`` names raw label values (``{"0": "negative", "1": "positive"}``): a row's
+    value is replaced by its name (a value already a name stays), and a label set read from
+    the file keeps the order of the raw values.
     """
     texts = raw[text_column][:]
     keep = np.array(
@@ -72,6 +76,10 @@ def to_split(
         row: _label_name(values[row], source, where, lines[row], label_column) for row in kept_rows
     }
     label_names = _resolve_label_names(names.values(), labels, source)
+    if value_names:
+        names = {row: value_names.get(name, name) for row, name in names.items()}
+        if labels is None:
+            label_names = list(dict.fromkeys(value_names.get(name, name) for name in label_names))
     label_ids = np.zeros(len(raw), dtype=np.int64)  # rows with empty text keep 0; they are dropped
     position = {name: index for index, name in enumerate(label_names)}
     for row, name in names.items():
@@ -260,6 +268,33 @@ def stratified_split(
             f"{describe}: validation",
         ),
     )
+
+
+def aligned(split: LabelledSplit, labels: Sequence[str]) -> LabelledSplit:
+    """``split`` with its label ids indexing ``labels`` (a model's label set) instead of its own
+    label names; DataFormatError naming the first row whose label ``labels`` lacks."""
+    if list(split.labels) == list(labels):
+        return split
+    position = {name: index for index, name in enumerate(labels)}
+    ids = split.dataset["label"][:]
+    lines = split.dataset["line"][:]
+    for row, label_id in enumerate(ids):
+        name = split.labels[label_id]
+        if name not in position:
+            raise DataFormatError(
+                f"{split.source}, line {lines[row]}: unknown label {name!r}; the model knows "
+                f"{', '.join(map(repr, labels))}"
+            )
+    mapping = [position.get(name, -1) for name in split.labels]
+    dataset = datasets.Dataset.from_dict(
+        {
+            "text": split.dataset["text"][:],
+            "label": [mapping[label_id] for label_id in ids],
+            "line": lines,
+        },
+        features=_features(list(labels)),
+    )
+    return LabelledSplit(dataset, list(labels), split.source)
 
 
 def cap(split: LabelledSplit, max_samples: int | None) -> LabelledSplit:

@@ -9,7 +9,7 @@ import csv
 import errno
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ def read_table(
     *,
     cache_dir: PathLike | None = None,
     encoding: str = DEFAULT_ENCODING,
+    label_names: Mapping[str, str] | None = None,
 ) -> LabelledSplit:
     """Read a .csv, .tsv or .jsonl/.json (JSON lines) file of texts and labels.
 
@@ -49,6 +50,8 @@ def read_table(
     file's ``labels`` when reading its validation or test file so that indices agree and an
     unknown value is an error. ``cache_dir`` is the ``datasets`` cache (default: its own);
     ``encoding`` the file's text encoding (a UTF-8 byte order mark is skipped).
+    ``label_names`` names raw values (``{"0": "negative", "1": "positive"}`` for SST-2's
+    tsv files); ``labels`` are then names too, and a value already a name is kept.
     """
     path = Path(path)
     fmt = _TABLE_FORMATS.get(path.suffix.lower())
@@ -71,7 +74,7 @@ def read_table(
             f"{path}: datasets read {len(raw)} rows but the file holds {len(lines)} records; "
             "cannot match rows to line numbers"
         )
-    return to_split(raw, text_column, label_column, lines, labels, str(path), "line")
+    return to_split(raw, text_column, label_column, lines, labels, str(path), "line", label_names)
 
 
 def read_texts(

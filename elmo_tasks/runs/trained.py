@@ -96,6 +96,8 @@ class TrainedRun:
     checkpoint: Path
     config: Any = None
     """The run's resolved config (an OmegaConf DictConfig)."""
+    folder: Path | None = None
+    """The run folder or export folder it was loaded from."""
 
     @property
     def module(self):
@@ -157,6 +159,22 @@ class TrainedRun:
                 }
             )
         return records
+
+    def evaluate(
+        self,
+        path: str | Path,
+        max_samples: int | str | None = "run",
+        batch_size: int | None = None,
+    ) -> dict:
+        """Score the model on a labelled file (or a split name of the run's hub dataset), read
+        as training read its test file. Returns ``{"metrics": {...}, "per_class"`` (and
+        ``"confusion_matrix"``) for a classifier, ``"per_type"`` for a tagger, ``"examples",
+        ...}``; on the run's own test file ``metrics`` equals results.json's ``test``.
+        ``max_samples``: ``"run"`` caps as the run's ``task.max_eval_samples`` did, ``"all"``
+        or N. See :mod:`elmo_tasks.runs.evaluation`."""
+        from elmo_tasks.runs.evaluation import evaluate
+
+        return evaluate(self, path, max_samples, batch_size)
 
     def predict(
         self, texts: Sequence[str] | Sequence[Sequence[str]], batch_size: int = 32
@@ -281,7 +299,7 @@ def load_run(
         config_file,
         target,
     )
-    return TrainedRun(model, datamodule, config_file, checkpoint, cfg)
+    return TrainedRun(model, datamodule, config_file, checkpoint, cfg, run_dir)
 
 
 def is_export(folder: Path) -> bool:
@@ -336,4 +354,4 @@ def load_export(folder: str | Path, device: Any = "cpu", trust: Trust = ()) -> T
         ) from error
     model.data_state = data_state
     model.to(target).eval()
-    return TrainedRun(model, datamodule, folder / CONFIG_FILE, folder / WEIGHTS_FILE, cfg)
+    return TrainedRun(model, datamodule, folder / CONFIG_FILE, folder / WEIGHTS_FILE, cfg, folder)

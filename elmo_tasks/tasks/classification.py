@@ -37,6 +37,26 @@ def classification_metrics(labels: Sequence[str]) -> MetricCollection:
     return MetricCollection(metrics)
 
 
+def per_class_f1(labels: Sequence[str]) -> MulticlassF1Score:
+    """The F1 of each class, logged as ``f1_<label>`` on validation and test."""
+    return MulticlassF1Score(len(labels), average=None)
+
+
+def classification_scores(
+    predictions: torch.Tensor, gold: torch.Tensor, labels: Sequence[str]
+) -> dict[str, float]:
+    """The metrics that validation and test log (``accuracy``, ``macro_f1``, ``macro_recall``,
+    ``f1_<label>``) of predicted and gold class indices, computed by the same metric objects,
+    so the values are those a test epoch over the same examples writes to results.json."""
+    collection, per_class = classification_metrics(labels), per_class_f1(labels)
+    collection.update(predictions, gold)
+    per_class.update(predictions, gold)
+    scores = {name: float(value) for name, value in collection.compute().items()}
+    f1 = per_class.compute()
+    scores.update({f"f1_{metric_label(label)}": float(f1[i]) for i, label in enumerate(labels)})
+    return scores
+
+
 class ClassificationTask(EncoderHeadTask):
     """encoder (tokens -> vectors + mask) -> head (-> logits); logs ``{split}/{metric}``.
 
@@ -74,7 +94,7 @@ class ClassificationTask(EncoderHeadTask):
             {f"{split}_": classification_metrics(labels) for split in ("train", "val", "test")}
         )
         self.per_class_f1 = nn.ModuleDict(
-            {f"{split}_": MulticlassF1Score(len(labels), average=None) for split in ("val", "test")}
+            {f"{split}_": per_class_f1(labels) for split in ("val", "test")}
         )
         self._train_predictions: list[tuple[torch.Tensor, torch.Tensor]] = []
 

@@ -156,24 +156,29 @@ class TaggingTask(EncoderHeadTask):
     def _bio(self, tags: list[str]) -> list[str]:
         return tags if self.scheme == "BIO" else to_bio(tags, self.scheme)
 
+    def scores(self, rows: Sequence[tuple[list[str], list[str]]]) -> dict[str, Any]:
+        """``conll_scores`` of (gold, predicted) tag rows in the model's scheme, scored on BIO."""
+        return conll_scores(
+            [self._bio(gold) for gold, _ in rows], [self._bio(pred) for _, pred in rows]
+        )
+
+    def logged_scores(self, scores: dict[str, Any]) -> dict[str, float]:
+        """What validation and test log of ``scores``: ``f1``, ``precision``, ``recall``,
+        ``token_accuracy`` and ``f1_<TYPE>`` for every type of the tag set."""
+        values = {name: scores[name] for name in SCORES}
+        per_type = scores["per_type"]
+        values.update(
+            {f"f1_{metric_label(t)}": per_type.get(t, {}).get("f1", 0.0) for t in self.types}
+        )
+        return values
+
     def _log_epoch(self, split: str) -> None:
         outputs = self._gathered(split)
         if not outputs:
             return
-        rows = [outputs[index] for index in sorted(outputs)]
-        scores = conll_scores(
-            [self._bio(gold) for gold, _ in rows], [self._bio(pred) for _, pred in rows]
-        )
-        self.log(f"{split}/f1", scores["f1"], prog_bar=True)
-        values = {f"{split}/{name}": scores[name] for name in SCORES if name != "f1"}
-        per_type = scores["per_type"]
-        values.update(
-            {
-                f"{split}/f1_{metric_label(t)}": per_type.get(t, {}).get("f1", 0.0)
-                for t in self.types
-            }
-        )
-        self.log_dict(values)
+        values = self.logged_scores(self.scores([outputs[index] for index in sorted(outputs)]))
+        self.log(f"{split}/f1", values.pop("f1"), prog_bar=True)
+        self.log_dict({f"{split}/{name}": value for name, value in values.items()})
 
     def on_validation_epoch_start(self) -> None:
         self._outputs["val"] = {}
