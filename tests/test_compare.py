@@ -74,7 +74,10 @@ def table_rows(text: str) -> dict[str, list[str]]:
     """Rows of the first markdown table by their first cell."""
     text = text.split("## Paired differences")[0]
     rows = [line.strip("|").split(" | ") for line in text.splitlines() if line.startswith("| ")]
-    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+    table = {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+    if table.get("group", [""])[0] == "setting":  # short names differ from the overrides
+        table = {name: cells[1:] for name, cells in table.items()}
+    return table
 
 
 def test_groups_means_stds_and_best_marking(sweep, capsys):
@@ -85,12 +88,14 @@ def test_groups_means_stds_and_best_marking(sweep, capsys):
     rows = table_rows(written)
     assert rows["group"] == ["n", "accuracy", "macro_f1"]
     # a: accuracy 0.80/0.84/0.82 -> 0.82 ± 0.02; macro_f1 0.70/0.70/0.76 -> 0.72 ± sqrt(0.0012)
-    assert rows["experiment=a"] == ["3", "0.8200 ± 0.0200", "**0.7200 ± 0.0346**"]
+    assert rows["a"] == ["3", "0.8200 ± 0.0200", "**0.7200 ± 0.0346**"]
     # b: accuracy 0.90/0.86 -> 0.88 ± sqrt(0.0008); macro_f1 0.60/0.64 -> 0.62 ± sqrt(0.0008)
-    assert rows["experiment=b"] == ["2", "**0.8800 ± 0.0283**", "0.6200 ± 0.0283"]
+    assert rows["b"] == ["2", "**0.8800 ± 0.0283**", "0.6200 ± 0.0283"]
     # c: one run (std 0), no macro_f1
-    assert rows["experiment=c"] == ["1", "0.5000 ± 0.0000", "–"]
-    assert list(rows) == ["group", "experiment=a", "experiment=b", "experiment=c"]
+    assert rows["c"] == ["1", "0.5000 ± 0.0000", "–"]
+    assert list(rows) == ["group", "a", "b", "c"]
+    assert "| a | `experiment=a` | 3 |" in written  # the short name, then the full setting
+    assert "**b has the best test accuracy (0.8800): +0.0600 over a (p = 0.374, not " in written
     assert (sweep / "comparison.png").read_bytes().startswith(PNG_MAGIC)
 
 
@@ -102,12 +107,12 @@ def test_settings_one_key_apart_get_a_paired_difference_over_seeds(sweep, capsys
         for cells in (
             [c.strip() for c in line.strip("|").split(" | ")]
             for line in section.splitlines()
-            if line.startswith("| experiment=")
+            if line.startswith(("| a |", "| b |"))
         )
     }
     # b - a over the shared seeds 1 and 2: 0.10 and 0.02 -> mean 0.06, std 0.0566, t = 1.5 with
     # 1 degree of freedom (a Cauchy): p = 1 - 2 atan(1.5) / pi = 0.374
-    assert rows[("experiment=b", "experiment=a")] == [
+    assert rows[("b", "a")] == [
         "2",
         "+0.0600",
         "0.0566",
@@ -115,8 +120,8 @@ def test_settings_one_key_apart_get_a_paired_difference_over_seeds(sweep, capsys
         "no significant difference (p ≥ 0.05)",
     ]
     # one shared seed: a difference, but no test
-    assert rows[("experiment=a", "experiment=c")][:2] == ["1", "+0.3000"]
-    assert rows[("experiment=a", "experiment=c")][-1] == "too few seeds to test"
+    assert rows[("a", "c")][:2] == ["1", "+0.3000"]
+    assert rows[("a", "c")][-1] == "too few seeds to test"
     assert len(rows) == 3
 
 
@@ -133,7 +138,7 @@ def test_unreadable_results_count_as_incomplete(sweep, capsys):
     assert main([str(sweep)]) == 0
     text = capsys.readouterr().out
     assert "Incomplete runs (2)" in text and "unreadable results.json" in text
-    assert table_rows(text)["experiment=a"][0] == "2"
+    assert table_rows(text)["a"][0] == "2"
 
 
 def test_out_folder_metric_and_several_paths(sweep, tmp_path, capsys):
@@ -147,8 +152,8 @@ def test_out_folder_metric_and_several_paths(sweep, tmp_path, capsys):
         == 0
     )
     rows = table_rows((out / "comparison.md").read_text())
-    assert rows["experiment=a"][0] == "3"  # sweep/0 is not counted twice
-    assert rows["experiment=d"] == ["1", "0.7000 ± 0.0000", "**0.9000 ± 0.0000**"]
+    assert rows["a"][0] == "3"  # sweep/0 is not counted twice
+    assert rows["d"] == ["1", "0.7000 ± 0.0000", "**0.9000 ± 0.0000**"]
     assert (out / "comparison.png").read_bytes().startswith(PNG_MAGIC)
     assert not (sweep / "comparison.md").exists()
 

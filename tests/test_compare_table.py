@@ -29,36 +29,33 @@ def test_rich_table_has_the_numbers_of_the_markdown_report(sweep):  # noqa: F811
             cells = [cell.strip() for cell in line.replace("┃", "│").split("│")[1:-1]]
             rows[cells[0]] = cells[1:]
     assert rows["group"] == ["n", "accuracy", "macro_f1"]
-    assert rows["experiment=a"] == ["3", "0.8200 ± 0.0200", "0.7200 ± 0.0346"]
-    assert rows["experiment=b"] == ["2", "0.8800 ± 0.0283", "0.6200 ± 0.0283"]
-    assert rows["experiment=c"] == ["1", "0.5000 ± 0.0000", "–"]
+    assert rows["a"] == ["3", "0.8200 ± 0.0200", "0.7200 ± 0.0346"]
+    assert rows["b"] == ["2", "0.8800 ± 0.0283", "0.6200 ± 0.0283"]
+    assert rows["c"] == ["1", "0.5000 ± 0.0000", "–"]
     words = " ".join(text.split())  # the caption wraps at the table's width
     assert "Test metrics" in words and "(seeds 1, 2, 3)" in words
     assert "Incomplete runs (1), not in the table:" in text
 
 
-def test_the_paired_differences_follow_the_table(sweep):  # noqa: F811
-    paired = _rendered(sweep, width=160).split("Paired differences over seeds (test accuracy)")[1]
-    rows = [
-        [c.strip() for c in line.split("│")[1:-1]]
-        for line in paired.splitlines()
-        if line.startswith("│")
+def test_the_paired_differences_and_the_conclusion_follow_the_table(sweep):  # noqa: F811
+    text = _rendered(sweep, width=80)
+    paired = text.split("Paired differences of test accuracy over seeds")[1]
+    lines = [line.strip() for line in paired.splitlines() if line.startswith("  ")]
+    assert lines[:3] == [
+        "b − a: +0.0600 ± 0.0566 over 2 seeds (p = 0.374, not significant)",
+        "a − c: +0.3000 ± 0.0000 over 1 seed (one shared seed: no test)",
+        "b − c: +0.4000 ± 0.0000 over 1 seed (one shared seed: no test)",
     ]
-    by_pair = {tuple(row[:2]): row[2:] for row in rows if row[0].startswith("experiment=")}
-    assert by_pair[("experiment=b", "experiment=a")] == [
-        "2",
-        "+0.0600",
-        "0.0566",
-        "0.374",
-        "no significant difference (p ≥ 0.05)",
-    ]
-    assert len(by_pair) == 3
+    assert (
+        "Conclusion: b has the best test accuracy (0.8800): +0.0600 over a (p = 0.374, not "
+        "significant), +0.3800 over c (one shared seed: no test)\n" in text
+    )
 
 
 def test_best_means_are_bold_and_labels_are_not_markup():
     class Group:
         def __init__(self, label, runs):
-            self.label, self.runs = label, runs
+            self.label, self.runs, self.shown = label, runs, label
 
     class Run:
         def __init__(self, value):
@@ -84,4 +81,4 @@ def test_main_prints_the_rich_table_on_a_terminal_and_markdown_otherwise(
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     assert compare_command([str(sweep)]) == 0
     out = capsys.readouterr().out
-    assert "│ experiment=a" in out and "| experiment=a |" not in out
+    assert "│ a " in out and "| a |" not in out

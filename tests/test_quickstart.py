@@ -293,12 +293,19 @@ def test_train_py_runs_the_quickstart_and_prints_the_comparison(tmp_path: Path) 
     )
     assert all(r["task"] == "quickstart" and 0.0 <= r["test"]["accuracy"] <= 1.0 for r in results)
     table = done.stdout[done.stdout.index("| group |") :]
-    for model in ("baseline", "baseline_elmo", "elmo"):
-        assert f"| experiment=quickstart/{model} | 2 |" in table
+    for label, model in (
+        ("baseline", "baseline"),
+        ("baseline + ELMo", "baseline_elmo"),
+        ("ELMo alone", "elmo"),
+    ):
+        assert f"| {label} | `experiment=quickstart/{model}` | 2 |" in table
     pairs = done.stdout[done.stdout.index("## Paired differences") :]
-    rows = [line for line in pairs.splitlines() if line.startswith("| experiment=quickstart/")]
+    rows = [line for line in pairs.splitlines() if line.startswith(("| baseline", "| ELMo"))]
     assert len(rows) == 3  # every two models are one setting apart
     assert "beats" in pairs or "no significant difference" in pairs
+    assert " has the best test accuracy (" in done.stdout  # the conclusion
+    assert f"Report: {tmp_path / 'sweep' / 'comparison.md'}" in done.stdout
+    assert f"Chart:  {tmp_path / 'sweep' / 'comparison.png'}" in done.stdout
     assert (tmp_path / "sweep" / "comparison.md").is_file() and (
         tmp_path / "sweep" / "comparison.png"
     ).is_file()

@@ -96,7 +96,7 @@ def _run(values: dict[str, Any]) -> int:
         )
     except ComparisonError as error:
         return _fail(str(error))
-    show_comparison(result)
+    show_comparison(result, markdown_paths=False)  # stdout: exactly comparison.md when piped
     print(
         f"wrote {result.out / 'comparison.md'} and {result.out / 'comparison.png'}", file=sys.stderr
     )

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from elmo_tasks.results import significance
+from elmo_tasks.results.chart import Bar, save_chart
+from elmo_tasks.results.conclusion import conclusion
+from elmo_tasks.results.naming import group_names, run_label
 
 RESULTS_FILE = "results.json"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
@@ -39,6 +42,7 @@ class Run:
     path: Path
     results: dict[str, Any]
     overrides: dict[str, str]
+    label: str | None = None  # the ``label`` of the run's config (presets set one)
 
 
 @dataclass
@@ -48,6 +52,12 @@ class Group:
     label: str
     runs: list[Run] = field(default_factory=list)
     setting: dict[str, str] = field(default_factory=dict)  # the differing keys and their values
+    name: str = ""  # short and readable (see elmo_tasks.results.naming); the label if unset
+
+    @property
+    def shown(self) -> str:
+        """What tables, charts and verdicts call the group."""
+        return self.name or self.label
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,8 @@ def _read_run(path: Path) -> Run:
     results = json.loads((path / RESULTS_FILE).read_text())
     if not isinstance(results, dict):
         raise ValueError("results.json does not hold an object")
-    return Run(path, results, parse_overrides(results.get("config_overrides") or []))
+    overrides = parse_overrides(results.get("config_overrides") or [])
+    return Run(path, results, overrides, run_label(path))
 
 
 def collect(paths: Sequence[Path]) -> Collection:
@@ -124,8 +135,13 @@ def group_runs(runs: Sequence[Run], roots: Sequence[Path] | None = None) -> list
     a run counts as ``(default)``), in natural order of their labels. With ``roots``, runs are
     grouped by the folder right below the root that holds them instead (e.g. one sweep folder
     per setting: ``out/elmo/0``, ``out/elmo/1``, ``out/random/0``...)."""
-    if roots is not None:
-        return _group_by_folder(runs, roots)
+    groups = _group_by_folder(runs, roots) if roots is not None else _group_by_overrides(runs)
+    for group, name in zip(groups, group_names(groups)):
+        group.name = name
+    return groups
+
+
+def _group_by_overrides(runs: Sequence[Run]) -> list[Group]:
     keys: list[str] = []
     for run in runs:
         keys += [key for key in run.overrides if key not in keys]
@@ -202,15 +218,19 @@ def summary_cells(
 
 def markdown_table(groups: Sequence[Group], split: str, metrics: Sequence[str]) -> str:
     """One row per group: n runs and ``mean ± std`` per metric, the best mean of a column in bold."""
+    settings = any(group.shown != group.label for group in groups)
     lines = [
-        "| " + " | ".join(["group", "n", *metrics]) + " |",
-        "|" + "|".join(["---", "---:", *["---:"] * len(metrics)]) + "|",
+        "| " + " | ".join(["group", *(["setting"] if settings else []), "n", *metrics]) + " |",
+        "|"
+        + "|".join(["---", *(["---"] if settings else []), "---:", *["---:"] * len(metrics)])
+        + "|",
     ]
     for group, cells in zip(groups, summary_cells(groups, split, metrics)):
         texts = ["–" if c is None else f"**{c[0]}**" if c[1] else c[0] for c in cells]
+        names = [group.shown, *([f"`{group.label}`"] if settings else [])]
         lines.append(
             "| "
-            + " | ".join([group.label.replace("|", "\\|"), str(len(group.runs)), *texts])
+            + " | ".join([*(n.replace("|", "\\|") for n in names), str(len(group.runs)), *texts])
             + " |"
         )
     return "\n".join(lines)
@@ -238,9 +258,9 @@ def paired_differences(
                 continue
             a, b = values_by_seed(first, split, metric), values_by_seed(second, split, metric)
             if a and b and statistics.fmean(b.values()) > statistics.fmean(a.values()):
-                first_label, second_label, a, b = second.label, first.label, b, a
+                first_label, second_label, a, b = second.shown, first.shown, b, a
             else:
-                first_label, second_label = first.label, second.label
+                first_label, second_label = first.shown, second.shown
             difference = significance.paired_difference(first_label, second_label, a, b)
             if difference is not None:
                 found.append(difference)
@@ -259,9 +279,12 @@ def report(
         f"{len(groups)} group{plural}: mean ± sample std over the runs of a group (seeds {', '.join(seeds)}); "
         "the best mean of each column in bold."
     )
-    text = f"# Comparison\n\n{caption}\n\n{markdown_table(groups, split, metrics)}\n"
     metric = main_metric(collection.runs) or (metrics[0] if metrics else None)
     differences = paired_differences(groups, split, metric) if metric else []
+    text = f"# Comparison\n\n{caption}\n\n"
+    if metric:
+        text += f"**{conclude(groups, split, metric, differences)}**\n\n"
+    text += f"{markdown_table(groups, split, metrics)}\n"
     if differences:
         text += (
             f"\n## Paired differences over seeds ({split} {metric})\n\n"
@@ -275,50 +298,37 @@ def report(
     return text
 
 
-def _short_label(label: str) -> str:
-    """A group label for the chart: one override per line, long floats to 4 significant digits."""
+def conclude(
+    groups: Sequence[Group],
+    split: str,
+    metric: str,
+    differences: Sequence[significance.PairedDifference],
+) -> str:
+    """The one-line conclusion (see :mod:`elmo_tasks.results.conclusion`)."""
+    means = [(group.shown, group_summary(group, split, metric)) for group in groups]
+    return conclusion(split, metric, means, differences)
 
-    def shorten(match: re.Match[str]) -> str:
-        return f"{float(match.group()):.4g}"
 
-    return re.sub(r"\d+\.\d{5,}(?:e-?\d+)?", shorten, label).replace(", ", "\n")
+def chart_bars(groups: Sequence[Group], split: str, metric: str) -> list[Bar]:
+    """The bars of the chart: each group's mean, std and the value of every run."""
+    bars = []
+    for group in groups:
+        summary = group_summary(group, split, metric)
+        if summary is None:
+            continue
+        values = [(run.results.get(split) or {}).get(metric) for run in group.runs]
+        numbers = tuple(
+            float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+        )
+        bars.append(Bar(group.shown.replace(", ", "\n"), summary.mean, summary.std, numbers))
+    return bars
 
 
 def plot(groups: Sequence[Group], split: str, metric: str, path: Path) -> None:
-    """A horizontal bar per group: mean of ``metric`` with the sample std as error bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = [
-        (f"{_short_label(g.label)} (n={s.n})", s)
-        for g in groups
-        if (s := group_summary(g, split, metric)) is not None
-    ]
-    lines = sum(label.count("\n") + 1 for label, _ in shown)
-    width = max(len(line) for label, _ in shown for line in label.split("\n"))
-    figure, axes = plt.subplots(figsize=(5.0 + 0.07 * width, 1.2 + 0.3 * lines + 0.2 * len(shown)))
-    positions = list(range(len(shown)))
-    axes.barh(
-        positions,
-        [s.mean for _, s in shown],
-        xerr=[s.std for _, s in shown],
-        capsize=4,
-        color="tab:blue",
-    )
-    axes.set_yticks(positions, [label for label, _ in shown])
-    axes.invert_yaxis()
-    axes.set_xlabel(f"{split} {metric} (mean ± sample std)")
-    axes.grid(axis="x", alpha=0.3)
-    figure.tight_layout()
-    from elmo_tasks.core.atomic import (
-        atomic_open,  # an existing chart is replaced only by a complete one
-    )
-
-    with atomic_open(path, "wb") as handle:
-        figure.savefig(handle, dpi=120, format="png")
-    plt.close(figure)
+    """A horizontal bar per group (mean of ``metric``, sample std as error bar) on an axis
+    from zero, with a dot per run (see :mod:`elmo_tasks.results.chart`)."""
+    label = f"{split} {metric} (bars: mean ± sample std; dots: one run each)"
+    save_chart(chart_bars(groups, split, metric), label, path)
 
 
 def _group_by_folder(runs: Sequence[Run], roots: Sequence[Path]) -> list[Group]:

@@ -1,8 +1,9 @@
 """The comparison table of ``python -m elmo_tasks.compare`` on a terminal, drawn with rich.
 
-comparison.md keeps the markdown tables; a terminal gets the same numbers as rich tables
-(the best mean of each column in bold), the paired differences between settings one key
-apart with their verdicts, and the list of incomplete runs.
+comparison.md keeps the markdown tables; a terminal gets the same numbers as a rich table
+that reads at 80 columns (groups by their short names, never cut; the best mean of each
+column in bold; as many metrics as fit), the paired differences between settings one key
+apart, a one-line conclusion, where the report and the chart are, and the incomplete runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.table import Table
 from elmo_tasks.results.compare import (
     Comparison,
     _natural_key,
+    conclude,
     main_metric,
     paired_differences,
     summary_cells,
@@ -25,77 +27,106 @@ from elmo_tasks.results.compare import (
 from elmo_tasks.results.significance import ALPHA
 
 
+def _fitting_metrics(groups: Sequence[Any], metrics: Sequence[str], width: int) -> list[str]:
+    """The first metrics (the main one first) whose columns fit ``width`` beside the group names."""
+    used = max([len("group"), *(len(group.shown) for group in groups)]) + 4 + 5  # group, n
+    shown: list[str] = []
+    for metric in metrics:
+        column = max(len(metric), len("0.0000 ± 0.0000")) + 3
+        if shown and used + column > width:
+            break
+        shown.append(metric)
+        used += column
+    return shown
+
+
 def comparison_table(
     groups: Sequence[Any], split: str, metrics: Sequence[str], caption: str = ""
 ) -> Table:
-    """One row per group: n runs and ``mean ± std`` per metric, the best mean of a column in bold."""
+    """One row per group (its short name, never wrapped): n runs and ``mean ± std`` per
+    metric, the best mean of a column in bold."""
     table = Table(
-        title=f"{'Test' if split == 'test' else 'Validation'} metrics", caption=caption or None
+        title=f"{'Test' if split == 'test' else 'Validation'} metrics",
+        caption=caption or None,
+        title_justify="left",
+        caption_justify="left",
     )
-    table.add_column("group")
+    table.add_column("group", no_wrap=True)
     table.add_column("n", justify="right")
     for metric in metrics:
         table.add_column(metric, justify="right")
     for group, cells in zip(groups, summary_cells(groups, split, metrics)):
         texts = ["–" if c is None else f"[bold]{c[0]}[/bold]" if c[1] else c[0] for c in cells]
-        table.add_row(escape(group.label), str(len(group.runs)), *texts)
+        table.add_row(escape(getattr(group, "shown", group.label)), str(len(group.runs)), *texts)
     return table
 
 
-def paired_table(differences: Sequence[Any], split: str, metric: str) -> Table:
-    """One row per pair of settings one key apart: the per-seed difference, its p-value and verdict."""
-    table = Table(
-        title=f"Paired differences over seeds ({split} {metric})",
-        caption=f"paired by seed; two-sided paired t-test; significant: p < {ALPHA}",
-    )
-    for name, justify in (
-        ("A", "left"),
-        ("B", "left"),
-        ("seeds", "right"),
-        ("mean A − B", "right"),
-        ("std", "right"),
-        ("p", "right"),
-        ("verdict", "left"),
-    ):
-        table.add_column(name, justify=justify)
+def paired_lines(differences: Sequence[Any]) -> list[str]:
+    """One line per pair of settings one key apart: A − B over the shared seeds, the p-value
+    and whether that is significant."""
+    lines = []
     for d in differences:
-        p = "–" if d.p_value is None else f"{d.p_value:.3g}"
-        verdict = f"[bold]{escape(d.verdict())}[/bold]" if d.significant else escape(d.verdict())
-        table.add_row(
-            escape(d.first),
-            escape(d.second),
-            str(len(d.seeds)),
-            f"{d.mean:+.4f}",
-            f"{d.std:.4f}",
-            p,
-            verdict,
+        if d.p_value is None:
+            test = "one shared seed: no test"
+        else:
+            test = f"p = {d.p_value:.3g}, " + (
+                "significant" if d.significant else "not significant"
+            )
+        lines.append(
+            f"  {d.first} − {d.second}: {d.mean:+.4f} ± {d.std:.4f} over {len(d.seeds)} "
+            f"seed{'s' if len(d.seeds) != 1 else ''} ({test})"
         )
-    return table
+    return lines
+
+
+def _plain(console: Console, text: str) -> None:
+    """``text`` as it is: no markup, no highlighting, and no line breaks of rich's own."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
 def print_comparison(
     console: Console, collection: Any, groups: Sequence[Any], split: str, metrics: Sequence[str]
 ) -> None:
-    """The table with its caption, the paired differences, then the runs left out of the table
-    (unfinished or unreadable)."""
+    """The table (as many metrics as fit the console), the paired differences, the one-line
+    conclusion, then the runs left out of the table (unfinished or unreadable)."""
     seeds = sorted({str(run.results.get("seed")) for run in collection.runs}, key=_natural_key)
-    caption = (
-        f"mean ± sample std over the runs of a group (seeds {', '.join(seeds)}); best mean in bold"
+    shown = _fitting_metrics(groups, metrics, console.width)
+    more = len(metrics) - len(shown)
+    caption = f"mean ± sample std over the runs of a group (seeds {', '.join(seeds)})" + (
+        f"; {more} more metric{'s' if more != 1 else ''} in comparison.md" if more else ""
     )
-    console.print(comparison_table(groups, split, metrics, caption))
+    console.print(comparison_table(groups, split, shown, caption))
     metric = main_metric(collection.runs) or (metrics[0] if metrics else None)
     differences = paired_differences(groups, split, metric) if metric else []
     if differences:
-        console.print(paired_table(differences, split, metric))
+        _plain(
+            console,
+            f"Paired differences of {split} {metric} over seeds (two-sided paired t-test; "
+            f"significant: p < {ALPHA}):",
+        )
+        for line in paired_lines(differences):
+            _plain(console, line)
+    if metric:
+        _plain(console, f"Conclusion: {conclude(groups, split, metric, differences)}")
     if collection.incomplete:
-        console.print(f"Incomplete runs ({len(collection.incomplete)}), not in the table:")
+        _plain(console, f"Incomplete runs ({len(collection.incomplete)}), not in the table:")
         for path, reason in collection.incomplete:
-            console.print(f"  {path}: {reason}", markup=False, highlight=False)
+            _plain(console, f"  {path}: {reason}")
 
 
-def show_comparison(result: Comparison) -> None:
-    """A terminal gets the rich tables; a pipe or a file the markdown of comparison.md."""
-    if sys.stdout.isatty():
-        print_comparison(Console(), result.collection, result.groups, result.split, result.metrics)
-    else:
-        print(result.markdown, end="")
+def show_comparison(
+    result: Comparison, console: Console | None = None, markdown_paths: bool = True
+) -> None:
+    """A terminal gets the rich tables, the conclusion and where comparison.md and
+    comparison.png are; a pipe or a file the markdown of comparison.md (and, unless
+    ``markdown_paths`` is false, the two paths after it)."""
+    paths = [f"Report: {result.out / 'comparison.md'}", f"Chart:  {result.out / 'comparison.png'}"]
+    if console is not None or sys.stdout.isatty():
+        console = console or Console()
+        print_comparison(console, result.collection, result.groups, result.split, result.metrics)
+        for line in paths:
+            _plain(console, line)
+        return
+    print(result.markdown, end="")
+    if markdown_paths:
+        print("\n" + "\n".join(paths))

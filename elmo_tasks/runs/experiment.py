@@ -29,6 +29,7 @@ from elmo_tasks.core.run_files import training_started
 from elmo_tasks.core.sweeps import check_not_ddp_multirun
 from elmo_tasks.core.threads import ThreadShare, apply_threads
 from elmo_tasks.core.trust import code_modules
+from elmo_tasks.results.run_summary import show_run_results
 from elmo_tasks.runs import preflight
 from elmo_tasks.runs.loggers import build_loggers, finish_loggers
 from elmo_tasks.tasks import ClassificationTask, TaggingTask
@@ -227,4 +228,5 @@ def run(cfg: DictConfig) -> float | None:
     with atomic_open(output_dir / "config_resolved.yaml", "w", encoding="utf-8") as handle:
         OmegaConf.save(cfg, handle, resolve=True)
     log.info("results: %s", output_dir / "results.json")
+    show_run_results(results, output_dir / "results.json")  # the scores, as a table
     return value
