@@ -3,14 +3,20 @@ of the test metric over seeds, then the paired differences that decide the paper
 (does ELMo added to the baseline help, and more than same-corpus word2vec?).
 
     python bench/downstream_summary.py OUT_DIR [--chart docs/img/downstream.png]
+    python bench/downstream_summary.py --from-markdown docs/results.md --chart docs/img/downstream_mini.png
 
 OUT_DIR is the folder the shell script wrote (``OUT_DIR/<task>/<setting>/<seed>/results.json``).
+The chart's axes start at zero (a gap is drawn at its true size) and show every seed's run as
+a dot on its bar. ``--from-markdown`` redraws the chart from the mean ± std table of a results
+page when the run folders are gone (bars and error bars only: such a table keeps no per-seed
+values, and the chart says so).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -67,11 +73,52 @@ def cell(values: dict[int, float]) -> str:
     )
 
 
+def read_markdown(page: Path) -> dict[tuple[str, str], dict]:
+    """(task, setting) -> {mean, std} from the first table of ``page`` whose header names the
+    settings (the table this script printed)."""
+    names = {name: task for task, name in TASKS.items()}
+    settings = list(SETTINGS)
+    found = {}
+    for line in page.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != len(settings) + 1 or cells[0] not in names:
+            continue
+        for setting, text in zip(settings, cells[1:]):
+            match = re.fullmatch(r"(-?[\d.]+) ± ([\d.]+)(?: \(n=\d+\))?", text)
+            if match and (names[cells[0]], setting) not in found:
+                found[names[cells[0]], setting] = {
+                    "mean": float(match.group(1)),
+                    "std": float(match.group(2)),
+                }
+    return found
+
+
+def summary(entry: dict) -> tuple[float, float, list[float]]:
+    """Mean, sample std and the per-seed values (empty when only the summary is known)."""
+    if "by_seed" not in entry:
+        return entry["mean"], entry["std"], []
+    values = list(entry["by_seed"].values())
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return statistics.fmean(values), std, values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path)
+    parser.add_argument("out", type=Path, nargs="?")
     parser.add_argument("--chart", type=Path, help="write a grouped bar chart here")
+    parser.add_argument(
+        "--from-markdown",
+        type=Path,
+        help="draw the chart from the mean ± std table of this page instead of run folders",
+    )
     args = parser.parse_args()
+    if args.from_markdown:
+        if not args.chart:
+            parser.error("--from-markdown draws a chart: give --chart PATH")
+        chart(read_markdown(args.from_markdown), args.chart)
+        return
+    if args.out is None:
+        parser.error("give OUT_DIR (or --from-markdown PAGE --chart PATH)")
     found = read(args.out)
     print("| task (test metric, mean ± std over seeds) | " + " | ".join(SETTINGS.values()) + " |")
     print("|---|" + "---:|" * len(SETTINGS))
@@ -103,35 +150,48 @@ def main() -> None:
 
 
 def chart(found: dict, path: Path) -> None:
+    """One panel per task: a bar per setting (mean, sample std as error bar) on a y axis from
+    0 to 1, and each seed's run as a dot on its bar."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(TASKS), figsize=(12, 3.2))
+    figure, axes = plt.subplots(1, len(TASKS), figsize=(12, 3.4))
+    per_seed = False
     for axis, (task, name) in zip(axes, TASKS.items()):
-        shown = [
-            (CHART_LABELS[s], list(found[task, s]["by_seed"].values()))
-            for s in SETTINGS
-            if (task, s) in found
-        ]
-        means = [statistics.fmean(v) for _, v in shown]
-        stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, v in shown]
+        shown = [(CHART_LABELS[s], summary(found[task, s])) for s in SETTINGS if (task, s) in found]
         axis.bar(
             range(len(shown)),
-            means,
-            yerr=stds,
+            [mean for _, (mean, _, _) in shown],
+            yerr=[std for _, (_, std, _) in shown],
             capsize=3,
-            color=["tab:gray", "tab:olive", "tab:blue", "tab:cyan"],
+            color=["tab:gray", "tab:olive", "tab:blue", "tab:cyan"][: len(shown)],
+            alpha=0.75,
         )
+        for position, (_, (_, _, values)) in enumerate(shown):
+            if values:
+                per_seed = True
+                spread = (
+                    [0.0]
+                    if len(values) == 1
+                    else [-0.18 + 0.36 * i / (len(values) - 1) for i in range(len(values))]
+                )
+                axis.scatter([position + x for x in spread], values, color="black", s=10, zorder=3)
         axis.set_xticks(range(len(shown)), [label for label, _ in shown], fontsize=7)
-        low = min(m - s for m, s in zip(means, stds))
-        axis.set_ylim(max(0.0, low - 0.05), min(1.0, max(means) + 0.05))
+        axis.set_ylim(0.0, 1.0)  # from zero: differences at their true size
         axis.set_title(name, fontsize=9)
         axis.grid(axis="y", alpha=0.3)
-    figure.tight_layout()
+    note = (
+        "bars: mean ± sample std over seeds; dots: one seed each"
+        if per_seed
+        else "bars: mean ± sample std over 3 seeds (per-seed values not kept for this chart)"
+    )
+    figure.text(0.5, 0.01, note, ha="center", fontsize=8)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 if __name__ == "__main__":
