@@ -94,6 +94,7 @@ def test_every_module_lives_in_a_layer_or_is_an_alias(graph):
         "elmo_tasks.__main__",  # python -m elmo_tasks: the elmo-tasks command
         "elmo_tasks.compare",
         "elmo_tasks.embed",
+        "elmo_tasks.evaluate",
         "elmo_tasks.predict",
         "elmo_tasks.pretrain",
     ]

@@ -13,7 +13,6 @@ from elmo_tasks.core.errors import DataFormatError
 from elmo_tasks.data.base import Batch, BucketedDataModule
 from elmo_tasks.data.classification import (
     LabelledSplit,
-    aligned,
     cap,
     read_hub,
     read_sst_trees,
@@ -27,9 +26,6 @@ from elmo_tasks.data.tokenize import get_tokenizer
 log = logging.getLogger(__name__)
 
 READERS = ("table", "sst_trees", "sst3_trees", "tweeteval", "hub")
-EVALUATE = "evaluate"
-TABLES = (".csv", ".tsv", ".jsonl", ".json")
-"""The split that :meth:`ClassificationDataModule.setup_evaluation` reads a labelled file into."""
 
 
 class ClassificationDataModule(BucketedDataModule):
@@ -191,40 +187,6 @@ class ClassificationDataModule(BucketedDataModule):
         for split, data in raw.items():
             self.splits[split] = self._tokenized(data)
         self.vocabulary = self.build_vocabulary(row["tokens"] for row in self.splits["train"])
-
-    def setup_evaluation(self, source: str, max_samples: int | None = None) -> str:
-        """Read ``source`` as training read its test file: this task's reader, columns,
-        tokeniser and label set (``labels``, from training: an unknown label is an error), into
-        the split ``evaluate``; returns that split's name. ``source`` is a file (a table file
-        for ``table`` and ``hub`` runs, SST trees, or TweetEval's ``{split}_text.txt``), or a
-        split name of the run's hub dataset."""
-        if not self.labels:
-            raise ValueError("setup_evaluation needs the trained label set (load_trained_state)")
-        path = Path(str(source)).expanduser()
-        if self.reader == "hub" and not path.exists():
-            self.files[EVALUATE] = str(source)
-            split = self._read(EVALUATE, self.labels)
-        elif not path.is_file():
-            raise DataFormatError(f"{path}: no such file")
-        elif self.reader == "tweeteval" and path.name.endswith("_text.txt"):
-            split = read_tweeteval(path.parent, path.name[: -len("_text.txt")], self.encoding)
-        elif self.reader in ("sst_trees", "sst3_trees") and path.suffix.lower() not in TABLES:
-            split = read_sst_trees(path, self.reader == "sst_trees", self.encoding)
-        else:
-            split = read_table(
-                path,
-                self.text_column,
-                self.label_column,
-                labels=self.labels,
-                encoding=self.encoding,
-                label_names=self.label_names,
-            )
-        split = cap(aligned(split, self.labels), max_samples)
-        if not len(split):
-            raise DataFormatError(f"{source}: no examples to evaluate")
-        self.files[EVALUATE] = str(source)
-        self.splits[EVALUATE] = self._tokenized(split)
-        return EVALUATE
 
     def _tokenized(self, split: LabelledSplit):
         tokenize, lowercase = self.tokenize, self.lowercase

@@ -12,7 +12,6 @@ import logging
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import datasets
@@ -44,8 +43,6 @@ PAD_TAG = -100
 """Tag id of padded positions (``ignore_index`` of the cross-entropy; masked out by the CRF)."""
 
 LONG_SENTENCES = ("split", "error")
-EVALUATE = "evaluate"
-"""The split that :meth:`TaggingDataModule.setup_evaluation` reads a labelled file into."""
 _PREFIXES = {"IOB1": "BI", "BIO": "BI", "BIOES": "BIES"}
 
 
@@ -352,30 +349,6 @@ class TaggingDataModule(BucketedDataModule):
             self.scheme,
             self.labels,
         )
-
-    def setup_evaluation(self, source: str, max_samples: int | None = None) -> str:
-        """Read ``source`` as training read its test file (a CoNLL file with this task's
-        columns and encoding, or a split name of the run's hub dataset), its tags checked
-        against the trained tag set and input scheme, into the split ``evaluate``; returns
-        that split's name. Long sentences are cut into chunks as in training."""
-        if not self.labels or self.input_scheme is None:
-            raise ValueError("setup_evaluation needs the trained tag set (load_trained_state)")
-        self._types = self._types or {split_tag(label)[1] for label in self.labels} - {""}
-        self._train_source = self._train_source or "the run's training data"
-        path = Path(str(source)).expanduser()
-        if self.hub_name and not path.exists():
-            self.files[EVALUATE] = str(source)
-            split = self._read(EVALUATE)
-        else:
-            if not path.is_file():
-                raise DataFormatError(f"{path}: no such file")
-            sentences = read_conll(path, self.token_column, self.tag_column, self.encoding)
-            split = TaggedSplit(sentences, str(path))
-        split = _cap(split, max_samples)
-        self.files[EVALUATE] = str(source)
-        self.tagged[EVALUATE] = split
-        self.splits[EVALUATE] = self._rows(split)
-        return EVALUATE
 
     def _learn_tags(self, train: TaggedSplit) -> None:
         """Input scheme and tag set from the train file; malformed tags named by file and line."""

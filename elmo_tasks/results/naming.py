@@ -52,7 +52,7 @@ def short_setting(setting: Mapping[str, str]) -> str:
     parts = []
     for key, tail in zip(keys, last):
         value = _short_value(str(setting[key]))
-        if key in ("experiment", "folder"):  # the name alone says what it is
+        if key in ("experiment", "folder", "label"):  # the value alone says what it is
             parts.append(value)
             continue
         shown = tail if last.count(tail) == 1 else key

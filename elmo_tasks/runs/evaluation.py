@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from elmo_tasks.core.errors import DataFormatError, ElmoTasksError
+from elmo_tasks.data.evaluation_split import setup_evaluation
 
-if TYPE_CHECKING:
-    from elmo_tasks.runs.trained import TrainedRun
+# ``run`` below is a ``elmo_tasks.runs.trained.TrainedRun`` (not imported: trained imports this).
+TrainedRun = Any
 
 AS_IN_TRAINING = "run"
 ALL = "all"
@@ -61,7 +62,7 @@ def evaluate(
     dm = run.datamodule
     limit = sample_limit(run, max_samples)
     try:
-        split = dm.setup_evaluation(str(source), limit)
+        split = setup_evaluation(dm, source, limit)
     except (DataFormatError, OSError) as error:
         raise EvaluationInputError(_reading_error(error, source)) from None
     if batch_size is not None:
