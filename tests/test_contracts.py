@@ -82,6 +82,7 @@ SIGNATURES: dict[str, dict[str, object]] = {
     # the package's public names (loaded on first use; see SAME_OBJECTS for the others)
     "elmo_tasks:load_run": {"run_dir": REQUIRED, "device": "cpu"},  # a run or an export folder
     "elmo_tasks:TrainedRun.predict": {"texts": REQUIRED},  # what load_run returns
+    "elmo_tasks:TrainedRun.evaluate": {"path": REQUIRED},  # a labelled file -> a report dict
     "elmo_tasks:conll_scores": {"gold": REQUIRED, "pred": REQUIRED},
     # span scores as conlleval computes them: precision, recall, f1, per_type
     "elmo_tasks.metrics:conll_scores": {"gold": REQUIRED, "pred": REQUIRED},
@@ -569,6 +570,7 @@ def test_published_presets_name_the_allennlp_files():
 # `elmo-tasks COMMAND` (also `python -m elmo_tasks.<module>`): the key=value arguments it takes
 COMMAND_ARGUMENTS: dict[str, set[str]] = {
     "predict": {"run_dir", "input", "output", "format", "device", "checkpoint", "encoding"},
+    "evaluate": {"run_dir", "input", "output", "plot", "max_samples", "device", "checkpoint"},
     "export": {"run_dir", "out", "checkpoint", "overwrite"},
     "compare": {"paths", "out"},
     "embed": {"options", "weights", "input", "output", "layers", "dtype", "max_tokens"},
@@ -576,7 +578,7 @@ COMMAND_ARGUMENTS: dict[str, set[str]] = {
     "task-corpus": {"tasks", "output"},
 }
 HYDRA_COMMANDS = {"train", "pretrain", "pretrain-word2vec"}
-PYTHON_M = ["predict", "compare", "embed", "pretrain"]  # python -m elmo_tasks.<module>
+PYTHON_M = ["predict", "evaluate", "compare", "embed", "pretrain"]  # python -m elmo_tasks.<module>
 
 
 def test_the_console_script_and_its_commands():
@@ -625,6 +627,7 @@ EXIT_STATUSES: list[tuple[list[str], int]] = [
     (["pretrain", "modle=tiny"], 2),
     (["predict", "run_dir=somewhere"], 2),  # a required argument missing
     (["predict", "run_dir=x", "input=y", "colour=red"], 2),  # an unknown argument
+    (["evaluate", "run_dir=x", "inptu=y"], 2),  # a misspelt argument, with the nearest one
     (["compare", "paths={empty}"], 2),  # a folder with no runs
     (["export", "run_dir={empty}", "out={tmp}/model"], 1),  # not a run folder
     (["embed", "options=mini"], 2),
@@ -711,7 +714,7 @@ def test_compare_writes_its_report(classification_run, tmp_path, capsys):
 # the documentation pages: configuration reference, the ELMo and Python APIs, data formats,
 # pretraining, benchmarks, results, reliability, architecture
 DOCS = ["configuration", "elmo", "api", "data", "pretraining", "benchmarks", "results"]
-DOCS += ["reliability", "architecture", "predict", "sweeps", "distributed"]
+DOCS += ["reliability", "architecture", "predict", "evaluate", "sweeps", "distributed"]
 
 
 def test_documentation_pages_exist():
