@@ -140,3 +140,45 @@ def test_the_elmo_tasks_command_writes_its_default_report_in_the_current_folder(
     assert not (tmp_path / "dev.confusion.png").exists()
     tables = [line for line in done.stdout.splitlines() if line[:1] in "┏┃┡│└"]
     assert tables and max(map(len, tables)) <= 80
+
+
+# --- every reader of the classification tasks, without training ---------------------------
+
+
+def trained_module(labels: list[str], **config):
+    """A classification data module holding a trained state (no training data is read)."""
+    from elmo_tasks.data import ClassificationDataModule
+
+    dm = ClassificationDataModule("t", tokenizer="simple", **config)
+    dm.load_trained_state({"vocabulary": ["good"], "labels": labels})
+    return dm
+
+
+def test_sst_trees_are_read_as_the_run_read_them_and_labels_map_by_name(tmp_path):
+    from elmo_tasks.data.evaluation_split import setup_evaluation
+
+    trees = write(tmp_path / "test.txt", "(4 (3 good) (2 film))\n(0 (0 awful) (2 plot))\n")
+    dm = trained_module(["positive", "neutral", "negative"], reader="sst3_trees")
+    split = setup_evaluation(dm, trees)
+    assert [(row["tokens"], row["label"]) for row in dm.splits[split]] == [
+        (["good", "film"], 0),  # positive, in the run's own label order
+        (["awful", "plot"], 2),
+    ]
+    dm = trained_module(["negative", "positive"], reader="sst3_trees")
+    neutral = write(tmp_path / "neutral.txt", "(2 (2 a) (2 film))\n")
+    with pytest.raises(ValueError, match="line 1: unknown label 'neutral'"):
+        setup_evaluation(dm, neutral)
+
+
+def test_tweeteval_text_files_and_table_files(tmp_path, data_dir):
+    from elmo_tasks.data.evaluation_split import setup_evaluation
+
+    folder = data_dir / "tweeteval_sentiment"
+    if not (folder / "test_text.txt").is_file():
+        pytest.skip(f"no TweetEval copy at {folder} (set ELMO_TASKS_DATA)")
+    dm = trained_module(["negative", "neutral", "positive"], reader="tweeteval")
+    split = setup_evaluation(dm, folder / "test_text.txt", max_samples=25)
+    assert len(dm.splits[split]) == 25 and {row["label"] for row in dm.splits[split]} <= {0, 1, 2}
+    table = write(tmp_path / "more.jsonl", '{"text": "so good", "label": "positive"}\n')
+    split = setup_evaluation(dm, table)
+    assert [row["label"] for row in dm.splits[split]] == [2]
