@@ -83,6 +83,7 @@ def test_tagger_reproduces_the_test_metrics_with_per_type_scores(tagger, tmp_pat
     report = load_run(tagger).evaluate(test_file)
     expected = results(tagger)["test"]
     assert report["metrics"] == expected  # every metric, exactly
+    assert report["examples"] == 60  # sentences, though scored in chunks as in training
     assert "f1_LOC" in expected and report["metrics"]["f1_LOC"] == expected["f1_LOC"]
     assert set(report["per_type"]) >= {"LOC", "PER"}
     assert set(report["per_type"]["LOC"]) == {"precision", "recall", "f1", "support"}

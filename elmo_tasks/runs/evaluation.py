@@ -65,17 +65,21 @@ def evaluate(
         split = setup_evaluation(dm, source, limit)
     except (DataFormatError, OSError) as error:
         raise EvaluationInputError(_reading_error(error, source)) from None
-    if batch_size is not None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        dm.eval_batch_size = batch_size
-    loader = dm.unsharded_dataloader(split)
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    run_batch_size = dm.eval_batch_size
+    dm.eval_batch_size = batch_size or run_batch_size  # the run's: the batches its test had
+    try:
+        loader = dm.unsharded_dataloader(split)
+    finally:
+        dm.eval_batch_size = run_batch_size
+    tagged = getattr(dm, "tagged", {}).get(split)
     report: dict[str, Any] = {
         "input": str(source),
         "run": str(run.folder) if run.folder is not None else None,
         "checkpoint": str(run.checkpoint),
         "kind": run.kind,
-        "examples": len(dm.splits[split]),
+        "examples": len(tagged.sentences) if tagged is not None else len(dm.splits[split]),
         "max_samples": limit,
         "main_metric": run.model.main_metric,
     }
