@@ -183,3 +183,23 @@ def test_tweeteval_text_files_and_table_files(tmp_path, data_dir):
     table = write(tmp_path / "more.jsonl", '{"text": "so good", "label": "positive"}\n')
     split = setup_evaluation(dm, table)
     assert [row["label"] for row in dm.splits[split]] == [2]
+
+
+def test_a_run_folder_that_names_other_code_is_refused_as_load_run_refuses_it(
+    classifier, tmp_path, capsys
+):
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    run = tmp_path / "handed_over"
+    shutil.copytree(classifier, run)
+    victim = write(tmp_path / "victim.txt", "keep me")
+    config = OmegaConf.load(run / "config_resolved.yaml")
+    config.task.evil = {"_target_": "builtins.open", "_args_": [str(victim), "w"]}
+    OmegaConf.save(config, run / "config_resolved.yaml")
+    test_file = classifier.parent / "data" / "dev.csv"
+    assert main([f"run_dir={run}", f"input={test_file}", f"output={tmp_path / 'r.json'}"]) == 2
+    err = capsys.readouterr().err
+    assert "task.evil._target_: builtins.open" in err and "Traceback" not in err
+    assert victim.read_text() == "keep me" and not (tmp_path / "r.json").exists()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from elmo_tasks.cli.arguments import ArgumentParser, Option, UsageError
+from elmo_tasks.cli.arguments import ArgumentParser, Option, UsageError, trust_option
 from elmo_tasks.core.errors import ElmoTasksError
 from elmo_tasks.core.reporting import full_traceback_wanted
 
@@ -20,7 +20,7 @@ USAGE = """\
 usage: elmo-tasks evaluate run_dir=PATH input=FILE [output=FILE] [plot=true|false]
                           [max_samples=run|all|N] [batch_size=N] [checkpoint=PATH]
                           [device=auto|cpu|cuda|cuda:N] [verify=true|false]
-                          (or python -m elmo_tasks.evaluate ...)
+                          [trust=MODULE,...] (or python -m elmo_tasks.evaluate ...)
 
 Score a run folder written by train.py (its config and best checkpoint), or a folder written
 by `elmo-tasks export`, on a labelled file. The file is read as the run's task read its test
@@ -40,12 +40,16 @@ results.json "test" exactly.
   checkpoint   use this checkpoint instead of the run's best
   device       auto (default: CUDA when present, else CPU), cpu, cuda, cuda:N or mps
   verify       false skips the SHA-256 checks of the checkpoint and the ELMo files
+  trust        modules outside elmo-tasks whose classes the run may build (e.g. trust=myheads
+               for your own head): only elmo-tasks' own classes are built unless you trust
+               more; a folder that names other code is refused (exit status 2)
 
 The report holds "metrics" (the names of results.json), "per_class" (precision, recall, F1,
 support) and "confusion_matrix" (rows gold, columns predicted) for a classifier, "per_type"
 (conlleval's entity spans) for a tagger, and "examples", "input", "run", "checkpoint".
-Exit status: 0 done, 1 a run folder that cannot be loaded, 2 bad arguments or an input that
-cannot be scored (missing, empty, a missing column, a label the run does not know).
+Exit status: 0 done, 1 a run folder that cannot be loaded, 2 bad arguments, code that is not
+trusted, or an input that cannot be scored (missing, empty, a missing column, a label the run
+does not know).
 
 example: elmo-tasks evaluate run_dir=outputs/runs/sst2 input=data/sst2/test.tsv
 """
@@ -82,6 +86,7 @@ PARSER = ArgumentParser(
         Option("checkpoint", "a checkpoint instead of the run's best", default=None, nullable=True),
         Option("device", "auto, cpu, cuda, cuda:N or mps", default="auto"),
         Option("verify", "check files against their .sha256", default=True, type=bool),
+        Option("trust", "modules whose classes the run may build", default=None, nullable=True),
     ],
     help_text=USAGE,
 )
@@ -141,12 +146,15 @@ def evaluate_command(values: dict[str, Any]) -> dict:
         raise UsageError("output would overwrite input; choose another output file")
     if values["batch_size"] is not None and values["batch_size"] < 1:
         raise UsageError(f"batch_size must be at least 1, got {values['batch_size']}")
+    trust = trust_option(values["trust"])
     check_output_writable(str(output))
     resolve_device(values["device"])  # a bad device name before the model is built
     before = verification_enabled()
     set_verification(values["verify"])
     try:
-        run = load_run(values["run_dir"], values["device"], values["checkpoint"], values["verify"])
+        run = load_run(
+            values["run_dir"], values["device"], values["checkpoint"], values["verify"], trust
+        )
         report = run.evaluate(source, values["max_samples"], values["batch_size"])
     finally:
         set_verification(before)
