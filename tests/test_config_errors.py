@@ -50,8 +50,9 @@ def test_nothing_close_lists_the_options() -> None:
         ["experiment=sst2_elmo", "seed=3", "trainer.max_epochs=2", "task.max_train_samples=10"],
         ["encoder=elmo_char", "+extra_key=1", "hydra.run.dir=/tmp/somewhere"],
         ["~ckpt_path"],
-        ["-m", "experiment=sst2_elmoo"],  # multirun and other flags are left to Hydra
-        ["--help"],
+        ["-m", "experiment=sst2_elmo,sst2_baseline", "seed=1,2"],
+        ["--help", "experiment=sst2_elmoo"],  # Hydra prints its help and runs nothing
+        ["experiment=quickstart/baseline", "task=sst2"],  # a nested option
         # Failures that are not misspelt names stay Hydra's to report: a sweep without -m,
         # null for a group (Hydra wants ~experiment).
         ["seed=1,2"],
@@ -60,6 +61,23 @@ def test_nothing_close_lists_the_options() -> None:
 )
 def test_valid_or_unexplained_overrides_return_none(argv: list[str]) -> None:
     assert check_overrides(argv, CONF_DIR) is None
+
+
+@pytest.mark.parametrize(
+    "argv, suggestion",
+    [
+        (["-m", "experiment=sst2_elmoo"], "did you mean experiment=sst2_elmo?"),
+        (["experiment=sst2_elmo,sst2_baselin", "-m"], "did you mean 'sst2_baseline'?"),
+        (["-m", "seed=1,2", "trainer.max_epoch=1,2"], "did you mean trainer.max_epochs=1,2?"),
+        (["--cfg", "job", "encodr=elmo"], "did you mean encoder=elmo?"),
+        (["experiment=quickstart/baseline", "trainr.max_epochs=1"], "trainer.max_epochs=1"),
+    ],
+)
+def test_flags_keep_the_suggestions(argv: list[str], suggestion: str) -> None:
+    message = check_overrides(argv, CONF_DIR)
+    assert message is not None and suggestion in message and "\n" not in message, message
+    if "experiment=quickstart/baseline" in argv:  # a nested option is an option
+        assert "not an option" not in message
 
 
 def test_train_py_exits_2_with_the_suggestion() -> None:

@@ -220,9 +220,32 @@ GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callbacks")
     ],
 )
 def test_a_command_that_picks_groups_makes_that_single_run(argv, single) -> None:
+    flags = [arg for arg in argv if arg.startswith("-")]
+    overrides = [arg for arg in argv if not arg.startswith("-")]
     assert quickstart.single_run_argv(argv, GROUPS) == (
-        ["experiment=none", *argv] if single else argv
+        [*flags, "experiment=none", *overrides] if single else argv
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["--config-dir", "my_configs", "task=my_task"],
+            ["--config-dir", "my_configs", "experiment=none", "task=my_task"],
+        ),
+        (
+            ["task=my_task", "-cd", "my_configs", "seed=2", "-m"],
+            ["-cd", "my_configs", "-m", "experiment=none", "task=my_task", "seed=2"],
+        ),
+        (
+            ["experiment=sst2_elmo", "--config-dir=d", "head=mean"],
+            ["--config-dir=d", "experiment=sst2_elmo", "head=mean"],
+        ),
+    ],
+)
+def test_hydra_flags_go_before_the_overrides(argv, expected) -> None:
+    assert quickstart.single_run_argv(argv, GROUPS) == expected
 
 
 def test_picked_groups_run_once_into_the_given_folder(tmp_path: Path) -> None:

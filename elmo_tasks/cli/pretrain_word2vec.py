@@ -10,6 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from elmo_tasks.core.config_errors import stop_on_bad_overrides
+from elmo_tasks.core.hydra_argv import parse
 from elmo_tasks.core.paths import CONFIG_SEARCH_PATH
 from elmo_tasks.core.reporting import readable_errors
 from elmo_tasks.pretraining.word2vec import run
@@ -23,6 +24,7 @@ def main(cfg: DictConfig) -> None:
 
 def cli() -> None:
     """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
+    sys.argv = [sys.argv[0], *parse(sys.argv[1:]).argv()]  # Hydra's flags first, wherever given
     stop_on_bad_overrides(sys.argv[1:], "pretrain")
     main()
 

@@ -4,6 +4,10 @@ A misspelt group option (``encoder=elmo_chr``) or key (``trainer.max_epoch=3``) 
 fail before ``main()`` runs. :func:`check_overrides` composes the overrides first and, when
 that fails, names the offending override and the nearest valid option or key, so that
 ``train.py`` can print one short line and exit with status 2 instead of a traceback.
+
+The user's config folders count as Hydra counts them (``--config-dir DIR``,
+``hydra.searchpath=[file://DIR]``, see :mod:`elmo_tasks.core.config_search`), and the checks
+hold whatever flags are on the line: with ``-m`` each value of a sweep is checked.
 """
 
 from __future__ import annotations
@@ -23,40 +27,89 @@ from hydra.errors import (
 )
 from omegaconf import OmegaConf
 
-CONFIG_SUFFIXES = (".yaml", ".yml")
+from elmo_tasks.core import config_search
+from elmo_tasks.core.config_search import CONFIG_SUFFIXES, SearchPathProblem, is_hydra_setting
+from elmo_tasks.core.hydra_argv import parse
+
+__all__ = [
+    "CONFIG_SUFFIXES",
+    "check_added_keys",
+    "check_overrides",
+    "explain",
+    "group_folder",
+    "group_options",
+    "stop_on_bad_overrides",
+    "syntax_problem",
+]
+
+Folders = str | Path | Sequence[Path]
+
+
+def _folders(conf_dir: Folders) -> list[Path]:
+    return [Path(conf_dir)] if isinstance(conf_dir, (str, Path)) else [Path(f) for f in conf_dir]
 
 
 def check_overrides(
-    argv: Sequence[str], conf_dir: str | Path, config_name: str = "config"
+    argv: Sequence[str], conf_dir: Folders, config_name: str = "config"
 ) -> str | None:
     """Help text for the first overrides in ``argv`` that do not compose, else None.
 
-    ``argv`` is the command line after the script name. With any flag (``--help``, ``-m``,
-    ``--cfg``, ``--config-name`` ...) this returns None and leaves everything to Hydra, and so
-    it does for failures it cannot explain (a sweep without ``-m``), so the real Hydra call
-    reports them as before; an override that does not parse is named with its fix. ``hydra.*``
-    overrides are not checked.
+    ``argv`` is the command line after the script name, flags included: ``--config-dir`` and
+    ``hydra.searchpath`` add the user's folders, ``--config-name`` and ``--config-path``
+    choose the config, and with ``-m`` every value of a sweep is checked. Flags after which
+    Hydra runs nothing (``--help``, ``--info``, shell completion) leave everything to Hydra, and
+    so do failures this cannot explain; an override that does not parse is named with its fix.
+    ``hydra.*`` overrides are not checked.
     """
-    if any(arg.startswith("-") for arg in argv):
+    line = parse(argv)
+    if line.informational:
         return None
-    syntax = syntax_problem(argv)
+    try:
+        folders = config_search.search_folders(line, _folders(conf_dir)[0])
+    except SearchPathProblem as problem:
+        return str(problem)
+    folders += [f for f in _folders(conf_dir)[1:] if f not in folders]
+    config_name = line.config_name or config_name
+    syntax = syntax_problem(line.overrides)
     if syntax:
         return syntax
-    overrides = [arg for arg in argv if not _is_hydra_setting(arg)]
+    overrides = [arg for arg in line.overrides if not is_hydra_setting(arg)]
     try:
-        composed = _compose(conf_dir, config_name, overrides)
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException:
+        return None
+    try:
+        composed = config_search.compose(folders, config_name, _representative(parsed))
     except (ConfigCompositionException, MissingConfigException):
         pass
     except Exception:  # noqa: BLE001 - not a naming problem; the real Hydra call reports it
         return None
     else:
-        return check_added_keys(overrides, composed, Path(conf_dir), config_name)
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except HydraException:
-        return None
-    problems = explain(parsed, Path(conf_dir), config_name)
+        problems = explain(parsed, folders, config_name, groups_only=True)
+        if problems:
+            return "\n".join(problems)
+        return check_added_keys(overrides, composed, folders, config_name)
+    problems = explain(parsed, folders, config_name)
     return "\n".join(problems) if problems else None
+
+
+def _representative(overrides: Sequence[Override]) -> list[str]:
+    """``overrides`` with each sweep replaced by its first value (a glob left out): the config
+    of one job of the sweep, for checking names."""
+    kept = []
+    for override in overrides:
+        if not override.is_sweep_override():
+            kept.append(override.input_line)
+            continue
+        try:
+            first = next(iter(override.sweep_string_iterator()))
+        except Exception:  # noqa: BLE001 - a glob (needs Hydra's config loader) or an empty sweep
+            continue
+        prefix = override.input_line[
+            : len(override.input_line) - len(override.input_line.lstrip("+~"))
+        ]
+        kept.append(f"{prefix}{override.key_or_group}={first}")
+    return kept
 
 
 def syntax_problem(argv: Sequence[str]) -> str | None:
@@ -77,30 +130,35 @@ def syntax_problem(argv: Sequence[str]) -> str | None:
 
 
 def explain(
-    overrides: Sequence[Override], conf_dir: Path, config_name: str = "config"
+    overrides: Sequence[Override],
+    conf_dir: Folders,
+    config_name: str = "config",
+    groups_only: bool = False,
 ) -> list[str]:
-    """One message per override naming an unknown group option or key, with a suggestion."""
+    """One message per override naming an unknown group option or key, with a suggestion
+    (``groups_only``: the group options alone)."""
+    folders = _folders(conf_dir)
     problems: list[str] = []
     good_groups: list[str] = []
     keys: list[Override] = []
     for override in overrides:
-        if override.is_sweep_override():
-            continue
-        if _is_group(conf_dir, override.key_or_group, config_name):
-            problem = _check_group_option(override, conf_dir, config_name)
+        if config_search.is_group(folders, override.key_or_group, config_name):
+            problem = _check_group_option(override, folders, config_name)
             if problem:
                 problems.append(problem)
             else:
-                good_groups.append(override.input_line)
+                good_groups.extend(_representative([override]))
         elif not (override.is_add() or override.is_force_add() or override.is_delete()):
             keys.append(override)
-    if not keys:
+    if not keys or groups_only:
         return problems
     try:
-        base = OmegaConf.to_container(_compose(conf_dir, config_name, good_groups), resolve=False)
+        base = OmegaConf.to_container(
+            config_search.compose(folders, config_name, good_groups), resolve=False
+        )
     except Exception:  # noqa: BLE001 - the group choices alone do not compose: nothing to compare keys with
         return problems
-    groups = sorted(p.name for p in conf_dir.iterdir() if p.is_dir())
+    groups = config_search.top_groups(folders)
     for override in keys:
         problem = _check_key(override, base, groups)
         if problem:
@@ -109,7 +167,10 @@ def explain(
 
 
 def check_added_keys(
-    overrides: Sequence[str], config: Any, conf_dir: Path | None = None, config_name: str = "config"
+    overrides: Sequence[str],
+    config: Any,
+    conf_dir: Folders | None = None,
+    config_name: str = "config",
 ) -> str | None:
     """Help text for ``+`` / ``++`` overrides that add an argument the object being built does
     not take (``+trainer.max_epoch=3`` would reach ``Trainer(max_epoch=3)``), else None.
@@ -121,15 +182,14 @@ def check_added_keys(
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except HydraException:
         return None
+    folders = _folders(conf_dir) if conf_dir is not None else []
     container = None
     problems = []
     for override in parsed:
         if not (override.is_add() or override.is_force_add()) or override.is_sweep_override():
             continue
         parts = override.key_or_group.split(".")
-        if len(parts) < 2 or (
-            conf_dir is not None and _is_group(conf_dir, override.key_or_group, config_name)
-        ):
+        if len(parts) < 2 or config_search.is_group(folders, override.key_or_group, config_name):
             continue
         if container is None:
             container = OmegaConf.to_container(config, resolve=False)
@@ -196,26 +256,10 @@ def group_folder(conf_dir: str | Path, group: str, config_name: str = "config") 
     return own if own.is_dir() else Path(conf_dir) / group
 
 
-def group_options(conf_dir: str | Path, group: str, config_name: str = "config") -> list[str]:
-    """The options of config group ``group``: the names of ``conf/<group>/*.yaml``."""
-    folder = group_folder(conf_dir, group, config_name)
-    return sorted(p.stem for p in folder.iterdir() if p.is_file() and p.suffix in CONFIG_SUFFIXES)
-
-
-def _compose(conf_dir: str | Path, config_name: str, overrides: Sequence[str]):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base="1.3"):
-        return compose(config_name, overrides=list(overrides))
-
-
-def _is_hydra_setting(arg: str) -> bool:
-    key = arg.lstrip("+~").split("=", 1)[0]
-    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
-
-
-def _is_group(conf_dir: Path, name: str, config_name: str = "config") -> bool:
-    return bool(name) and group_folder(conf_dir, name, config_name).is_dir()
+def group_options(conf_dir: Folders, group: str, config_name: str = "config") -> list[str]:
+    """The options of config group ``group``: ``conf/<group>/*.yaml`` (nested ones as
+    ``sub/name``) in each config folder."""
+    return config_search.group_options(_folders(conf_dir), group, config_name)
 
 
 def _nearest(word: str, candidates: Sequence[str]) -> str | None:
@@ -224,18 +268,28 @@ def _nearest(word: str, candidates: Sequence[str]) -> str | None:
 
 
 def _check_group_option(
-    override: Override, conf_dir: Path, config_name: str = "config"
+    override: Override, folders: Sequence[Path], config_name: str = "config"
 ) -> str | None:
     """``experiment=sst2_elmoo: ...; did you mean experiment=sst2_elmo?`` or None if valid."""
     group = override.key_or_group
-    value = override.value()
-    chosen = value if isinstance(value, list) else [value]
-    options = group_options(conf_dir, group, config_name)
-    folder = group_folder(conf_dir, group, config_name).relative_to(conf_dir)
+    if override.is_sweep_override():
+        try:
+            chosen: list[Any] = list(override.sweep_string_iterator())
+        except Exception:  # noqa: BLE001 - a glob: it picks from the options that exist
+            return None
+        value: Any = chosen
+    else:
+        value = override.value()
+        chosen = value if isinstance(value, list) else [value]
+    options = config_search.group_options(folders, group, config_name)
     for option in chosen:
         if option is None or str(option) in options:
             continue
-        where = f"'{option}' is not an option of {group} (conf/{folder.as_posix()}/*.yaml)"
+        places = " or ".join(
+            f"{config_search.shown_folder(folder, folders[0])}/*.yaml"
+            for folder in config_search.group_folders(folders, group, config_name)
+        )
+        where = f"'{option}' is not an option of {group} ({places})"
         nearest = _nearest(str(option), options)
         if nearest is None:
             return f"{override.input_line}: {where}; options: {', '.join(options)}"
@@ -300,8 +354,8 @@ def stop_on_bad_overrides(
     argv: Sequence[str], config_name: str = "config", extra: str | None = None
 ) -> None:
     """Before a Hydra app starts: print the help for ``argv``'s first override that does not
-    compose against the package's ``config_name``.yaml (or ``extra``, another command-line
-    problem) and exit with status 2."""
+    compose against the package's ``config_name``.yaml and the user's config folders (or
+    ``extra``, another command-line problem) and exit with status 2."""
     from elmo_tasks.core.paths import config_dir
 
     problem = check_overrides(argv, config_dir(), config_name) or extra

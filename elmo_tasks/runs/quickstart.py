@@ -62,16 +62,18 @@ def sweep_models(*models: str) -> str:
 
 
 def single_run_argv(argv: list[str], groups: Iterable[str]) -> list[str]:
-    """``argv`` with ``experiment=none`` in front when it chooses a config group (``task=``,
-    ``encoder=``, ``head=``, ...) but no ``experiment=`` or ``hparams_search=``: a command
-    that picks its parts by hand means that single run, not the quickstart's multirun.
-    Otherwise ``argv`` unchanged (plain ``python train.py`` stays the quickstart)."""
-    keys = {
-        arg.split("=", 1)[0].lstrip("+~") for arg in argv if "=" in arg and not arg.startswith("-")
-    }
+    """``argv`` with ``experiment=none`` before its overrides when it chooses a config group
+    (``task=``, ``encoder=``, ``head=``, ...) but no ``experiment=`` or ``hparams_search=``: a
+    command that picks its parts by hand means that single run, not the quickstart's multirun.
+    Otherwise ``argv`` unchanged (plain ``python train.py`` stays the quickstart). Hydra's flags
+    (``--config-dir DIR``, ``-m`` ...) come first either way, wherever they were given."""
+    from elmo_tasks.core.hydra_argv import parse
+
+    line = parse(argv)
+    keys = {arg.split("=", 1)[0].lstrip("+~") for arg in line.overrides if "=" in arg}
     if keys & {"experiment", "hparams_search"} or not keys & set(groups):
-        return list(argv)
-    return ["experiment=none", *argv]
+        return line.argv()
+    return [*line.flags, "experiment=none", *line.overrides]
 
 
 class QuickstartSummary(Callback):
