@@ -1,6 +1,8 @@
 """Checks before the heavy work: each component checks its own config; a run gathers them.
 
-A class named by a config's ``_target_`` (a data module, an encoder, ...) may define::
+A class named by a config's ``_target_`` (a data module, an encoder, ...) may declare the types
+and ranges of its keys as a dataclass, ``config_schema`` (see :mod:`elmo_tasks.core.schema`),
+and may define::
 
     @classmethod
     def check_config(cls, config, key, root) -> list[str | ElmoTasksError]: ...
@@ -21,6 +23,7 @@ from typing import Any
 
 from elmo_tasks.core.config_values import ConfigValueError
 from elmo_tasks.core.errors import ElmoTasksError
+from elmo_tasks.core.schema import check_schema, schema_of
 
 Problem = str | ElmoTasksError
 CHECK_METHOD = "check_config"
@@ -54,9 +57,14 @@ def target_class(config: Any) -> type | None:
 
 
 def component_problems(config: Any, key: str, root: Any = None) -> list[Problem]:
-    """What the class of ``config`` finds wrong with it (nothing if it has no ``check_config``)."""
-    check = getattr(target_class(config), CHECK_METHOD, None)
-    return list(check(config, key, root)) if callable(check) else []
+    """What is wrong with ``config`` by its class: the values its ``config_schema`` declares
+    (:mod:`elmo_tasks.core.schema`), then what its ``check_config`` says (nothing for a class
+    with neither)."""
+    target = target_class(config)
+    schema = schema_of(target)
+    problems: list[Problem] = list(check_schema(config, schema, key)) if schema else []
+    check = getattr(target, CHECK_METHOD, None)
+    return problems + list(check(config, key, root)) if callable(check) else problems
 
 
 def value_problems(problems: Iterable[Problem | None]) -> list[str]:

@@ -19,14 +19,20 @@ class ConfigValueError(ElmoTasksError, ValueError):
     exit_status = 2
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
+    """A value as messages show it: strings quoted, the rest as written."""
     return repr(value) if isinstance(value, str) else str(value)
 
 
 def whole_number(
-    value: Any, key: str, minimum: int | None = None, allow_none: bool = True, note: str = ""
+    value: Any,
+    key: str,
+    minimum: int | None = None,
+    allow_none: bool = True,
+    note: str = "",
+    maximum: int | None = None,
 ) -> str | None:
-    """Why ``key=value`` is not a whole number >= ``minimum`` (None when it is)."""
+    """Why ``key=value`` is not a whole number in ``[minimum, maximum]`` (None when it is)."""
     if value is None:
         return None if allow_none else f"{key} must be set to a whole number{note}"
     if isinstance(value, bool) or not isinstance(value, int):
@@ -34,9 +40,11 @@ def whole_number(
             value = int(value)
         else:
             bound = f" >= {minimum}" if minimum is not None else ""
-            return f"{key}={_shown(value)}: must be a whole number{bound}{note}, e.g. {key}={max(minimum or 1, 1)}"
+            return f"{key}={shown_value(value)}: must be a whole number{bound}{note}, e.g. {key}={max(minimum or 1, 1)}"
     if minimum is not None and value < minimum:
         return f"{key}={value}: must be at least {minimum}{note}"
+    if maximum is not None and value > maximum:
+        return f"{key}={value}: must be at most {maximum}{note}"
     return None
 
 
@@ -53,7 +61,7 @@ def real_number(
     if value is None:
         return None if allow_none else f"{key} must be set to a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"{key}={_shown(value)}: must be a number" + (
+        return f"{key}={shown_value(value)}: must be a number" + (
             f", e.g. {key}={example}" if example else ""
         )
     if minimum is not None and (value <= minimum if strict else value < minimum):

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from elmo_tasks.core.checks import Problem
 from elmo_tasks.data.batching import BucketBatchSampler
-from elmo_tasks.data.sources import Sources, check_sources, check_task_values
+from elmo_tasks.data.sources import Sources, TaskSchema, check_sources, encoding_of
 
 
 class Batch(dict):
@@ -93,12 +93,16 @@ class BucketedDataModule(pl.LightningDataModule):
 
     kind = "data"
     """What the rows are for: ``classification`` or ``tagging`` (set by subclasses)."""
+    config_schema = TaskSchema
+    """The types and ranges of the config's keys (checked before anything is read)."""
 
     @classmethod
     def check_config(cls, config: Any, key: str = "task", root: Any = None) -> list[Problem]:
-        """Before anything is read: the sizes and limits of ``config``, then every file it
-        names (or its hub dataset) (see :mod:`elmo_tasks.core.checks`)."""
-        problems: list[Problem] = list(check_task_values(config, key))
+        """Before anything is read: the text encoding of ``config``, then every file it names
+        (or its hub dataset) (see :mod:`elmo_tasks.core.checks`); its sizes and limits are
+        checked against :attr:`config_schema`."""
+        encoding = encoding_of(config, key)
+        problems: list[Problem] = [encoding] if encoding else []
         problems += check_sources(
             config, cls.config_sources(config), root, tagging=cls.kind == "tagging"
         )

@@ -5,13 +5,13 @@ this from their ``check_config`` (see :mod:`elmo_tasks.core.checks`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from omegaconf import OmegaConf
 
 from elmo_tasks.core.checks import Problem, hydra_choice
-from elmo_tasks.core.config_values import real_number, whole_number
 from elmo_tasks.core.docs import doc
 from elmo_tasks.core.errors import (
     DataNotFoundError,
@@ -20,20 +20,38 @@ from elmo_tasks.core.errors import (
     data_env_value,
     shown_path,
 )
+from elmo_tasks.core.schema import check_schema, choice, number, whole
 from elmo_tasks.core.text_encoding import encoding_problem
 
 FILE_KEYS = ("train_file", "validation_file", "test_file")
 
-# Task keys that take a whole number: minimum, and whether null is allowed.
-TASK_WHOLE_NUMBERS: dict[str, tuple[int, bool]] = {
-    "batch_size": (1, False),
-    "eval_batch_size": (1, True),
-    "max_train_samples": (1, True),
-    "max_eval_samples": (1, True),
-    "min_count": (1, True),
-    "max_vocab_size": (1, True),
-    "num_workers": (0, True),
-}
+
+@dataclass
+class TaskSchema:
+    """Types and ranges of a task (data module) config's sizes and limits; data modules name it
+    as their ``config_schema`` (see :mod:`elmo_tasks.core.schema`)."""
+
+    batch_size: int = whole(minimum=1)
+    eval_batch_size: int | None = whole(minimum=1)
+    max_train_samples: int | None = whole(minimum=1, note=" (null: no limit)")
+    max_eval_samples: int | None = whole(minimum=1, note=" (null: no limit)")
+    min_count: int | None = whole(minimum=1)
+    max_vocab_size: int | None = whole(minimum=1)
+    num_workers: int | None = whole(minimum=0)
+    validation_fraction: float | None = number(minimum=0.0, maximum=0.99, example="0.1")
+    seed: int | None = whole(minimum=0, maximum=2**32 - 1)
+    lowercase: bool | None = choice()
+
+
+@dataclass
+class TaggingTaskSchema(TaskSchema):
+    """A tagging task's keys: :class:`TaskSchema`'s, the sentence length limit and the columns."""
+
+    max_length: int | None = whole(minimum=1, note=" (null: no limit)")
+    long_sentences: Literal["split", "error"] = choice()
+    token_column: int | None = whole()
+    tag_column: int | None = whole()
+
 
 # Hub copies of the shared data sets, as overrides of the task that reads the local copy.
 HUB_ALTERNATIVES = {
@@ -51,27 +69,18 @@ Sources = tuple[str | None, list[tuple[str, Path]]]
 
 
 def check_task_values(task: Any, key: str = "task") -> list[str]:
-    """Problems with the sizes and limits of a task (data module) config, before any data is read."""
-    problems = []
-    for name, (minimum, allow_none) in TASK_WHOLE_NUMBERS.items():
-        if name in task:
-            note = " (null: no limit)" if name.startswith("max_") else ""
-            problems.append(
-                whole_number(task.get(name), f"{key}.{name}", minimum, allow_none, note)
-            )
-    if "validation_fraction" in task:
-        problems.append(
-            real_number(
-                task.get("validation_fraction"),
-                f"{key}.validation_fraction",
-                minimum=0.0,
-                maximum=0.99,
-                example="0.1",
-            )
-        )
-    if task.get("encoding") is not None:
-        problems.append(encoding_problem(task.get("encoding"), f"{key}.encoding"))
-    return [p for p in problems if p]
+    """Problems with the sizes and limits of a task (data module) config and its encoding, before
+    any data is read."""
+    problems = check_schema(task, TaskSchema, key)
+    problem = encoding_of(task, key)
+    return [*problems, problem] if problem else problems
+
+
+def encoding_of(task: Any, key: str = "task") -> str | None:
+    """Why ``task.encoding`` names no text encoding Python knows, or None."""
+    return (
+        encoding_problem(task.get("encoding"), f"{key}.encoding") if task.get("encoding") else None
+    )
 
 
 def task_hub_source(task: Mapping[str, Any]) -> str:

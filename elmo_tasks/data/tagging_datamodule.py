@@ -27,7 +27,7 @@ from elmo_tasks.data.hub import (
     hub_offline,
     hub_source,
 )
-from elmo_tasks.data.sources import Sources, files_of, task_hub_source
+from elmo_tasks.data.sources import Sources, TaggingTaskSchema, files_of, task_hub_source
 from elmo_tasks.data.tags import (
     check_scheme,
     detect_scheme,
@@ -207,6 +207,7 @@ class TaggingDataModule(BucketedDataModule):
     """
 
     kind = "tagging"
+    config_schema = TaggingTaskSchema
 
     @classmethod
     def config_sources(cls, config: Any) -> Sources:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from elmo_tasks.core.checks import Problem, component_problems
+from elmo_tasks.core.checks import Problem, component_problems, target_class
 from elmo_tasks.encoders.base import TokenEncoder, Tokens
 
 
@@ -44,6 +44,15 @@ class ConcatEncoder(TokenEncoder):
             for name, sub in pairs
             for problem in component_problems(sub, f"{key}.encoders.{name}", root)
         ]
+
+    @classmethod
+    def passes_through(cls, config: Any) -> bool:
+        """When one of its encoders does (ELMo with ``at_output: true``)."""
+        inner = config.get("encoders") or []
+        subs = inner.values() if isinstance(inner, Mapping) else inner
+        return any(
+            bool(getattr(target_class(sub), "passes_through", lambda _: False)(sub)) for sub in subs
+        )
 
     def regularization_loss(self) -> torch.Tensor | None:
         losses = [loss for e in self.encoders if (loss := e.regularization_loss()) is not None]

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 
 from elmo_tasks.core.checks import Problem
-from elmo_tasks.core.config_values import real_number
+from elmo_tasks.core.schema import choice, number
 from elmo_tasks.elmo import Elmo, batch_to_ids
 from elmo_tasks.elmo.model import ElmoBiLm
-from elmo_tasks.encoders.base import TokenEncoder, Tokens
+from elmo_tasks.encoders.base import EncoderSchema, TokenEncoder, Tokens
 from elmo_tasks.encoders.elmo_cache import (
     ActivationCache,
     bilm_checksums,
     check_cache_dir,
     ensure_cache,
 )
+
+
+@dataclass
+class ElmoEncoderSchema(EncoderSchema):
+    """The keys of the ELMo encoders."""
+
+    scalar_mix_l2: float | None = number(minimum=0.0, example="0.001")
+    do_layer_norm: bool | None = choice()
+    at_output: bool | None = choice()
+    cache_vocabulary: bool | None = choice()
+    cache_dtype: Literal["float32", "float16"] | None = choice()
 
 
 class ElmoEncoder(TokenEncoder):
@@ -38,30 +50,13 @@ class ElmoEncoder(TokenEncoder):
         returns both mixes side by side, the output one last (``passthrough_dim``).
     """
 
+    config_schema = ElmoEncoderSchema
+
     @classmethod
     def check_config(cls, config: Any, key: str = "encoder", root: Any = None) -> list[Problem]:
-        """The ELMo files, the cache folder, and the dropout and L2 values."""
+        """The ELMo files and the cache folder (the values: :class:`ElmoEncoderSchema`)."""
         problems = super().check_config(config, key, root)
         problems.append(check_cache_dir(config.get("cache_dir"), f"{key}.cache_dir"))
-        if "dropout" in config:
-            problems.append(
-                real_number(
-                    config.get("dropout"),
-                    f"{key}.dropout",
-                    minimum=0.0,
-                    maximum=0.99,
-                    example="0.5",
-                )
-            )
-        if "scalar_mix_l2" in config:
-            problems.append(
-                real_number(
-                    config.get("scalar_mix_l2"),
-                    f"{key}.scalar_mix_l2",
-                    minimum=0.0,
-                    example="0.001",
-                )
-            )
         return [p for p in problems if p]
 
     def __init__(

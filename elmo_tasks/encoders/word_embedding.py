@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from elmo_tasks.core.errors import DataFormatError, WeightsNotFoundError
-from elmo_tasks.encoders.base import TokenEncoder, Tokens
+from elmo_tasks.core.schema import choice, whole
+from elmo_tasks.encoders.base import EncoderSchema, TokenEncoder, Tokens
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,16 @@ def read_vectors(
     return vectors, dim
 
 
+@dataclass
+class WordEmbeddingSchema(EncoderSchema):
+    """The keys of :class:`WordEmbeddingEncoder`."""
+
+    dim: int | None = whole(minimum=1, example="300")
+    lowercase: bool | None = choice()
+    trainable: bool | None = choice()
+    oov: Literal["random", "zero"] | None = choice()
+
+
 class WordEmbeddingEncoder(TokenEncoder):
     """One vector per word type from the training vocabulary.
 
@@ -79,6 +92,8 @@ class WordEmbeddingEncoder(TokenEncoder):
         from their vector, the rest are random (``oov: random``) or zero (``oov: zero``).
     Unknown words at test time map to a learned ``@@UNKNOWN@@`` vector.
     """
+
+    config_schema = WordEmbeddingSchema
 
     def __init__(
         self,

@@ -1,5 +1,6 @@
 """Heads: sentence classifiers (pooling + MLP) and sequence taggers (softmax / CRF)."""
 
+from elmo_tasks.heads.base import ClassificationHead, TaggingHead  # noqa: F401
 from elmo_tasks.heads.crf import ConditionalRandomField  # noqa: F401
 from elmo_tasks.heads.pooling import (  # noqa: F401
     AttentionPoolingClassifier,

@@ -9,13 +9,24 @@ import torch
 from torch import nn
 
 from elmo_tasks.elmo.dropout import Dropout
+from elmo_tasks.heads.base import ClassificationHead, PoolingHeadSchema
 from elmo_tasks.heads.contextualizers import build_contextualizer, contextualize
 
 NEG_INF = -1e4
 
 
-class PoolingClassifier(nn.Module):
-    """Base: ``forward(vectors (B, T, D), mask (B, T)) -> logits (B, num_classes)``.
+class PoolingClassifier(ClassificationHead):
+    """Base: ``forward(vectors (B, T, D), mask (B, T)) -> logits (B, num_classes)``:
+    (optional contextualizer) -> ``pool`` -> (optional norm) -> MLP.
+
+    The one-method way to write a classification head: subclass this and define
+    ``pool(x (B, T, H), mask (B, T) bool) -> (B, H * pooled_multiplier)``, one vector per
+    sentence from the (contextualized) token vectors ``x``; padded positions hold
+    arbitrary values, so use ``mask``. Set the class attribute ``pooled_multiplier`` when the
+    pooled vector is wider than ``H`` (max and mean side by side: 2), and override
+    ``setup_pooling(self, dim)`` to create the pooling's own parameters (``dim`` = H). The
+    constructor, dropout, contextualizer, ``passthrough_dim`` and the config's keys come
+    with it (:class:`~elmo_tasks.heads.base.PoolingHeadSchema`).
 
     contextualizer: none | bilstm | transformer (size ``contextualizer_dim``).
     hidden_dims: widths of the MLP's hidden layers ([] = a linear classifier).
@@ -29,6 +40,7 @@ class PoolingClassifier(nn.Module):
     """
 
     pooled_multiplier = 1
+    config_schema = PoolingHeadSchema
 
     def __init__(
         self,
@@ -41,7 +53,7 @@ class PoolingClassifier(nn.Module):
         pooled_norm: str = "none",
         passthrough_dim: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(input_dim, num_classes, passthrough_dim)
         self.main_dim = input_dim - passthrough_dim
         self.contextualizer = build_contextualizer(
             contextualizer, self.main_dim, contextualizer_dim, dropout
@@ -60,9 +72,11 @@ class PoolingClassifier(nn.Module):
         self.classifier = nn.Sequential(*layers)
 
     def setup_pooling(self, dim: int) -> None:
-        """Create pooling parameters, if any."""
+        """Create the pooling's parameters, if any, for token vectors of width ``dim``."""
 
     def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """One vector per sentence, ``(B, dim * pooled_multiplier)``, from ``x (B, T, dim)``
+        and ``mask (B, T)`` (True at real tokens)."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

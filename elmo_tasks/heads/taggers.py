@@ -12,15 +12,15 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from elmo_tasks.data.tags import crf_constraints
 from elmo_tasks.elmo.dropout import Dropout
+from elmo_tasks.heads.base import PAD_TAG, CrfTaggerSchema, TaggerSchema, TaggingHead
 from elmo_tasks.heads.contextualizers import build_contextualizer, contextualize
 from elmo_tasks.heads.crf import ConditionalRandomField
 from elmo_tasks.heads.posteriors import ChainPosteriors
 
-PAD_TAG = -100
+__all__ = ["PAD_TAG", "CrfTagger", "SoftmaxTagger", "Tagger"]
 
 
 def _num_tags(num_tags: int | None, labels: Sequence[str] | None) -> int:
@@ -43,7 +43,7 @@ def _constrained_crf(
     return ConditionalRandomField(num_tags, **crf_constraints(labels, scheme))
 
 
-class Tagger(nn.Module):
+class Tagger(TaggingHead):
     """Base: ``forward(vectors, mask) -> emissions (B, T, num_tags)``, one score per token and tag.
 
     contextualizer: none | bilstm | transformer (``contextualizer_dim`` per direction for bilstm).
@@ -54,6 +54,7 @@ class Tagger(nn.Module):
     """
 
     default_constraints = False
+    config_schema = TaggerSchema
 
     def __init__(
         self,
@@ -67,7 +68,7 @@ class Tagger(nn.Module):
         constraints: bool | None = None,
         passthrough_dim: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(input_dim, num_tags, labels, scheme, passthrough_dim)
         self.num_tags = _num_tags(num_tags, labels)
         self.labels = list(labels) if labels is not None else None
         self.scheme = scheme
@@ -87,16 +88,6 @@ class Tagger(nn.Module):
         vectors = contextualize(self.contextualizer, vectors, mask.bool(), self.main_dim)
         return self.projection(self.dropout(vectors))
 
-    def loss(self, vectors: torch.Tensor, mask: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
-        raise NotImplementedError
-
-    def posteriors(self, vectors: torch.Tensor, mask: torch.Tensor) -> ChainPosteriors:
-        """The model's distribution over tag sequences, for token marginals and entity probabilities."""
-        raise NotImplementedError
-
 
 class SoftmaxTagger(Tagger):
     """Independent per-token predictions; loss is the token cross-entropy (mean over tokens).
@@ -113,28 +104,15 @@ class SoftmaxTagger(Tagger):
             for parameter in self.decoder.parameters():
                 parameter.requires_grad_(False).zero_()
 
-    def loss(self, vectors: torch.Tensor, mask: torch.Tensor, tags: torch.Tensor) -> torch.Tensor:
-        logits = self(vectors, mask)
-        targets = tags.masked_fill(~mask.bool(), PAD_TAG)
-        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_TAG)
-
     @torch.no_grad()
     def decode(self, vectors: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
+        if self.decoder is None:
+            return super().decode(vectors, mask)
         logits = self(vectors, mask)
-        if self.decoder is not None:
-            return self.decoder.viterbi_decode(torch.log_softmax(logits, dim=-1), mask.bool())
-        best = logits.argmax(dim=-1).tolist()
-        return [row[:length] for row, length in zip(best, mask.sum(dim=1).tolist())]
+        return self.decoder.viterbi_decode(torch.log_softmax(logits, dim=-1), mask.bool())
 
-    @torch.no_grad()
-    def posteriors(self, vectors: torch.Tensor, mask: torch.Tensor) -> ChainPosteriors:
-        """Independent tokens: each token's softmax, as a chain with zero transition scores
-        (``constraints`` shape decoding only, not these probabilities)."""
-        log_probs = torch.log_softmax(self(vectors, mask), dim=-1)
-        zeros = log_probs.new_zeros(self.num_tags)
-        return ChainPosteriors(
-            log_probs, mask, log_probs.new_zeros(self.num_tags, self.num_tags), zeros, zeros
-        )
+    # loss and posteriors: TaggingHead's token cross-entropy and independent softmaxes
+    # (``constraints`` shape decoding only, not these probabilities).
 
 
 class CrfTagger(Tagger):
@@ -146,6 +124,7 @@ class CrfTagger(Tagger):
     """
 
     default_constraints = True
+    config_schema = CrfTaggerSchema
 
     def __init__(
         self, input_dim: int, num_tags: int | None = None, reduction: str = "mean", **kwargs

@@ -1,37 +1,43 @@
 """Types and ranges of the ``trainer`` keys that Lightning would only reject after the caches
-are built (or with a bare AssertionError), checked by the pre-flight step."""
+are built (or with a bare AssertionError), declared as :class:`TrainerSchema` and checked by
+the pre-flight step with the devices and, when asked for, CUDA."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import ListConfig
 
 from elmo_tasks.core.checks import hydra_choice
-from elmo_tasks.core.config_values import real_number, whole_number, writable_folder
+from elmo_tasks.core.config_values import writable_folder
 from elmo_tasks.core.errors import CudaUnavailableError
+from elmo_tasks.core.schema import check_schema, choice, number, whole
 
-# key: (minimum, note). -1 means "no limit" for max_epochs / max_steps.
-WHOLE_NUMBERS: dict[str, tuple[int, str]] = {
-    "max_epochs": (-1, " (-1: no limit)"),
-    "min_epochs": (0, ""),
-    "max_steps": (-1, " (-1: no limit)"),
-    "min_steps": (0, ""),
-    "accumulate_grad_batches": (1, ""),
-    "log_every_n_steps": (1, ""),
-    "check_val_every_n_epoch": (1, ""),
-    "num_sanity_val_steps": (-1, " (-1: all)"),
-    "num_nodes": (1, ""),
-}
-NON_NEGATIVE = ("gradient_clip_val",)
-FRACTION_OR_COUNT = (
-    "limit_train_batches",
-    "limit_val_batches",
-    "limit_test_batches",
-    "val_check_interval",
-)
+
+@dataclass
+class TrainerSchema:
+    """Types and ranges of the ``trainer`` keys (Lightning's ``Trainer`` arguments) that
+    Lightning would reject only after the caches are built, or with a bare AssertionError."""
+
+    max_epochs: int | None = whole(minimum=-1, note=" (-1: no limit)")
+    min_epochs: int | None = whole(minimum=0)
+    max_steps: int | None = whole(minimum=-1, note=" (-1: no limit)")
+    min_steps: int | None = whole(minimum=0)
+    accumulate_grad_batches: int | None = whole(minimum=1)
+    log_every_n_steps: int | None = whole(minimum=1)
+    check_val_every_n_epoch: int | None = whole(minimum=1)
+    num_sanity_val_steps: int | None = whole(minimum=-1, note=" (-1: all)")
+    num_nodes: int | None = whole(minimum=1)
+    gradient_clip_val: float | None = number(minimum=0.0, example="5.0")
+    limit_train_batches: float | None = number(minimum=0.0, example="1.0")
+    limit_val_batches: float | None = number(minimum=0.0, example="1.0")
+    limit_test_batches: float | None = number(minimum=0.0, example="1.0")
+    val_check_interval: float | None = number(minimum=0.0, example="1.0")
+    enable_progress_bar: bool | None = choice()
+    enable_checkpointing: bool | None = choice()
 
 
 def check_devices(value: Any, key: str) -> str | None:
@@ -60,20 +66,7 @@ def check_devices(value: Any, key: str) -> str | None:
 
 def check_trainer_values(trainer: Mapping[str, Any], key: str = "trainer") -> list[str]:
     """Problems with the values of a ``trainer`` config (an empty list when there is none)."""
-    problems = []
-    for name, (minimum, note) in WHOLE_NUMBERS.items():
-        if name in trainer:
-            problems.append(whole_number(trainer.get(name), f"{key}.{name}", minimum, note=note))
-    for name in NON_NEGATIVE:
-        if name in trainer:
-            problems.append(
-                real_number(trainer.get(name), f"{key}.{name}", minimum=0.0, example="5.0")
-            )
-    for name in FRACTION_OR_COUNT:
-        if name in trainer and trainer.get(name) is not None:
-            problems.append(
-                real_number(trainer.get(name), f"{key}.{name}", minimum=0.0, example="1.0")
-            )
+    problems: list[str | None] = list(check_schema(trainer, TrainerSchema, key))
     if "devices" in trainer:
         problems.append(check_devices(trainer.get("devices"), f"{key}.devices"))
     if trainer.get("default_root_dir"):
