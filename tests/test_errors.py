@@ -45,7 +45,11 @@ OFFLINE_ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREA
 
 
 def compose(tmp_path: Path, *overrides: str):
-    return compose_config(tmp_path / "run", [*BY_HAND, *overrides])
+    tagging = any(o in ("task=conll2003", "task=token_classification") for o in overrides)
+    head = (
+        ["head=tagger_crf"] if tagging and not any(o.startswith("head=") for o in overrides) else []
+    )
+    return compose_config(tmp_path / "run", [*BY_HAND, *overrides, *head])
 
 
 def closed_port() -> int:

@@ -17,6 +17,9 @@ from tests.compose import compose_config
 class CustomDataModule:
     """A data module of a user's own: nothing in the package knows it."""
 
+    def __init__(self, corpus: str, window: int = 1, main_metric: str = "accuracy") -> None:
+        self.corpus, self.window = corpus, window
+
     @classmethod
     def check_config(cls, config, key, root):
         problems = []

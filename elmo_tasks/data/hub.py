@@ -158,8 +158,8 @@ def hub_message(source: str, reason: str, tagging: bool = False) -> str:
     )
     if tagging:
         local = (
-            f"  {train_command('task=conll2003')}   (reads {data}/conll2003/)\n"
-            f"  {train_command('task=token_classification task.train_file=/path/to/train.conll')} "
+            f"  {train_command('task=conll2003 head=tagger_crf')}   (reads {data}/conll2003/)\n"
+            f"  {train_command('task=token_classification head=tagger_crf task.train_file=/path/to/train.conll')} "
             "task.test_file=/path/to/test.conll"
         )
     else:

@@ -7,20 +7,25 @@ with it, and stop the run with one message that says what and how to fix it.
    ``task.train_file``); this alone stops the run (exit status 2), as nothing else can be
    checked without those values;
 2. then everything else, gathered into one message (see :mod:`elmo_tasks.core.checks`):
-   the run's own values and folders (``threads``, ``paths.output_dir``, callback folders),
+   the run's own values and folders (:class:`RunSchema`: ``seed``, ``threads`` ...;
+   ``paths.output_dir``, callback folders), every ``_target_`` imported (a module not on
+   ``PYTHONPATH`` is named with its config key) and the constructors of the task, encoder
+   and head checked against what the run passes them (:mod:`~elmo_tasks.runs.contracts`),
    the trainer's values and devices (:mod:`~elmo_tasks.runs.trainer_checks`, CUDA when asked
    for), the optimiser's (:mod:`~elmo_tasks.tasks.optim_checks`), and whatever each
    component named by a ``_target_`` says of its own config through its ``check_config``:
    the data module its sizes, files and hub dataset, the encoder its weights, word vectors
    and cache folder. ``extra`` adds a caller's own checks (pretraining: its corpus).
 
-Bad values alone exit with status 2 (a config mistake); missing files, weights, an unreachable
+Every key is checked against the schema that its component declares (:mod:`elmo_tasks.core.schema`).
+Bad values, targets and constructors alone exit with status 2 (a config mistake); missing files, weights, an unreachable
 hub or absent CUDA with 1. Nothing here builds a model or reads a data set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -39,12 +44,11 @@ from elmo_tasks.core.checks import (
     target_class,
     value_problems,
 )
-from elmo_tasks.core.config_values import (
-    ConfigValueError,
-    whole_number,
-    writable_folder,
-)
+from elmo_tasks.core.config_values import ConfigValueError, writable_folder
 from elmo_tasks.core.errors import MissingValueError, train_command
+from elmo_tasks.core.schema import check_schema, choice, whole
+from elmo_tasks.core.targets import import_problems
+from elmo_tasks.runs.contracts import contract_problems
 from elmo_tasks.runs.trainer_checks import check_trainer_values, cuda_problem
 from elmo_tasks.tasks.optim_checks import check_optim_values
 
@@ -69,25 +73,40 @@ def check_values(cfg: DictConfig) -> None:
         raise error
 
 
+@dataclass
+class RunSchema:
+    """The run's own keys (conf/config.yaml, conf/pretrain.yaml)."""
+
+    seed: int = whole(minimum=0, maximum=2**32 - 1, example="1")
+    threads: int | None = whole(minimum=1)
+    verify_checksums: bool | None = choice()
+    test: bool | None = choice()
+
+
 def all_problems(cfg: DictConfig, command: str = "python train.py") -> list[Problem | None]:
-    """The run's own problems, then what each config node with a ``_target_`` says of itself."""
+    """The run's own problems, then what each config node with a ``_target_`` says of itself:
+    targets that cannot be imported, constructors that cannot take what the run passes
+    (:mod:`elmo_tasks.runs.contracts`), each component's schema and ``check_config``."""
     problems = run_problems(cfg, command)
+    problems += import_problems(cfg)
+    problems += contract_problems(cfg)
     for name in cfg:
-        problems += component_problems(cfg.get(name), str(name), cfg)
+        if name != "hydra":
+            problems += component_problems(cfg.get(name), str(name), cfg)
     return problems
 
 
 def run_problems(cfg: DictConfig, command: str = "python train.py") -> list[Problem | None]:
     """The run's own values and folders, the trainer's (with CUDA) and the optimiser's."""
-    problems: list[Problem | None] = []
-    if cfg.get("threads") is not None:
-        problems.append(whole_number(cfg.get("threads"), "threads", 1))
+    problems: list[Problem | None] = list(check_schema(cfg, RunSchema, ""))
     if cfg.get("trainer") is not None:
         problems += check_trainer_values(cfg.trainer)
         problems.append(cuda_problem(cfg.trainer, command=command))
     if cfg.get("optim") is not None:
         problems += check_optim_values(cfg.optim)
     problems.append(writable_folder(_resolved(cfg, "paths.output_dir"), "paths.output_dir"))
+    for key in ("paths.cache_dir", "paths.datasets_cache"):
+        problems.append(writable_folder(_resolved(cfg, key), key))
     problems.append(writable_folder(_resolved(cfg, "export_dir"), "export_dir"))  # pretraining
     for name in cfg.get("callbacks") or {}:
         problems.append(
@@ -112,7 +131,10 @@ def check_missing_values(cfg: DictConfig) -> None:
         task = cfg.task
         choice = hydra_choice("task") or task.get("name", "...")
         if getattr(target_class(task), "kind", None) == "tagging":
-            example = f"task={choice} task.train_file=/path/to/train.conll task.test_file=/path/to/test.conll"
+            example = (
+                f"task={choice} head=tagger_crf task.train_file=/path/to/train.conll "
+                "task.test_file=/path/to/test.conll"
+            )
             what = "a CoNLL-style column file (one `token ... tag` line per token, blank lines between sentences)"
         else:
             example = f"task={choice} task.train_file=/path/to/train.csv task.text_column=text task.label_column=label"

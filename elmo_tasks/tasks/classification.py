@@ -65,6 +65,13 @@ class ClassificationTask(EncoderHeadTask):
     that ``ClassificationTask.load_from_checkpoint(path)`` rebuilds the model alone.
     """
 
+    # What the head is called with besides its config's keys (and ``passthrough_dim`` when
+    # the encoder has pass-through features): see elmo_tasks.heads.base.
+    head_arguments = {
+        "input_dim": "the encoder's output_dim",
+        "num_classes": "the number of labels in the training data",
+    }
+
     def __init__(
         self,
         encoder: TokenEncoder | Config,

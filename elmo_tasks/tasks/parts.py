@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from elmo_tasks.core.targets import ConstructorMismatchError
 from elmo_tasks.encoders import TokenEncoder
 
 Config = Mapping[str, Any]
@@ -83,6 +84,12 @@ class TaskParts:
         if not isinstance(encoder, TokenEncoder):
             raise TypeError(
                 f"encoder must be a TokenEncoder or its config, got {type(encoder).__name__}"
+            )
+        if not isinstance(getattr(encoder, "output_dim", None), int):
+            raise ConstructorMismatchError(
+                f"encoder {type(encoder).__qualname__} did not set output_dim: a TokenEncoder's "
+                "constructor sets self.output_dim to the width of the vectors it returns "
+                "(see elmo_tasks.encoders.TokenEncoder)"
             )
         return cls(
             encoder=encoder,

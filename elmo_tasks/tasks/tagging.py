@@ -35,6 +35,15 @@ class TaggingTask(EncoderHeadTask):
     that ``TaggingTask.load_from_checkpoint(path)`` rebuilds the model alone.
     """
 
+    # What the head is called with besides its config's keys (and ``passthrough_dim`` when
+    # the encoder has pass-through features): see elmo_tasks.heads.base.
+    head_arguments = {
+        "input_dim": "the encoder's output_dim",
+        "num_tags": "the number of tags in the training data",
+        "labels": "the tag strings",
+        "scheme": "task.scheme",
+    }
+
     def __init__(
         self,
         encoder: TokenEncoder | Config,
