@@ -15,7 +15,6 @@ from elmo_tasks.runs.experiment import run
 from tests.compose import compose_config
 
 QUIET = [
-    "callbacks.rich_progress_bar=null",
     "trainer.enable_progress_bar=false",
     "logger=[]",
     "threads=1",

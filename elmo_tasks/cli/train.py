@@ -21,11 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from elmo_tasks.core.config_errors import stop_on_bad_overrides
 from elmo_tasks.core.config_values import run_folder_problem
-from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT
+from elmo_tasks.core.hydra_argv import parse
+from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT, keep_library_caches_in
 from elmo_tasks.core.reporting import readable_errors
 from elmo_tasks.runs.config import register_resolvers
 from elmo_tasks.runs.quickstart import single_run_argv
@@ -38,6 +39,7 @@ CHOSEN_GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callb
 
 @hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name="config")
 def hydra_main(cfg: DictConfig) -> float | None:
+    keep_library_caches_in(OmegaConf.select(cfg, "paths.cache_dir", default=None))
     from elmo_tasks.core.run_files import forget_run_files, restore_run_files
     from elmo_tasks.runs.experiment import run
 
@@ -55,12 +57,9 @@ def hydra_main(cfg: DictConfig) -> float | None:
 def cli(argv: Sequence[str] | None = None) -> None:
     """Check the overrides (exit 2 with a suggestion), then run the Hydra app on ``argv``
     (default ``sys.argv[1:]``)."""
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    stop_on_bad_overrides(
-        sys.argv[1:], extra=run_folder_problem(sys.argv[1:], Path.cwd() / "outputs")
-    )
-    sys.argv = [sys.argv[0], *single_run_argv(sys.argv[1:], CHOSEN_GROUPS)]
+    args = parse(sys.argv[1:] if argv is None else argv).argv()  # Hydra's flags first
+    stop_on_bad_overrides(args, extra=run_folder_problem(args, Path.cwd() / "outputs"))
+    sys.argv = [sys.argv[0], *single_run_argv(args, CHOSEN_GROUPS)]
     hydra_main()
 
 

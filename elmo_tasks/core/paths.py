@@ -6,8 +6,10 @@ package and shipped inside the wheel), which Hydra finds as ``pkg://elmo_tasks.c
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 CONFIG_PACKAGE = "elmo_tasks.conf"
 CONFIG_SEARCH_PATH = f"pkg://{CONFIG_PACKAGE}"
@@ -31,3 +33,12 @@ DEFAULT_PROJECT_ROOT = _project_root()
 def config_dir() -> Path:
     """The folder of the package's configs (config.yaml, pretrain.yaml and the groups)."""
     return Path(str(resources.files(CONFIG_PACKAGE)))
+
+
+def keep_library_caches_in(cache_dir: Any) -> None:
+    """Point matplotlib's font cache (matplotlib is imported by torchmetrics, and writes to
+    ``~/.cache/matplotlib`` and ``~/.config/matplotlib`` by default) into ``cache_dir``
+    (``paths.cache_dir``), unless ``MPLCONFIGDIR`` is set. Call it before torchmetrics is
+    imported."""
+    if cache_dir and "MPLCONFIGDIR" not in os.environ:
+        os.environ["MPLCONFIGDIR"] = str(Path(str(cache_dir)).expanduser() / "matplotlib")

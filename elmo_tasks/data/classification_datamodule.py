@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from elmo_tasks.core.errors import DataFormatError
+from elmo_tasks.core.schema import choice
 from elmo_tasks.data.base import Batch, BucketedDataModule
 from elmo_tasks.data.classification import (
     LabelledSplit,
@@ -20,12 +22,20 @@ from elmo_tasks.data.classification import (
     read_tweeteval,
     stratified_split,
 )
-from elmo_tasks.data.sources import FILE_KEYS, Sources, files_of, task_hub_source
+from elmo_tasks.data.sources import FILE_KEYS, Sources, TaskSchema, files_of, task_hub_source
 from elmo_tasks.data.tokenize import get_tokenizer
 
 log = logging.getLogger(__name__)
 
 READERS = ("table", "sst_trees", "sst3_trees", "tweeteval", "hub")
+
+
+@dataclass
+class ClassificationTaskSchema(TaskSchema):
+    """A classification task's keys: :class:`TaskSchema`'s, the reader and the tokenizer."""
+
+    reader: Literal["table", "sst_trees", "sst3_trees", "tweeteval", "hub"] = choice()
+    tokenizer: Literal["whitespace", "simple"] = choice()
 
 
 class ClassificationDataModule(BucketedDataModule):
@@ -39,10 +49,15 @@ class ClassificationDataModule(BucketedDataModule):
     encoding: the text encoding of the local files (default utf-8; e.g. latin-1, cp1252).
     label_names: names of raw label values of table files, e.g. ``{0: negative, 1: positive}``
         for SST-2's tsv files: predictions, metrics and reports then speak of the names.
+    cache_dir: where the ``table`` reader's ``datasets`` cache goes (the configs give
+        ``paths.datasets_cache``); None: the ``datasets`` default (``$HF_DATASETS_CACHE``, else
+        ``~/.cache/huggingface/datasets``). Hub datasets stay in that default, shared with
+        other tools.
     Batches are ``{"tokens": list[list[str]], "label": LongTensor, "index": LongTensor}``.
     """
 
     kind = "classification"
+    config_schema = ClassificationTaskSchema
     FILE_READERS = ("table", "sst_trees", "sst3_trees")
     optional_state_keys = ("tokenizer", "lowercase")  # a model alone then tokenises texts
 
@@ -97,10 +112,12 @@ class ClassificationDataModule(BucketedDataModule):
         main_metric: str = "accuracy",
         seed: int = 0,
         num_workers: int = 0,
+        cache_dir: str | None = None,
     ) -> None:
         super().__init__(
             name, batch_size, eval_batch_size, min_count, max_vocab_size, seed, num_workers
         )
+        self.cache_dir = cache_dir
         if reader not in READERS:
             raise ValueError(f"task.reader must be one of {READERS}, got {reader!r}")
         self.reader = reader
@@ -147,6 +164,7 @@ class ClassificationDataModule(BucketedDataModule):
                 labels=labels,
                 encoding=self.encoding,
                 label_names=self.label_names,
+                cache_dir=self.cache_dir,
             )
         if self.reader in ("sst_trees", "sst3_trees"):
             return read_sst_trees(

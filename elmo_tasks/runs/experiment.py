@@ -31,8 +31,8 @@ from elmo_tasks.core.threads import ThreadShare, apply_threads
 from elmo_tasks.core.trust import code_modules
 from elmo_tasks.results.run_summary import show_run_results
 from elmo_tasks.runs import preflight
+from elmo_tasks.runs.contracts import TASK_MODULES
 from elmo_tasks.runs.loggers import build_loggers, finish_loggers
-from elmo_tasks.tasks import ClassificationTask, TaggingTask
 from elmo_tasks.tasks.parts import plain_config
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,6 @@ def _split_metrics(results: list[dict[str, float]], split: str) -> dict[str, flo
     return metrics
 
 
-# Which LightningModule trains which kind of data module (``datamodule.kind``).
-TASK_MODULES: dict[str, type[pl.LightningModule]] = {
-    "classification": ClassificationTask,
-    "tagging": TaggingTask,
-}
-
-
 def build(
     cfg: DictConfig, data_state: dict | None = None
 ) -> tuple[pl.LightningDataModule, pl.LightningModule]:
@@ -110,6 +103,17 @@ def build(
     return datamodule, model
 
 
+def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    """The configured callbacks; with ``trainer.enable_progress_bar=false`` without the progress
+    bar (Lightning refuses a progress bar callback then), so that one key turns it off."""
+    callbacks = [
+        hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None
+    ]
+    if cfg.get("trainer") is not None and cfg.trainer.get("enable_progress_bar", True) is False:
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+    return callbacks
+
+
 def run(cfg: DictConfig) -> float | None:
     """Train, validate and test the best checkpoint; write results.json; return the main
     validation metric (what sweepers optimise)."""
@@ -125,9 +129,7 @@ def run(cfg: DictConfig) -> float | None:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
 
-    callbacks = [
-        hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None
-    ]
+    callbacks = build_callbacks(cfg)
     loggers = build_loggers(cfg.get("logger"))
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
