@@ -37,7 +37,7 @@ TRAIN = [
     "trainer.max_epochs=1",
 ]
 CLASSIFY = [*TRAIN, "task=text_classification", "task.validation_file={tmp}/ok.tsv"]
-TAG = [*TRAIN, "task=token_classification"]
+TAG = [*TRAIN, "task=token_classification", "head=tagger_crf"]
 
 FILES = {
     "ok.tsv": b"text\tlabel\ngood film\t1\nbad film\t0\nfine film\t1\n",

@@ -68,6 +68,8 @@ def check_overrides(
         folders = config_search.search_folders(line, _folders(conf_dir)[0])
     except SearchPathProblem as problem:
         return str(problem)
+    if not folders:
+        return None
     folders += [f for f in _folders(conf_dir)[1:] if f not in folders]
     config_name = line.config_name or config_name
     syntax = syntax_problem(line.overrides)

@@ -62,16 +62,14 @@ def searchpath_entries(overrides: Sequence[str]) -> list[str]:
 
 def search_folders(line: HydraCommandLine, primary: str | Path) -> list[Path]:
     """The config folders of ``line``, the primary one first (``--config-path`` or ``primary``),
-    then ``--config-dir`` and the ``hydra.searchpath`` folders. Raises
-    :class:`SearchPathProblem` for a ``--config-dir`` or ``--config-path`` that is not a folder."""
+    then ``--config-dir`` and the ``hydra.searchpath`` folders; none for a ``--config-path``
+    that is not a folder here. Raises :class:`SearchPathProblem` for a ``--config-dir`` that
+    is not a folder."""
     first = Path(primary)
     if line.config_path:
         chosen = folder_of(line.config_path)
         if chosen is None or not chosen.is_dir():
-            raise SearchPathProblem(
-                f"--config-path {line.config_path}: no such folder ({chosen or line.config_path}); "
-                "give the folder that holds the config file"
-            )
+            return []  # Hydra reads a relative --config-path from the app's module: its call
         first = chosen
     folders = [first]
     if line.config_dir is not None:
