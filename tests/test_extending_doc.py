@@ -75,9 +75,8 @@ def environment(home: Path, **extra: str) -> dict[str, str]:
 def run_page(folder: Path, env: dict[str, str], searchpath: bool) -> dict[str, list[str]]:
     """Run the page's commands in ``folder``: all of them, or with ``searchpath`` those that
     name the config folder, with ``hydra.searchpath`` in place of ``--config-dir`` (the data
-    is written first). A train command also gets ``paths.log_dir`` inside ``folder`` (in a
-    checkout it would be the checkout's outputs/). Returns each command as run with what it
-    wrote under HOME."""
+    is written first). A train command also gets ``paths.log_dir`` inside ``folder``, so that
+    nothing is written elsewhere. Returns each command as run with what it wrote under HOME."""
     home = Path(env["HOME"])
     ran: dict[str, list[str]] = {}
     for command in commands_of():
@@ -101,6 +100,8 @@ def run_page(folder: Path, env: dict[str, str], searchpath: bool) -> dict[str, l
         )
         assert done.returncode == 0, f"{command}\nexit {done.returncode}\n{done.stderr[-4000:]}"
         assert "Traceback" not in done.stderr, f"{command}\n{done.stderr[-4000:]}"
+        if "elmo-tasks predict" in command:  # the trusted run predicts with the user's classes
+            assert '"label": ' in done.stdout and '"probabilities"' in done.stdout, done.stdout
         ran[command] = sorted(str(p.relative_to(home)) for p in set(home.rglob("*")) - before)
     return ran
 
@@ -117,6 +118,7 @@ def test_the_page_shows_each_kind_and_runs_it_through_both_ways() -> None:
     commands = commands_of()
     assert any(CONFIG_DIR_FLAG in c and "train -m" in c for c in commands)
     assert any("elmo-tasks compare" in c for c in commands)
+    assert any("elmo-tasks predict" in c and "trust=myheads" in c for c in commands)
     assert any("hydra.searchpath=[file://" in c for c in commands)
 
 
