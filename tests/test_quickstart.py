@@ -200,7 +200,9 @@ def test_the_elmo_mini_encoder_reads_the_package_files(tmp_path, cache) -> None:
 def test_other_experiments_run_once_as_before(overrides, tmp_path) -> None:
     cfg = _with_hydra(tmp_path, overrides)
     assert cfg.task.name == "sst2" and cfg.encoder._target_.endswith("ElmoEncoder")
-    assert cfg.hydra.mode is None and not cfg.hydra.callbacks and not cfg.hydra.sweeper.params
+    assert cfg.hydra.mode is None and not cfg.hydra.sweeper.params
+    # only the callback every run has (a failed resume puts the run files back), no summary
+    assert set(cfg.hydra.callbacks) == {"keep_run_files"}
 
 
 GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callbacks")
