@@ -161,3 +161,21 @@ def write_conll(
     )
 
     atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+@dataclass
+class TaggedSplit:
+    """The sentences of one split and where they came from.
+
+    ``unit`` is ``line`` for files (``Sentence.line`` is the line of the first token, the
+    next token is on the next line) and ``row`` for hub data (``Sentence.line`` is the row).
+    """
+
+    sentences: list[Sentence]
+    source: str
+    unit: str = "line"
+
+    def where(self, sentence: Sentence, position: int) -> str:
+        """``file, line N`` of token ``position`` of ``sentence`` (``source, row N`` for hub data)."""
+        number = sentence.line + position if self.unit == "line" else sentence.line
+        return f"{self.source}, {self.unit} {number}"

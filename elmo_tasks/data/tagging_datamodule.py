@@ -9,30 +9,28 @@ can be scored against the original gold with ``conlleval``.
 from __future__ import annotations
 
 import logging
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import datasets
 import numpy as np
 import torch
 
-from elmo_tasks.core.errors import DataFormatError, HubUnavailableError
+from elmo_tasks.core.errors import DataFormatError
 from elmo_tasks.data.base import Batch, BucketedDataModule
-from elmo_tasks.data.conll import Sentence, read_conll
-from elmo_tasks.data.hub import (
-    check_hub_reachable,
-    hub_message,
-    hub_offline,
-    hub_source,
-)
+from elmo_tasks.data.conll import Sentence, TaggedSplit, read_conll
 from elmo_tasks.data.sources import Sources, TaggingTaskSchema, files_of, task_hub_source
-from elmo_tasks.data.tags import (
+from elmo_tasks.data.tagging_hub import (  # noqa: F401  (sentences_from_hub_dataset was defined here)
+    read_hub_tagging,
+    sentences_from_hub_dataset,
+)
+from elmo_tasks.data.tags import (  # noqa: F401  (tag_set and chunk_sentence were defined here)
+    SCHEME_PREFIXES,
     check_scheme,
+    chunk_sentence,
     detect_scheme,
     from_bio,
     split_tag,
+    tag_set,
     to_bio,
     to_bioes,
 )
@@ -43,147 +41,6 @@ PAD_TAG = -100
 """Tag id of padded positions (``ignore_index`` of the cross-entropy; masked out by the CRF)."""
 
 LONG_SENTENCES = ("split", "error")
-_PREFIXES = {"IOB1": "BI", "BIO": "BI", "BIOES": "BIES"}
-
-
-@dataclass
-class TaggedSplit:
-    """The sentences of one split and where they came from.
-
-    ``unit`` is ``line`` for files (``Sentence.line`` is the line of the first token, the
-    next token is on the next line) and ``row`` for hub data (``Sentence.line`` is the row).
-    """
-
-    sentences: list[Sentence]
-    source: str
-    unit: str = "line"
-
-    def where(self, sentence: Sentence, position: int) -> str:
-        """``file, line N`` of token ``position`` of ``sentence`` (``source, row N`` for hub data)."""
-        number = sentence.line + position if self.unit == "line" else sentence.line
-        return f"{self.source}, {self.unit} {number}"
-
-
-# --------------------------------------------------------------------------- hub
-
-
-def sentences_from_hub_dataset(
-    raw: datasets.Dataset, source: str, token_column: str = "tokens", tag_column: str = "ner_tags"
-) -> TaggedSplit:
-    """Sentences of a hub dataset with a token list column and a tag list column (ClassLabel ids or
-    strings); ``line`` is the 0-based row. Rows without tokens are skipped with a warning."""
-    missing = [c for c in (token_column, tag_column) if c not in raw.column_names]
-    if missing:
-        raise DataFormatError(
-            f"{source}: no column {', '.join(map(repr, missing))}; available: {raw.column_names} "
-            "(set task.tokens_column and task.tags_column)"
-        )
-    feature = getattr(raw.features[tag_column], "feature", None)
-    names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
-    sentences, empty = [], []
-    for row, (tokens, tags) in enumerate(zip(raw[token_column], raw[tag_column])):
-        if not tokens:
-            empty.append(row)
-            continue
-        if names is not None:
-            bad = [t for t in tags if not 0 <= t < len(names)]
-            if bad:
-                raise DataFormatError(
-                    f"{source}, row {row}: tag id {bad[0]} is not one of 0..{len(names) - 1}"
-                )
-            tags = [names[t] for t in tags]
-        try:
-            sentences.append(Sentence(list(tokens), list(tags), row))
-        except ValueError as error:
-            raise DataFormatError(
-                f"{source}, row {row}: {len(tokens)} tokens but {len(tags)} tags"
-            ) from error
-    if empty:
-        warnings.warn(
-            f"{source}: skipped {len(empty)} row(s) without tokens: {empty[:50]}",
-            UserWarning,
-            stacklevel=2,
-        )
-    if not sentences:
-        raise DataFormatError(f"{source}: no sentences")
-    return TaggedSplit(sentences, source, unit="row")
-
-
-def read_hub_tagging(
-    name: str,
-    config: str | None,
-    split: str,
-    tokens_column: str = "tokens",
-    tags_column: str = "ner_tags",
-    revision: str | None = None,
-) -> TaggedSplit:
-    """``split`` of hub dataset ``name`` (``config``, at ``revision``: a branch, tag or commit;
-    None for the default branch) with a token list column and a tag list column (tag names
-    from the dataset's ClassLabel feature, or the strings themselves).
-
-    Offline or unreachable and not cached: :class:`HubUnavailableError` at once.
-    """
-    source = hub_source(name, config, split, revision)
-    check_hub_reachable(source, tagging=True)
-    try:
-        raw = datasets.load_dataset(name, config, split=split, revision=revision)
-    except (ConnectionError, FileNotFoundError) as error:
-        if isinstance(error, FileNotFoundError) and not hub_offline():
-            raise
-        reason = (
-            "offline mode is on (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) and it is not in the local cache"
-            if hub_offline()
-            else f"the hub could not be reached ({type(error).__name__})"
-        )
-        raise HubUnavailableError(hub_message(source, reason, tagging=True)) from error
-    return sentences_from_hub_dataset(raw, source, tokens_column, tags_column)
-
-
-# --------------------------------------------------------------------------- tags and chunks
-
-
-def tag_set(types: Iterable[str], scheme: str) -> list[str]:
-    """``O`` then every prefix of ``scheme`` for each entity type, types sorted: the tags a model
-    can emit, whether or not the training data happens to use each of them."""
-    prefixes = _PREFIXES[check_scheme(scheme)]
-    return ["O"] + [f"{prefix}-{type_}" for type_ in sorted(set(types)) for prefix in prefixes]
-
-
-def _renormalised(tags: list[str], scheme: str) -> list[str]:
-    """A chunk's tags made well-formed again (an entity cut in two becomes two entities); a no-op
-    for a chunk that was cut between entities."""
-    bio = to_bio(tags, scheme)
-    return bio if scheme == "BIO" else to_bioes(bio)
-
-
-def chunk_sentence(
-    tags: Sequence[str], max_length: int, scheme: str, where: str = "sentence"
-) -> list[tuple[int, list[str]]]:
-    """Cut a sentence's (BIO or BIOES) tags into ``(offset, tags)`` chunks of at most ``max_length``.
-
-    Each cut is at the last entity boundary that fits, so no entity is split and every chunk is
-    well-formed as it is; only an entity longer than ``max_length`` is cut, with a warning, and
-    its chunks are renormalised (``I-X`` at the start of a chunk becomes ``B-X``). ``where``
-    names the sentence in that warning.
-    """
-    continuation = ("I-",) if scheme == "BIO" else ("I-", "E-")
-    chunks, start = [], 0
-    while start < len(tags):
-        end = min(start + max_length, len(tags))
-        if end < len(tags):
-            cut = next(
-                (c for c in range(end, start, -1) if not tags[c].startswith(continuation)), None
-            )
-            if cut is None:
-                message = (
-                    f"{where}: an entity longer than max_length={max_length} is cut at token {end}"
-                )
-                warnings.warn(message, UserWarning, stacklevel=2)
-            else:
-                end = cut
-        chunks.append((start, _renormalised(list(tags[start:end]), scheme)))
-        start = end
-    return chunks
 
 
 # --------------------------------------------------------------------------- data module
@@ -389,7 +246,7 @@ class TaggingDataModule(BucketedDataModule):
     def _internal_tags(self, sentence: Sentence, split: TaggedSplit) -> list[str]:
         """``sentence``'s tags in the model's scheme; ValueError naming file, line and tag when one
         is malformed, not of the input scheme, or of an entity type the train file lacks."""
-        allowed = _PREFIXES[self.input_scheme]
+        allowed = SCHEME_PREFIXES[self.input_scheme]
         for position, tag in enumerate(sentence.tags):
             type_ = _tag_type(tag, split, sentence, position)
             if tag != "O" and tag[0] not in allowed:

@@ -8,6 +8,7 @@ three schemes, so ``to_bio`` and friends agree with what the scorer counts as an
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -25,6 +26,8 @@ _PREFIXES: dict[str, frozenset[str]] = {
     "BIO": frozenset("BI"),
     "BIOES": frozenset("BIES"),
 }
+# The prefixes of each scheme, in the order tag_set lists them.
+SCHEME_PREFIXES = {"IOB1": "BI", "BIO": "BI", "BIOES": "BIES"}
 _ALIASES = {"IOB2": "BIO", "IOBES": "BIOES"}
 
 
@@ -228,3 +231,50 @@ def crf_constraints(labels: Sequence[str], scheme: str) -> dict[str, list]:
         "start_allowed": allowed_starts(labels, scheme),
         "end_allowed": allowed_ends(labels, scheme),
     }
+
+
+# --------------------------------------------------------------------------- tag sets and chunks
+
+
+def tag_set(types: Iterable[str], scheme: str) -> list[str]:
+    """``O`` then every prefix of ``scheme`` for each entity type, types sorted: the tags a model
+    can emit, whether or not the training data happens to use each of them."""
+    prefixes = SCHEME_PREFIXES[check_scheme(scheme)]
+    return ["O"] + [f"{prefix}-{type_}" for type_ in sorted(set(types)) for prefix in prefixes]
+
+
+def _renormalised(tags: list[str], scheme: str) -> list[str]:
+    """A chunk's tags made well-formed again (an entity cut in two becomes two entities); a no-op
+    for a chunk that was cut between entities."""
+    bio = to_bio(tags, scheme)
+    return bio if scheme == "BIO" else to_bioes(bio)
+
+
+def chunk_sentence(
+    tags: Sequence[str], max_length: int, scheme: str, where: str = "sentence"
+) -> list[tuple[int, list[str]]]:
+    """Cut a sentence's (BIO or BIOES) tags into ``(offset, tags)`` chunks of at most ``max_length``.
+
+    Each cut is at the last entity boundary that fits, so no entity is split and every chunk is
+    well-formed as it is; only an entity longer than ``max_length`` is cut, with a warning, and
+    its chunks are renormalised (``I-X`` at the start of a chunk becomes ``B-X``). ``where``
+    names the sentence in that warning.
+    """
+    continuation = ("I-",) if scheme == "BIO" else ("I-", "E-")
+    chunks, start = [], 0
+    while start < len(tags):
+        end = min(start + max_length, len(tags))
+        if end < len(tags):
+            cut = next(
+                (c for c in range(end, start, -1) if not tags[c].startswith(continuation)), None
+            )
+            if cut is None:
+                message = (
+                    f"{where}: an entity longer than max_length={max_length} is cut at token {end}"
+                )
+                warnings.warn(message, UserWarning, stacklevel=2)
+            else:
+                end = cut
+        chunks.append((start, _renormalised(list(tags[start:end]), scheme)))
+        start = end
+    return chunks

@@ -14,8 +14,9 @@ from elmo_tasks.elmo.model import (
     ElmoInputError,
     remove_sentence_boundaries,
 )
-from elmo_tasks.elmo.modules import BiLm, ScalarMix
+from elmo_tasks.elmo.modules import BiLm
 from elmo_tasks.elmo.options import ElmoOptions, ElmoOptionsError, load_options
+from elmo_tasks.elmo.scalar_mix import ScalarMix
 from elmo_tasks.elmo.weights import ElmoWeightsError, load_weights, save_elmo
 
 __all__ = [

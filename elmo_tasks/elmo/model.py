@@ -18,8 +18,9 @@ from torch import nn
 from elmo_tasks.elmo.characters import batch_to_ids
 from elmo_tasks.elmo.dropout import Dropout
 from elmo_tasks.elmo.hub import resolve
-from elmo_tasks.elmo.modules import BiLm, ScalarMix
+from elmo_tasks.elmo.modules import BiLm
 from elmo_tasks.elmo.options import ElmoOptions, load_options
+from elmo_tasks.elmo.scalar_mix import ScalarMix
 from elmo_tasks.elmo.weights import load_weights
 
 PathLike = str | os.PathLike

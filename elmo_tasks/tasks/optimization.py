@@ -26,7 +26,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from elmo_tasks.core.trust import buildable
 from elmo_tasks.elmo.model import ElmoBiLm
-from elmo_tasks.elmo.modules import ScalarMix
+from elmo_tasks.elmo.scalar_mix import ScalarMix
 
 GROUPS = ("bilm", "scalar_mix")
 
