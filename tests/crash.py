@@ -29,6 +29,46 @@ class PauseAtStep(pl.Callback):
         raise RuntimeError(f"PauseAtStep: not killed within {self.timeout_s} s")
 
 
+class PauseUntilSigterm(pl.Callback):
+    """Like :class:`PauseAtStep`, but blocks until the process receives SIGTERM (Lightning's
+    handler notes it; other signals, such as SLURM's SIGUSR1, are handled meanwhile), then
+    lets the batch run: Lightning stops after it, at a known step (``step + 1``)."""
+
+    def __init__(self, step: int, marker: str, timeout_s: float = 600.0) -> None:
+        self.step, self.marker, self.timeout_s = step, Path(marker), timeout_s
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int
+    ) -> None:
+        if trainer.global_step != self.step or trainer.received_sigterm:
+            return
+        self.marker.write_text(f"{trainer.global_step} {trainer.current_epoch} {batch_idx}\n")
+        deadline = time.monotonic() + self.timeout_s
+        while not trainer.received_sigterm:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PauseUntilSigterm: no SIGTERM within {self.timeout_s} s")
+            time.sleep(0.05)
+
+
+class PoisonWeightAtStep(pl.Callback):
+    """After optimiser step ``step``, set one weight of the model to NaN: what a non-finite
+    gradient with a finite loss does (the checkpoint that follows must not keep it)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
+        if trainer.global_step == self.step:
+            import torch
+
+            with torch.no_grad():
+                next(p for p in pl_module.parameters() if p.requires_grad).view(-1)[0] = float(
+                    "nan"
+                )
+
+
 class LimitFileSizeAtEpoch(pl.Callback):
     """From the start of epoch ``epoch`` on, no file of this process may grow past ``max_bytes``
     (``RLIMIT_FSIZE``; SIGXFSZ ignored): a write beyond fails with EFBIG, as on a full disk,

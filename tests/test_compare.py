@@ -141,6 +141,19 @@ def test_unreadable_results_count_as_incomplete(sweep, capsys):
     assert table_rows(text)["a"][0] == "2"
 
 
+def test_diverged_runs_are_listed_not_compared(sweep, capsys):
+    """A run that diverged writes results.json with "status": "diverged" and no metrics."""
+    results = json.loads((sweep / "0" / "results.json").read_text())
+    results.update(status="diverged", val={}, test={})
+    results["diverged"] = {"step": 2, "epoch": 0, "what": "training loss", "value": "nan"}
+    (sweep / "0" / "results.json").write_text(json.dumps(results))
+    assert main([str(sweep)]) == 0
+    text = capsys.readouterr().out
+    assert "Incomplete runs (2)" in text
+    assert f"`{(sweep / '0').resolve()}`: diverged (" in text and "'step': 2" in text
+    assert table_rows(text)["experiment=a"][0] == "2"
+
+
 def test_out_folder_metric_and_several_paths(sweep, tmp_path, capsys):
     other = tmp_path / "other"
     write_run(

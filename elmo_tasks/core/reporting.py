@@ -17,6 +17,14 @@ from contextlib import contextmanager
 from elmo_tasks.core.disk import disk_full_message, is_disk_full
 from elmo_tasks.core.errors import ElmoTasksError
 
+# The commands' exit statuses (docs/configuration.md#exit-statuses).
+EXIT_ERROR = 1  # a problem the message explains: missing or damaged file, full disk, ...
+EXIT_CONFIG = 2  # a config or usage mistake, found before any work
+EXIT_DIVERGED = 3  # training diverged (a NaN or infinite loss or weight); results.json says so
+EXIT_SIGTERM = (
+    143  # stopped by SIGTERM (128 + 15) after saving last.ckpt: resume with ckpt_path=last
+)
+
 
 @contextmanager
 def readable_errors() -> Iterator[None]:
@@ -34,7 +42,8 @@ def readable_errors() -> Iterator[None]:
         if shown is None:
             raise
         message, status = shown
-        print(f"error: {message}", file=sys.stderr, flush=True)
+        label = getattr(error, "label", "error")  # "stopped" for a run stopped by a signal
+        print(f"{label}: {message}", file=sys.stderr, flush=True)
         if full_traceback_wanted() or not _job_in_this_process():
             raise
         raise SystemExit(status) from None

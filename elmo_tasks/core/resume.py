@@ -266,6 +266,9 @@ class LastCheckpoint(ModelCheckpoint):
     the best checkpoint, so their states are in it) and, with ``every_n_train_steps`` N > 0,
     every N optimiser steps: what ``ckpt_path=last`` resumes (``callbacks.last_checkpoint``).
 
+    On SIGTERM (a scheduler stopping the job) it also saves the step just trained, before
+    Lightning stops the loop (one process; not during validation, see :meth:`_stopping`).
+
     Lightning's own ``save_last`` only rewrites ``last.ckpt`` when a top-k checkpoint was saved
     at that step, and ``every_n_train_steps`` and ``every_n_epochs`` exclude each other, hence
     this callback. A step that ends an epoch is left to the epoch-end save (Lightning does not
@@ -300,15 +303,21 @@ class LastCheckpoint(ModelCheckpoint):
         batch_idx: int,
     ) -> None:
         every = self._every_n_train_steps
-        if (
-            every < 1
-            or trainer.global_step % every
-            or (batch_idx + 1) % trainer.accumulate_grad_batches
-        ):
+        due = every >= 1 and not trainer.global_step % every
+        if not due and not self._stopping(trainer):
+            return
+        if (batch_idx + 1) % trainer.accumulate_grad_batches:
             return
         if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             return
         self._save_last(trainer)
+
+    @staticmethod
+    def _stopping(trainer: pl.Trainer) -> bool:
+        """SIGTERM was received (Lightning stops after this batch): save the step just trained.
+        Not with several processes: they learn of the signal at different steps, and a save
+        that some of them make and others not would wait forever for the others."""
+        return trainer.received_sigterm and trainer.world_size == 1
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._should_save_on_train_epoch_end(trainer):

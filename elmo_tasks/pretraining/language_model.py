@@ -40,6 +40,7 @@ from elmo_tasks.pretraining.softmax import (  # noqa: F401  (defined here before
     SampledSoftmax,
     build_softmax,
 )
+from elmo_tasks.tasks.divergence import LossWatch, check_finite_weights
 
 LstmStates = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -157,6 +158,7 @@ class BiLmPretrainer(pl.LightningModule):
         self.train_tokens, self.train_seconds = 0, 0.0
         self._batch_start = 0.0
         self.global_step_at_save = 0  # set by ``from_checkpoint``
+        self.loss_watch = LossWatch()  # a NaN or infinite loss stops training (tasks/divergence.py)
 
     @property
     def options(self) -> ElmoOptions:
@@ -208,6 +210,7 @@ class BiLmPretrainer(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
+        self.loss_watch.see(loss, self)  # before backward: NaN never reaches the weights
         self._epoch_batches += 1
         self.log(
             "train/loss",
@@ -312,6 +315,8 @@ class BiLmPretrainer(pl.LightningModule):
     # -- checkpoints -------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.loss_watch.flush(self)  # diverged weights are never written
+        check_finite_weights(checkpoint["state_dict"], self)
         checkpoint["pretrain"] = {
             "vocabulary": self.vocabulary,
             "corpus": self.corpus,

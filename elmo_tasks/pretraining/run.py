@@ -24,7 +24,7 @@ from elmo_tasks.core.checks import Problem
 from elmo_tasks.core.integrity import set_verification
 from elmo_tasks.core.lightning_noise import quiet_lightning
 from elmo_tasks.core.paths import DEFAULT_PROJECT_ROOT, config_dir
-from elmo_tasks.core.resume import RandomStateCheckpoint, check_resumable
+from elmo_tasks.core.resume import LastCheckpoint, RandomStateCheckpoint, check_resumable
 from elmo_tasks.data.sources import check_task_values
 from elmo_tasks.elmo.hub import resolve
 from elmo_tasks.elmo.options import load_options
@@ -40,7 +40,7 @@ from elmo_tasks.pretraining.text import (
     resolve_files,
     write_vocabulary,
 )
-from elmo_tasks.runs import preflight
+from elmo_tasks.runs import preflight, signals
 from elmo_tasks.runs.config import register_resolvers
 from elmo_tasks.runs.loggers import build_loggers, finish_loggers
 from elmo_tasks.runs.progress import with_progress_bar
@@ -131,8 +131,10 @@ def pretraining_problems(cfg: DictConfig) -> list[Problem | None]:
     return problems
 
 
+@signals.reports_sigterm  # SIGTERM: last.ckpt, one message naming ckpt_path=..., exit 143
 def run(cfg: DictConfig) -> float | None:
-    """Build the vocabulary, train, export; write the vocabulary and export into the run folder."""
+    """Build the vocabulary, train, export; write the vocabulary and export into the run folder.
+    A NaN or infinite loss stops it with status 3 and no export (tasks/divergence.py)."""
     # missing corpus/vocab/init_from files, bad values, CUDA absent: one clear message first
     preflight.check(cfg, command="python -m elmo_tasks.pretrain", extra=[pretraining_problems])
     set_verification(cfg.get("verify_checksums", True))
@@ -180,6 +182,9 @@ def run(cfg: DictConfig) -> float | None:
         RandomStateCheckpoint()
     )  # dropout and sampled softmax draw the same numbers after a resume
     callbacks = with_progress_bar(callbacks, cfg.trainer)  # "Epoch N", not "Epoch N/-2"
+    last = _last_checkpoint(callbacks)
+    if last is not None:  # last.ckpt at each epoch end and on SIGTERM (at the step just trained)
+        callbacks.append(LastCheckpoint(dirpath=last.parent))
     loggers = build_loggers(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(
         cfg.trainer,
@@ -187,6 +192,9 @@ def run(cfg: DictConfig) -> float | None:
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],  # crash-safe checkpoints
     )
+    program = "python -m elmo_tasks.pretrain"
+    resume = signals.resume_command(program, _overrides(), None, last or "")
+    signals.watch(trainer, last, resume, unwritten="export")
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     if validation_files and model.last_val_step != trainer.global_step:
         trainer.validate(
@@ -261,6 +269,14 @@ def final_summary(
         lines.append("  no perplexity measured (set data.validation_files or data.test_files)")
     lines.append(f"  exported biLM: {export_dir}/options.json, {export_dir}/weights.hdf5")
     return "\n".join(lines)
+
+
+def _last_checkpoint(callbacks: list[pl.Callback]) -> Path | None:
+    """``checkpoints/last.ckpt`` beside the run's ModelCheckpoint (None when it has none)."""
+    for callback in callbacks:
+        if isinstance(callback, pl.callbacks.ModelCheckpoint) and callback.dirpath:
+            return Path(callback.dirpath) / "last.ckpt"
+    return None
 
 
 def _plain(value: Any) -> Any:

@@ -124,9 +124,16 @@ def collect(paths: Sequence[Path]) -> Collection:
             incomplete.append((path, "no results.json (failed or still running)"))
             continue
         try:
-            runs.append(_read_run(path))
+            run = _read_run(path)
         except (OSError, ValueError) as error:
             incomplete.append((path, f"unreadable results.json ({error})"))
+            continue
+        status = run.results.get("status", "completed")  # earlier results.json have none
+        if status != "completed":  # e.g. diverged: results.json says where, and has no metrics
+            detail = run.results.get(status)
+            incomplete.append((path, f"{status}{f' ({detail})' if detail else ''}"))
+            continue
+        runs.append(run)
     return Collection(runs, incomplete)
 
 

@@ -23,14 +23,13 @@ from elmo_tasks.core.resume import (
     check_resumable,
     keep_metrics_before_resume,
     resolve_ckpt_path,
-    undo_keep_metrics,
 )
 from elmo_tasks.core.run_files import training_started
 from elmo_tasks.core.sweeps import check_not_ddp_multirun
 from elmo_tasks.core.threads import ThreadShare, apply_threads
 from elmo_tasks.core.trust import code_modules
 from elmo_tasks.results.run_summary import show_run_results
-from elmo_tasks.runs import preflight
+from elmo_tasks.runs import outcome, preflight, signals
 from elmo_tasks.runs.contracts import TASK_MODULES
 from elmo_tasks.runs.loggers import build_loggers, finish_loggers
 from elmo_tasks.tasks.parts import plain_config
@@ -114,6 +113,7 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     return callbacks
 
 
+@signals.reports_sigterm  # SIGTERM: last.ckpt, one message naming ckpt_path=last, exit 143
 def run(cfg: DictConfig) -> float | None:
     """Train, validate and test the best checkpoint; write results.json; return the main
     validation metric (what sweepers optimise)."""
@@ -167,10 +167,11 @@ def run(cfg: DictConfig) -> float | None:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     training_started()  # a failure from here on keeps the job's log
+    signals.watch_training(trainer, output_dir, _train_arguments())
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except BaseException:
-        undo_keep_metrics(kept, output_dir)  # a failed resume leaves the folder as it was
+    except BaseException as error:  # diverged, stopped, failed: runs/outcome.py says what stays
+        outcome.after_failed_fit(error, cfg, trainer, output_dir, kept, _overrides())
         raise
     has_best = trainer.checkpoint_callback is not None and bool(
         trainer.checkpoint_callback.best_model_path
@@ -204,6 +205,7 @@ def run(cfg: DictConfig) -> float | None:
         model.write_predictions(output_dir, datamodule)
 
     results: dict[str, Any] = {
+        "status": outcome.COMPLETED,
         "task": cfg.task.name,
         "data": datamodule.data_source() if hasattr(datamodule, "data_source") else None,
         "encoder": cfg.encoder._target_.rsplit(".", 1)[-1],

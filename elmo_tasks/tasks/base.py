@@ -20,6 +20,7 @@ from elmo_tasks.core.lightning_noise import (
 from elmo_tasks.elmo.layout import convert_optimizer_states, current_key
 from elmo_tasks.elmo.model import ElmoBiLm
 from elmo_tasks.encoders import TokenEncoder
+from elmo_tasks.tasks.divergence import LossWatch, check_finite_weights
 from elmo_tasks.tasks.optimization import build_optimizer, parameter_groups
 from elmo_tasks.tasks.step_logging import EpochMean, step_is_read
 
@@ -128,6 +129,7 @@ class EncoderHeadTask(pl.LightningModule):
         self._batch_start = 0.0
         self.data_state: dict | None = None  # set by experiment.build
         self._train_loss, self._train_regularization = EpochMean(), EpochMean()
+        self.loss_watch = LossWatch()  # a NaN or infinite loss stops training (tasks/divergence.py)
 
     def _step(self, batch: dict, split: str) -> torch.Tensor:
         raise NotImplementedError
@@ -149,10 +151,11 @@ class EncoderHeadTask(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
         penalty = self.encoder.regularization_loss()
-        if penalty is None:
-            return loss
-        self._train_regularization.update(penalty, len(batch["tokens"]))
-        return loss + penalty
+        if penalty is not None:
+            self._train_regularization.update(penalty, len(batch["tokens"]))
+            loss = loss + penalty
+        self.loss_watch.see(loss, self)  # before backward: NaN never reaches the weights
+        return loss
 
     def log_train_loss(self, loss: torch.Tensor, batch_size: int) -> None:
         """``train/loss_step`` when a logger or the progress bar reads it, and the epoch's
@@ -202,11 +205,13 @@ class EncoderHeadTask(pl.LightningModule):
         if self.data_state is not None:
             checkpoint[DATA_STATE] = self.data_state
         reloadable = self._reloadable_encoder_state()
-        if reloadable is None:
-            return
-        for key in reloadable["keys"]:
-            checkpoint["state_dict"].pop(f"encoder.{key}", None)
-        checkpoint[FROZEN_ENCODER] = reloadable
+        if reloadable is not None:
+            for key in reloadable["keys"]:
+                checkpoint["state_dict"].pop(f"encoder.{key}", None)
+            checkpoint[FROZEN_ENCODER] = reloadable
+        # Diverged weights are never written (as best.ckpt, last.ckpt or any other).
+        self.loss_watch.flush(self)
+        check_finite_weights(checkpoint["state_dict"], self)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.data_state = checkpoint.get(DATA_STATE, self.data_state)
