@@ -51,6 +51,13 @@ class DataFormatError(ElmoTasksError, ValueError):
     names the file, the line (or row) and the field, and how to fix it."""
 
 
+class TooFewClassesError(DataFormatError):
+    """The training data has a single label (or tag): nothing to tell apart. A mistake in the
+    data or in the columns the config names (exit status 2, before any training)."""
+
+    exit_status = 2
+
+
 # --------------------------------------------------------------------------- data hints
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import torch
 
-from elmo_tasks.core.errors import DataFormatError
+from elmo_tasks.core.errors import DataFormatError, TooFewClassesError
 from elmo_tasks.core.schema import choice
 from elmo_tasks.data.base import Batch, BucketedDataModule
 from elmo_tasks.data.classification import (
@@ -189,6 +189,15 @@ class ClassificationDataModule(BucketedDataModule):
             raise ValueError(f"task {self.name}: task.train_file is not set")
         train = self._read("train", None)
         self.labels = train.labels
+        if len(self.labels) < 2:
+            where = f" (column {self.label_column})" if self.reader in ("hub", "table") else ""
+            raise TooFewClassesError(
+                f"{train.source}: every training example has the label {self.labels[0]!r}"
+                f"{where}; a classifier needs at least two classes in its training data. Give a "
+                "training file with examples of each class, or check task.label_column"
+                if self.labels
+                else f"{train.source}: no labelled training examples"
+            )
         if self.files["validation"] is None:
             train, validation = stratified_split(train, self.validation_fraction, self.seed)
             log.info(

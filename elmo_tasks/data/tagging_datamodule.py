@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from elmo_tasks.core.errors import DataFormatError
+from elmo_tasks.core.errors import DataFormatError, TooFewClassesError
 from elmo_tasks.data.base import Batch, BucketedDataModule
 from elmo_tasks.data.conll import Sentence, TaggedSplit, read_conll
 from elmo_tasks.data.sources import Sources, TaggingTaskSchema, files_of, task_hub_source
@@ -214,6 +214,13 @@ class TaggingDataModule(BucketedDataModule):
             for position, tag in enumerate(sentence.tags):
                 self._types.add(_tag_type(tag, train, sentence, position))
         self._types.discard("")
+        if not self._types:
+            only = sorted({tag for sentence in train.sentences for tag in sentence.tags})
+            raise TooFewClassesError(
+                f"{train.source}: every token is tagged {' or '.join(map(repr, only))}: no entity "
+                "to learn; a tagger needs tags of at least one type besides O (e.g. B-PER, "
+                "I-PER) in its training data. Check the file and task.tag_column"
+            )
         self.input_scheme = detect_scheme(sentence.tags for sentence in train.sentences)
         self.labels = tag_set(self._types, self.scheme)
         self._train_source = train.source
