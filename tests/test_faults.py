@@ -659,6 +659,94 @@ def bad_values_stop_before_any_cache(world: World, request) -> Case:
     )
 
 
+LONG_LINE = ("word " * 20_000)[:100_000].encode()  # 100,000 characters, 20,000 tokens
+
+
+def long_line_into_predict(world: World, request) -> Case:
+    folder = world.folder("long_line_predict")
+    source = _predict_input(folder, [b"a good film", LONG_LINE, b"a dull film"])
+    output = folder / "predictions.jsonl"
+    output.write_text('{"earlier": "predictions"}\n')
+    result = command(
+        [
+            "-m",
+            "elmo_tasks.cli.predict",
+            f"run_dir={world.run}",
+            f"input={source}",
+            f"output={output}",
+        ]
+    )
+    return Case(
+        result,
+        1,
+        r"input\.txt, line 2: 20000 tokens, more than max_tokens=4096; .*max_tokens=20000",
+        kept=snapshot(output),
+    )
+
+
+def long_line_on_predict_stdin(world: World, request) -> Case:
+    result = command(
+        ["-m", "elmo_tasks.cli.predict", f"run_dir={world.run}", "input=-", "max_tokens=100"],
+        stdin=b"a good film\n" + LONG_LINE + b"\na dull film\n",
+    )
+    answered = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [record["text"] for record in answered] == ["a good film"], "the line before is answered"
+    return Case(result, 1, r"stdin, line 2: 20000 tokens, more than max_tokens=100")
+
+
+def long_line_into_embed(world: World, request) -> Case:
+    folder = world.folder("long_line_embed")
+    text = folder / "sentences.txt"
+    text.write_bytes(b"a good film\n" + LONG_LINE + b"\n")
+    output = folder / "out.h5"
+    output.write_bytes(b"an earlier output")
+    args = ["options=mini", "weights=mini", f"input={text}", f"output={output}"]
+    result = command(["-m", "elmo_tasks.cli.embed", *args])
+    return Case(
+        result,
+        1,
+        r"sentences\.txt, line 2: 20000 tokens, more than max_tokens=4096",
+        kept=snapshot(output),
+        clean=[folder],
+    )
+
+
+def single_class_training_file(world: World, request) -> Case:
+    folder = world.folder("single_class")
+    train = folder / "train.csv"
+    train.write_text("text,label\n" + "".join(f"a fine film number {i},pos\n" for i in range(20)))
+    files = {**world.files, "train": train}
+    result = command(tiny_task(files, f"hydra.run.dir={folder / 'run'}"))
+    assert not (folder / "run" / "checkpoints").exists(), "stopped before training"
+    return Case(
+        result,
+        2,
+        r"error: \S+train\.csv: every training example has the label 'pos' \(column label\); a "
+        r"classifier needs at least two classes",
+    )
+
+
+def tagging_file_with_only_o(world: World, request) -> Case:
+    folder = world.folder("only_o")
+    train = folder / "train.conll"
+    train.write_text("".join(f"the O\nfilm{i} O\n\n" for i in range(20)))
+    args = [
+        "train.py",
+        "experiment=none",
+        "task=token_classification",
+        f"task.train_file={train}",
+        "callbacks.rich_progress_bar=null",
+        "trainer.enable_progress_bar=false",
+        "threads=1",
+        f"hydra.run.dir={folder / 'run'}",
+    ]
+    result = command(args)
+    assert not (folder / "run" / "checkpoints").exists(), "stopped before training"
+    return Case(
+        result, 2, r"\S+train\.conll: every token is tagged 'O': no entity to learn; a tagger needs"
+    )
+
+
 ROWS: list = [
     pytest.param(full_disk_during_cache_build, marks=pytest.mark.slow),
     full_disk_during_embed,
@@ -681,6 +769,11 @@ ROWS: list = [
     unwritable_cache_dir,
     unwritable_run_dir,
     bad_values_stop_before_any_cache,
+    long_line_into_predict,
+    long_line_on_predict_stdin,
+    long_line_into_embed,
+    single_class_training_file,
+    tagging_file_with_only_o,
 ]
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from elmo_tasks.cli.arguments import ArgumentParser, Option
 from elmo_tasks.core.errors import ElmoTasksError
+from elmo_tasks.core.limits import DEFAULT_MAX_TOKENS, too_long
 from elmo_tasks.core.text_encoding import decode_lines
 from elmo_tasks.data.tokenize import get_tokenizer
 from elmo_tasks.encoders.elmo_cache import (
@@ -53,17 +54,26 @@ class EmbedInputError(ElmoTasksError, ValueError):
 
 
 def read_sentences(
-    path: str, tokenizer: str, text_column: str, encoding: str = "utf-8"
+    path: str,
+    tokenizer: str,
+    text_column: str,
+    encoding: str = "utf-8",
+    max_tokens: int | None = None,
 ) -> list[list[str]]:
-    """The tokenised sentences of the input, all checked before anything is written."""
-    return read_input(path, tokenizer, text_column, encoding)[1]
+    """The tokenised sentences of the input, all checked before anything is written: none may
+    be empty or longer than ``max_tokens`` tokens."""
+    return read_input(path, tokenizer, text_column, encoding, max_tokens)[1]
 
 
 def read_input(
-    path: str, tokenizer: str, text_column: str, encoding: str = "utf-8"
+    path: str,
+    tokenizer: str,
+    text_column: str,
+    encoding: str = "utf-8",
+    max_tokens: int | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """The lines (or texts) of the input and their tokens, all checked before anything is
-    written."""
+    written: none may be empty or longer than ``max_tokens`` tokens."""
     tokenize = get_tokenizer(tokenizer)
     if path == "-":
         lines = decode_lines(sys.stdin.buffer.read(), "stdin", encoding, EmbedInputError)
@@ -81,6 +91,11 @@ def read_input(
         raise EmbedInputError(
             f"{path}: lines {empty[:10]} are empty; remove them (every sentence needs a token)"
         )
+    header = 1 if Path(path).suffix in (".csv", ".tsv") else 0  # line numbers in the file
+    for index, sentence in enumerate(sentences):
+        if max_tokens and len(sentence) > max_tokens:
+            source = "stdin" if path == "-" else path
+            raise EmbedInputError(too_long(source, index + 1 + header, len(sentence), max_tokens))
     return list(lines), sentences
 
 
@@ -127,7 +142,12 @@ PARSER = ArgumentParser(
         ),
         Option("tokenizer", "whitespace | simple", default="whitespace"),
         Option("text_column", "column to embed in csv/tsv/jsonl input", default="text"),
-        Option("max_tokens", "padded token positions per batch", default=4096, type=int),
+        Option(
+            "max_tokens",
+            "padded token positions per batch; a longer sentence is refused",
+            default=DEFAULT_MAX_TOKENS,
+            type=int,
+        ),
         Option("device", "where the biLM runs", default="cpu"),
         Option("encoding", "the input's text encoding", default="utf-8"),
         Option(
@@ -164,7 +184,11 @@ def _run(args: dict) -> int:
     try:
         resolve_device(args["device"])  # a device name torch does not know: exit status 2
         lines, sentences = read_input(
-            args["input"], args["tokenizer"], args["text_column"], args["encoding"]
+            args["input"],
+            args["tokenizer"],
+            args["text_column"],
+            args["encoding"],
+            args["max_tokens"],
         )
         bilm = ElmoBiLm(args["options"], args["weights"]).to(args["device"])
         manifest = {

@@ -29,6 +29,7 @@ from elmo_tasks.cli.predict_input import (  # noqa: F401 - also imported from he
     stream_lines,
 )
 from elmo_tasks.core.errors import ElmoTasksError
+from elmo_tasks.core.limits import DEFAULT_MAX_TOKENS, within_limit
 from elmo_tasks.core.reporting import full_traceback_wanted
 from elmo_tasks.runs.trained import PredictError, TrainedRun, load_run, resolve_device
 
@@ -38,7 +39,7 @@ USAGE = """\
 usage: elmo-tasks predict run_dir=PATH input=FILE|- [output=FILE|-] [format=jsonl|conll]
                          [batch_size=32] [input_format=auto|lines|jsonl|conll] [checkpoint=PATH]
                          [device=auto|cpu|cuda|cuda:N] [encoding=utf-8] [verify=true|false]
-                         [trust=MODULE,...]
+                         [trust=MODULE,...] [max_tokens=4096]
                          (or python -m elmo_tasks.predict ...)
 
 Predict with a run folder written by train.py: its config (config_resolved.yaml, else
@@ -64,6 +65,8 @@ from the training data named in the config, which must then be readable).
   trust         modules outside elmo-tasks whose classes the run may build (e.g. trust=myheads for
                 your own head): only elmo-tasks' own classes are built unless you trust more; a
                 folder that names other code is refused (exit status 2) before anything runs
+  max_tokens    a text or sentence with more tokens stops the command before the model runs,
+                naming its line (default 4096; null: no limit)
 
 Classification: one text per line (tokenised as in training), or JSON lines with a "text"
   field. Output: {"text": ..., "label": ..., "probabilities": {label: p, ...}}.
@@ -103,6 +106,7 @@ class Arguments:
     encoding: str = "utf-8"
     verify: bool = True
     trust: tuple[str, ...] = ()
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
 
 
 PARSER = ArgumentParser(
@@ -119,6 +123,13 @@ PARSER = ArgumentParser(
         Option("encoding", "the input's text encoding", default="utf-8"),
         Option("verify", "check files against their .sha256", default=True, type=bool),
         Option("trust", "modules whose classes the run may build", default=None, nullable=True),
+        Option(
+            "max_tokens",
+            "longest text or sentence, in tokens (null: no limit)",
+            default=DEFAULT_MAX_TOKENS,
+            type=int,
+            nullable=True,
+        ),
     ],
     help_text=USAGE,
 )
@@ -132,6 +143,8 @@ def parse_arguments(argv: Sequence[str]) -> Arguments:
 def _arguments(values: dict[str, Any]) -> Arguments:
     if values["batch_size"] < 1:
         raise UsageError(f"batch_size must be at least 1, got {values['batch_size']}")
+    if values["max_tokens"] is not None and values["max_tokens"] < 1:
+        raise UsageError(f"max_tokens must be at least 1 (or null), got {values['max_tokens']}")
     checkpoint = values["checkpoint"]
     try:
         encoding = codecs.lookup(values["encoding"]).name
@@ -151,6 +164,7 @@ def _arguments(values: dict[str, Any]) -> Arguments:
         encoding=encoding,
         verify=values["verify"],
         trust=trust_option(values["trust"]),
+        max_tokens=values["max_tokens"],
     )
 
 
@@ -263,6 +277,7 @@ def _predict(args: Arguments, stdin: IO[str], stdout: IO[str]) -> int:
     else:
         examples = read_sentences(lines, source, input_format)
         predict_batch = tag
+    examples = within_limit(examples, args.max_tokens, source, PredictError)
     if not streaming:
         examples = list(examples)  # every line checked before the output is opened
     count = 0
