@@ -7,7 +7,10 @@ URLs are downloaded once into a cache directory (``$ELMO_TASKS_CACHE``, default
 ``~/.cache/elmo_tasks``) with a progress bar. A download goes to a temporary file and is
 renamed only after its size matches ``Content-Length`` and, when the server's ETag is a
 plain MD5 (as S3 gives for the published files) or the URL ends in ``#sha256=<hex>``, its
-digest matches. A file lock keeps concurrent downloads of the same URL from colliding.
+digest matches. Files of the published presets are also held to what is known of them
+(:data:`PINS`: their published byte size, their SHA-256 where one is known), so a download
+without an ETag or ``#sha256`` (a mirror, a proxy, a tampered copy) is refused when it differs.
+A file lock keeps concurrent downloads of the same URL from colliding.
 Each cached file keeps a ``.sha256`` beside it that is re-checked when it is reused. Local
 files and the packaged ``mini`` are checked against the ``.sha256`` beside them, when there is
 one (``elmo_tasks.core.integrity``; exports and the package's own files have one).
@@ -41,6 +44,43 @@ class Preset:
     def url(self, kind: str) -> str:
         suffix = {"options": "options.json", "weights": "weights.hdf5"}[kind]
         return f"{ELMO_BASE_URL}/{self.directory}/elmo_{self.directory}_{suffix}"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What is known of a published file: its size in bytes, and its SHA-256 when known."""
+
+    size: int | None = None
+    sha256: str | None = None
+
+
+# The published preset files, by file name (the same file from a mirror or another S3
+# address keeps its name), with what a public record gives of them. The sizes of the
+# `original` files are those AllenNLP's own downloader reported while fetching
+# allennlp.s3.amazonaws.com/models/elmo/2x4096_512_2048cnn_2xhighway/ (a public 2019
+# notebook: "336/336" and "374434792/374434792" bytes). No size or digest of the `small`,
+# `medium` and `original_5.5B` files was found in a public source, so none is pinned for
+# them: they are checked by Content-Length and S3's MD5 ETag alone (docs/elmo.md).
+PINS: dict[str, Pin] = {
+    "elmo_2x4096_512_2048cnn_2xhighway_options.json": Pin(size=336),
+    "elmo_2x4096_512_2048cnn_2xhighway_weights.hdf5": Pin(size=374_434_792),
+}
+
+
+def pin_for(url: str) -> Pin | None:
+    """The :class:`Pin` of the published file ``url`` names, None for any other file."""
+    return PINS.get(url.split("#", 1)[0].rsplit("/", 1)[-1])
+
+
+def pin_problem(pin: Pin | None, size: int, sha256: str | None = None) -> str | None:
+    """Why a file of ``size`` bytes (and ``sha256``) is not the published one, else None."""
+    if pin is None:
+        return None
+    if pin.size is not None and size != pin.size:
+        return f"it has {size} bytes, the published file {pin.size}"
+    if pin.sha256 is not None and sha256 is not None and sha256 != pin.sha256:
+        return f"its SHA-256 is {sha256}, the published file's {pin.sha256}"
+    return None
 
 
 PRESETS: dict[str, Preset] = {
@@ -161,7 +201,11 @@ def download(url: str, progress: bool = True, timeout: float = 30.0) -> Path:
     with FileLock(str(target) + ".lock"):
         if is_downloaded(url):
             recorded = checksum_file.read_text().strip()
-            if file_sha256(target) == recorded and expected_sha256 in (None, recorded):
+            if (
+                file_sha256(target) == recorded
+                and expected_sha256 in (None, recorded)
+                and pin_problem(pin_for(url), target.stat().st_size, recorded) is None
+            ):
                 return target
         _fetch(url.split("#", 1)[0], target, expected_sha256, progress, timeout)
         checksum_file.write_text(file_sha256(target) + "\n")
@@ -179,6 +223,12 @@ def _fetch(
             size = response.headers.get("Content-Length")
             size = int(size) if size is not None else None
             etag = (response.headers.get("ETag") or "").strip('"')
+            pinned = pin_problem(pin_for(url), size) if size is not None else None
+            if pinned:  # refused before the body is read
+                raise DownloadError(
+                    f"download of {url} refused: the server announces a file that is not the "
+                    f"published one ({pinned.replace('it has', 'it announces')})"
+                )
             with tqdm(
                 total=size,
                 unit="B",
@@ -192,6 +242,9 @@ def _fetch(
                     md5.update(block)
                     received += len(block)
                     bar.update(len(block))
+    except DownloadError:
+        tmp.unlink(missing_ok=True)
+        raise
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         tmp.unlink(missing_ok=True)
         raise DownloadError(
@@ -199,6 +252,9 @@ def _fetch(
             "and pass its local path instead."
         ) from None
     problems = []
+    pinned = pin_problem(pin_for(url), received, sha256.hexdigest())
+    if pinned:
+        problems.append(f"not the published file: {pinned}")
     if size is not None and received != size:
         problems.append(f"got {received} bytes, server announced {size}")
     if re.fullmatch(r"[0-9a-f]{32}", etag) and md5.hexdigest() != etag:

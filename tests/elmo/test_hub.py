@@ -297,3 +297,46 @@ def test_resolve_local_and_home_paths(tmp_path, monkeypatch):
     assert resolve(str(target), "options") == target
     monkeypatch.setenv("HOME", str(tmp_path))
     assert resolve("~/options.json", "options") == target
+
+
+# --------------------------------------------------------------------------- pinned presets
+
+ORIGINAL_OPTIONS = "elmo_2x4096_512_2048cnn_2xhighway_options.json"
+
+
+def test_a_preset_file_of_another_size_is_refused_without_etag_or_sha256(cache, server):
+    """The published `original` options file has 336 bytes: a copy of another size, served
+    with neither an ETag nor a #sha256 (all the checks there were), is refused."""
+    tampered = b'{"lstm": {"dim": 4096}, "evil": true}'
+    (Path(server.directory) / ORIGINAL_OPTIONS).write_bytes(tampered)
+    with pytest.raises(DownloadError, match=r"not the published one \(it announces 37 bytes, "):
+        download(server.url(ORIGINAL_OPTIONS), progress=False)
+    assert cached_files(cache) == []
+
+
+def test_pins_checked_after_the_download_and_on_reuse(cache, server, monkeypatch):
+    """A pinned size and SHA-256 (here of the served file): a same-size copy with one byte
+    changed is refused after download, the real one accepted, and a cached copy that no
+    longer matches the pin is fetched again."""
+    good = SMALL_CONTENT
+    bad = bytes([good[0] ^ 1]) + good[1:]
+    monkeypatch.setitem(
+        hub.PINS, "pinned.bin", hub.Pin(size=len(good), sha256=hashlib.sha256(good).hexdigest())
+    )
+    served = Path(server.directory) / "pinned.bin"
+    served.write_bytes(bad)
+    with pytest.raises(DownloadError, match=r"not the published file: its SHA-256 is "):
+        download(server.url("pinned.bin"), progress=False)
+    assert cached_files(cache) == []
+    served.write_bytes(good)
+    path = download(server.url("pinned.bin"), progress=False)
+    assert path.read_bytes() == good
+    monkeypatch.setitem(hub.PINS, "pinned.bin", hub.Pin(size=len(good) + 1))
+    with pytest.raises(DownloadError, match=r"it announces 16384 bytes, the published file 16385"):
+        download(server.url("pinned.bin"), progress=False)  # the cached copy is not reused
+
+
+def test_the_original_preset_is_pinned_to_its_published_sizes():
+    assert hub.pin_for(PRESETS["original"].url("options")) == hub.Pin(size=336)
+    assert hub.pin_for(PRESETS["original"].url("weights")) == hub.Pin(size=374_434_792)
+    assert hub.pin_for("https://example.org/weights.hdf5") is None
