@@ -398,6 +398,7 @@ def test_pretraining_config_keys(tmp_path):
 
 # results.json of every run
 RESULTS_FIELDS = {
+    "status",  # "completed" ("diverged" runs write status, diverged and empty metrics)
     "task",
     "encoder",
     "head",
@@ -569,7 +570,16 @@ def test_published_presets_name_the_allennlp_files():
 
 # `elmo-tasks COMMAND` (also `python -m elmo_tasks.<module>`): the key=value arguments it takes
 COMMAND_ARGUMENTS: dict[str, set[str]] = {
-    "predict": {"run_dir", "input", "output", "format", "device", "checkpoint", "encoding"},
+    "predict": {
+        "run_dir",
+        "input",
+        "output",
+        "format",
+        "device",
+        "checkpoint",
+        "encoding",
+        "max_tokens",
+    },
     "evaluate": {"run_dir", "input", "output", "plot", "max_samples", "device", "checkpoint"},
     "export": {"run_dir", "out", "checkpoint", "overwrite"},
     "compare": {"paths", "out"},
@@ -651,6 +661,7 @@ def test_command_exit_statuses(argv, status, tmp_path, monkeypatch, capsys):
 RUN_EXIT_STATUSES = [
     (("task.train_file={tmp}/missing.csv",), 1),  # missing data: the path and the fix
     (("task.train_file={tmp}/train.csv", "optim.optimizer.lr=-1"), 2),  # a value out of range
+    (("task.train_file={tmp}/train.csv", "optim.optimizer.lr=1e38"), 3),  # training diverged
 ]
 
 
@@ -667,7 +678,7 @@ def test_run_exit_statuses(overrides, status, tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped, readable_errors():  # as the train command does
         run(cfg)
     assert stopped.value.code == status
-    assert capsys.readouterr().err.startswith("error: ")
+    assert ("\n" + capsys.readouterr().err).count("\nerror: ") == 1  # after data progress bars
 
 
 def test_pretraining_export_folder(tmp_path):
