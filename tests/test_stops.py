@@ -323,3 +323,37 @@ def test_the_device_watch_names_the_first_bad_step_without_a_sync_per_step():
     with pytest.raises(TrainingDiverged) as caught:
         watch._record(torch.tensor(float("nan")), module)  # the 4th step reads the record
     assert caught.value.step == 3 and math.isinf(caught.value.value)
+
+
+def test_the_stop_message_names_what_last_ckpt_holds(tmp_path):
+    """During validation nothing new is saved; a resumed run's restored last_model_path does
+    not count as a save of this process: the message says the file is the earlier one."""
+    from types import SimpleNamespace
+
+    from elmo_tasks.core.resume import LastCheckpoint
+    from elmo_tasks.runs import signals
+
+    callback = LastCheckpoint(dirpath=tmp_path)
+    callback.last_model_path = str(tmp_path / "last.ckpt")  # as a resume restores it
+    (tmp_path / "last.ckpt").write_bytes(b"saved by the run before")
+    trainer = SimpleNamespace(
+        state=SimpleNamespace(fn=SimpleNamespace(value="fit")),
+        sanity_checking=False,
+        validating=True,
+        global_step=7,
+        current_epoch=1,
+        callbacks=[callback],
+    )
+    signals.watch(trainer, tmp_path / "last.ckpt", "python train.py x=1 ckpt_path=last")
+    try:
+        message = signals.stop_message()
+    finally:
+        signals.watch_nothing()
+    assert message.startswith("SIGTERM received while validating, after training step 7 (epoch 1)")
+    assert f"{tmp_path / 'last.ckpt'} is the one from before this run started" in message
+    callback._last_global_step_saved = 6  # a save of this process
+    signals.watch(trainer, tmp_path / "last.ckpt", "python train.py x=1 ckpt_path=last")
+    try:
+        assert "last.ckpt holds training step 6" in signals.stop_message()
+    finally:
+        signals.watch_nothing()

@@ -113,9 +113,13 @@ def stop_message() -> str:
         )
         if trainer.sanity_checking:
             doing = "checking validation before training"
+        elif trainer.validating:  # inside fit: no step checkpoint there
+            doing = "validating"
         where = f"while {doing}, after training step {trainer.global_step} (epoch {trainer.current_epoch})"
         for callback in trainer.callbacks:
-            if isinstance(callback, LastCheckpoint) and callback.last_model_path:
+            # The step of its last save in this process (0: none; a resume restores
+            # last_model_path but not this step).
+            if isinstance(callback, LastCheckpoint) and callback._last_global_step_saved > 0:
                 saved = callback._last_global_step_saved
     checkpoint = _WATCHED.checkpoint
     if checkpoint is None:
