@@ -357,3 +357,34 @@ def test_the_stop_message_names_what_last_ckpt_holds(tmp_path):
         assert "last.ckpt holds training step 6" in signals.stop_message()
     finally:
         signals.watch_nothing()
+
+
+@pytest.mark.slow
+def test_a_diverged_job_ends_alone_and_the_multirun_exits_3(files, tmp_path):
+    """A sweep over learning rates: the job that diverges writes its results.json and ends;
+    the next job runs to its end; the command exits 3 at the end."""
+    sweep = tmp_path / "sweep"
+    args = [a for a in tiny_task(files, "encoder.dim=16") if not a.startswith("trainer.max_epochs")]
+    result = command(
+        [
+            args[0],
+            "-m",  # before the overrides
+            *args[1:],
+            "optim.optimizer.lr=1e38,0.05",
+            "trainer.max_epochs=1",
+            f"hydra.sweep.dir={sweep}",
+        ]
+    )
+    assert result.status == EXIT_DIVERGED, result.output[-3000:]
+    no_traceback(result)
+    assert re.search(r"error: training diverged: the training loss is nan", result.output)
+    assert re.search(r"error: 1 job of this multirun stopped", result.output)
+    statuses = {}
+    for path in sweep.glob("*/results.json"):
+        results = json.loads(path.read_text())
+        lr = next(o for o in results["config_overrides"] if o.startswith("optim.optimizer.lr="))
+        statuses[lr] = results["status"]
+    assert statuses == {
+        "optim.optimizer.lr=1e+38": "diverged",
+        "optim.optimizer.lr=0.05": "completed",
+    }

@@ -27,7 +27,7 @@ from elmo_tasks.core.config_errors import stop_on_bad_overrides
 from elmo_tasks.core.config_values import run_folder_problem
 from elmo_tasks.core.hydra_argv import parse
 from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT, keep_library_caches_in
-from elmo_tasks.core.reporting import readable_errors
+from elmo_tasks.core.reporting import exit_for_ended_jobs, readable_errors
 from elmo_tasks.runs.config import register_resolvers
 from elmo_tasks.runs.quickstart import single_run_argv
 
@@ -43,6 +43,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
     from elmo_tasks.core.run_files import forget_run_files, restore_run_files
     from elmo_tasks.runs.experiment import run
 
+    value = None  # a multirun job that diverged ends here without one (see readable_errors)
     try:
         # missing data/weights, hub offline, no CUDA: the message alone, exit status 1
         with readable_errors():
@@ -61,6 +62,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
     stop_on_bad_overrides(args, extra=run_folder_problem(args, Path.cwd() / "outputs"))
     sys.argv = [sys.argv[0], *single_run_argv(args, CHOSEN_GROUPS)]
     hydra_main()
+    exit_for_ended_jobs()  # a multirun whose jobs diverged ends with status 3
 
 
 main = cli  # the name other tools' modules use for their entry point

@@ -26,6 +26,11 @@ EXIT_SIGTERM = (
 )
 
 
+# Statuses of the jobs of this process's multirun that ended with an error of their own values
+# (``job_only``: a diverged learning rate), while the sweep went on; see exit_for_ended_jobs.
+_ENDED_JOBS: list[int] = []
+
+
 @contextmanager
 def readable_errors() -> Iterator[None]:
     """Around a Hydra task function: an error the user can fix (see :func:`user_error`) is
@@ -34,6 +39,9 @@ def readable_errors() -> Iterator[None]:
     multiruns with Hydra's basic launcher too (the job runs in this process, and the same
     problem would stop every other job); with other launchers (joblib, submitit: the job runs
     in a worker) the message is printed and the error raised, so the launcher records it.
+    An error of the job's own values (``job_only``, e.g. training diverged at this job's
+    learning rate) ends only that job in such a multirun: the sweep goes on and the command
+    exits with its status at the end (:func:`exit_for_ended_jobs`).
     ``HYDRA_FULL_ERROR=1`` keeps the full traceback, as Hydra does."""
     try:
         yield
@@ -46,7 +54,25 @@ def readable_errors() -> Iterator[None]:
         print(f"{label}: {message}", file=sys.stderr, flush=True)
         if full_traceback_wanted() or not _job_in_this_process():
             raise
+        if getattr(error, "job_only", False) and _in_multirun():
+            _ENDED_JOBS.append(status)
+            return  # this job returns None; the other jobs of the sweep run
         raise SystemExit(status) from None
+
+
+def exit_for_ended_jobs() -> None:
+    """After a multirun: exit with the status of the jobs that :func:`readable_errors` let end
+    on their own (their messages were printed as they ended), if any."""
+    if _ENDED_JOBS:
+        count, status = len(_ENDED_JOBS), max(_ENDED_JOBS)
+        _ENDED_JOBS.clear()
+        print(
+            f"error: {count} job{'s' if count > 1 else ''} of this multirun stopped (messages "
+            "above, and their results.json); the other jobs ran to their end",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(status)
 
 
 def full_traceback_wanted() -> bool:
@@ -81,6 +107,16 @@ def user_error(error: BaseException) -> tuple[str, int] | None:
             "value itself"
         ), 2
     return None
+
+
+def _in_multirun() -> bool:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    except Exception:  # noqa: BLE001 - no Hydra run config
+        return False
 
 
 def _job_in_this_process() -> bool:

@@ -36,6 +36,7 @@ class TrainingDiverged(ElmoTasksError, FloatingPointError):
     """The training loss or the weights became NaN or infinite; training stopped there."""
 
     exit_status = EXIT_DIVERGED
+    job_only = True  # another job of a sweep (another learning rate) may well converge
 
     def __init__(self, message: str, *, step: int, epoch: int, what: str, value: float) -> None:
         super().__init__(message)
