@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from elmo_tasks.core.config_errors import stop_on_bad_overrides
 from elmo_tasks.core.hydra_argv import parse
 from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, keep_library_caches_in
-from elmo_tasks.core.reporting import readable_errors
+from elmo_tasks.core.reporting import exit_for_ended_jobs, readable_errors
 from elmo_tasks.runs.config import register_resolvers
 
 register_resolvers()  # conf/pretrain.yaml's ${config_dir:} and ${project_root:}
@@ -38,6 +38,7 @@ def cli() -> None:
     sys.argv = [sys.argv[0], *parse(sys.argv[1:]).argv()]  # Hydra's flags first, wherever given
     stop_on_bad_overrides(sys.argv[1:], CONFIG_NAME)
     main()
+    exit_for_ended_jobs()  # a multirun whose jobs diverged ends with status 3
 
 
 if __name__ == "__main__":
