@@ -256,6 +256,7 @@ class BiLmPretrainer(pl.LightningModule):
         self.train_tokens += int(batch["mask"].sum())
 
     def on_train_epoch_end(self) -> None:
+        self.loss_watch.flush(self)  # on an accelerator: the losses not read yet
         self._log_perplexities("train")
         self._epoch_batches = 0
 

@@ -176,6 +176,7 @@ class EncoderHeadTask(pl.LightningModule):
         self._train_regularization.reset()
 
     def on_train_epoch_end(self) -> None:
+        self.loss_watch.flush(self)  # on an accelerator: the losses not read yet
         for name, mean in (
             ("train/loss_epoch", self._train_loss),
             ("train/regularization", self._train_regularization),

@@ -9,8 +9,8 @@ checkpoint, validation score and test score would come from those weights. So:
   non-finite loss raises :class:`TrainingDiverged` before it can touch the weights. On an
   accelerator, reading it would make the host wait for the device at every step, so the
   first non-finite (step, loss) is recorded on the device without a sync and read every
-  ``every`` steps and before every checkpoint (``flush``): the run stops at most ``every``
-  steps late, naming the first bad step.
+  ``every`` steps, at each epoch end and before every checkpoint (``flush``): the run stops
+  at most ``every`` steps late, naming the first bad step.
 - :func:`check_finite_weights` refuses a checkpoint whose weights hold NaN or infinity (a
   non-finite gradient with a finite loss), so such weights are never kept as ``best.ckpt``
   or ``last.ckpt`` and never tested.
