@@ -711,6 +711,25 @@ def long_line_into_embed(world: World, request) -> Case:
     )
 
 
+def long_line_into_evaluate(world: World, request) -> Case:
+    folder = world.folder("long_line_evaluate")
+    labelled = folder / "labelled.csv"
+    labelled.write_bytes(b"text,label\na good film,pos\n" + LONG_LINE + b",neg\n")
+    report = folder / "report.json"
+    result = command(
+        [
+            "-m",
+            "elmo_tasks.cli.evaluate",
+            f"run_dir={world.run}",
+            f"input={labelled}",
+            f"output={report}",
+        ]
+    )
+    assert not report.exists(), "no report"
+    # evaluate: an input it cannot score is a usage mistake (exit status 2, docs/evaluate.md)
+    return Case(result, 2, r"labelled\.csv, line 3: 20000 tokens, more than max_tokens=4096")
+
+
 def single_class_training_file(world: World, request) -> Case:
     folder = world.folder("single_class")
     train = folder / "train.csv"
@@ -772,6 +791,7 @@ ROWS: list = [
     long_line_into_predict,
     long_line_on_predict_stdin,
     long_line_into_embed,
+    long_line_into_evaluate,
     single_class_training_file,
     tagging_file_with_only_o,
 ]

@@ -86,6 +86,13 @@ PARSER = ArgumentParser(
         Option("checkpoint", "a checkpoint instead of the run's best", default=None, nullable=True),
         Option("device", "auto, cpu, cuda, cuda:N or mps", default="auto"),
         Option("verify", "check files against their .sha256", default=True, type=bool),
+        Option(
+            "max_tokens",
+            "longest example, in tokens (null: no limit)",
+            default=4096,
+            type=int,
+            nullable=True,
+        ),
         Option("trust", "modules whose classes the run may build", default=None, nullable=True),
     ],
     help_text=USAGE,
@@ -155,7 +162,9 @@ def evaluate_command(values: dict[str, Any]) -> dict:
         run = load_run(
             values["run_dir"], values["device"], values["checkpoint"], values["verify"], trust
         )
-        report = run.evaluate(source, values["max_samples"], values["batch_size"])
+        report = run.evaluate(
+            source, values["max_samples"], values["batch_size"], values["max_tokens"]
+        )
     finally:
         set_verification(before)
     console = Console()

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from elmo_tasks.core.errors import DataFormatError, ElmoTasksError
+from elmo_tasks.core.limits import DEFAULT_MAX_TOKENS, too_long
 from elmo_tasks.data.evaluation_split import setup_evaluation
 
 # ``run`` below is a ``elmo_tasks.runs.trained.TrainedRun`` (not imported: trained imports this).
@@ -56,9 +57,11 @@ def evaluate(
     source: str | Path,
     max_samples: int | str | None = AS_IN_TRAINING,
     batch_size: int | None = None,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
 ) -> dict[str, Any]:
     """Score ``run`` on the labelled ``source`` (see the module docstring); the report as a
-    dict of plain values (what ``elmo-tasks evaluate`` writes as JSON)."""
+    dict of plain values (what ``elmo-tasks evaluate`` writes as JSON). An example with more
+    than ``max_tokens`` tokens is refused before the model runs (None: no limit)."""
     dm = run.datamodule
     limit = sample_limit(run, max_samples)
     try:
@@ -67,6 +70,10 @@ def evaluate(
         raise EvaluationInputError(_reading_error(error, source)) from None
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    for number, row in enumerate(dm.splits[split], start=1):
+        if max_tokens and len(row["tokens"]) > max_tokens:
+            where = row.get("line", number)
+            raise EvaluationInputError(too_long(str(source), where, len(row["tokens"]), max_tokens))
     run_batch_size = dm.eval_batch_size
     dm.eval_batch_size = batch_size or run_batch_size  # the run's: the batches its test had
     try:

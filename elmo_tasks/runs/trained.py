@@ -165,6 +165,7 @@ class TrainedRun:
         path: str | Path,
         max_samples: int | str | None = "run",
         batch_size: int | None = None,
+        max_tokens: int | None = 4096,
     ) -> dict:
         """Score the model on a labelled file (or a split name of the run's hub dataset), read
         as training read its test file. Returns ``{"metrics": {...}, "per_class"`` (and
@@ -174,7 +175,7 @@ class TrainedRun:
         or N. See :mod:`elmo_tasks.runs.evaluation`."""
         from elmo_tasks.runs.evaluation import evaluate
 
-        return evaluate(self, path, max_samples, batch_size)
+        return evaluate(self, path, max_samples, batch_size, max_tokens)
 
     def predict(
         self, texts: Sequence[str] | Sequence[Sequence[str]], batch_size: int = 32
