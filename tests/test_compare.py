@@ -151,7 +151,7 @@ def test_diverged_runs_are_listed_not_compared(sweep, capsys):
     text = capsys.readouterr().out
     assert "Incomplete runs (2)" in text
     assert f"`{(sweep / '0').resolve()}`: diverged (" in text and "'step': 2" in text
-    assert table_rows(text)["experiment=a"][0] == "2"
+    assert table_rows(text)["a"][0] == "2"
 
 
 def test_out_folder_metric_and_several_paths(sweep, tmp_path, capsys):

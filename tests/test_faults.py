@@ -753,6 +753,7 @@ def tagging_file_with_only_o(world: World, request) -> Case:
         "train.py",
         "experiment=none",
         "task=token_classification",
+        "head=tagger_softmax",
         f"task.train_file={train}",
         "callbacks.rich_progress_bar=null",
         "trainer.enable_progress_bar=false",
