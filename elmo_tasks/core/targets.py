@@ -15,12 +15,13 @@ import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from elmo_tasks.core.docs import doc
 from elmo_tasks.core.errors import ElmoTasksError
 
 TARGET_KEY = "_target_"
 # Keys of a config node that Hydra reads itself and does not pass on.
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
-GUIDE = "docs/extending.md"
+GUIDE = doc("extending.md")
 
 
 class TargetImportError(ElmoTasksError, ImportError):
