@@ -54,7 +54,8 @@ class TokenEncoder(nn.Module):
         ``regularization_loss()``: a penalty added to every training loss, or None;
         ``wants_sentences`` (attribute or property) and ``prepare_cache(sentences_by_split)``:
             when ``wants_sentences`` is true the run hands over every split's tokenised
-            sentences once, before training, e.g. to precompute activations;
+            sentences once, before training, e.g. to precompute activations (by default an
+            encoder made of others, :meth:`inner_encoders`, asks them);
         ``reloadable_state()``: frozen weights that checkpoints may leave out (see
             :class:`~elmo_tasks.encoders.elmo.ElmoEncoder`).
     """
@@ -63,7 +64,6 @@ class TokenEncoder(nn.Module):
     # Trailing features of ``output_dim`` that a head should add after its contextualizer
     # instead of feeding them to it (ELMo "at the output" of the task RNN, Peters et al. 2018).
     passthrough_dim: int = 0
-    wants_sentences: bool = False
     config_schema: type = EncoderSchema
 
     @classmethod
@@ -71,10 +71,6 @@ class TokenEncoder(nn.Module):
         """Whether the encoder built from ``config`` will have pass-through features (then the
         head gets ``passthrough_dim=``); by default when the config says ``at_output: true``."""
         return bool(config.get("at_output")) if isinstance(config, Mapping) else False
-
-    def prepare_cache(self, sentences_by_split: dict[str, Sequence[Sequence[str]]]) -> None:
-        """Called once before training when :attr:`wants_sentences` is true, with each split's
-        tokenised sentences (``{"train": [...], "validation": [...], ...}``)."""
 
     @classmethod
     def check_config(cls, config: Any, key: str = "encoder", root: Any = None) -> list[Problem]:
@@ -92,6 +88,35 @@ class TokenEncoder(nn.Module):
     def regularization_loss(self) -> torch.Tensor | None:
         """A penalty to add to the training loss (e.g. L2 on ELMo's scalar-mix weights), or None."""
         return None
+
+    def inner_encoders(self) -> list[TokenEncoder]:
+        """The encoders this one is composed of (its nearest ``TokenEncoder`` submodules, also
+        inside ``ModuleList``/``ModuleDict`` containers); none for a plain encoder."""
+        found: list[TokenEncoder] = []
+        pending = list(self.children())
+        while pending:
+            module = pending.pop(0)
+            if isinstance(module, TokenEncoder):
+                found.append(module)
+            else:
+                pending[:0] = list(module.children())
+        return found
+
+    @property
+    def wants_sentences(self) -> bool:
+        """True when the experiment should hand over the sentences of every data split before
+        training (:meth:`prepare_cache`): an encoder with a frozen biLM and a cache folder, or
+        a composition with such an encoder inside."""
+        return any(encoder.wants_sentences for encoder in self.inner_encoders())
+
+    def prepare_cache(self, sentences_by_split: dict[str, Sequence[Sequence[str]]]) -> None:
+        """Called once before training when :attr:`wants_sentences` is true, with each split's
+        tokenised sentences (``{"train": [...], "validation": [...], ...}``): build or open what
+        lets the encoder skip repeated work on them (ELMo's activation cache); a composition
+        asks each of its encoders that wants them."""
+        for encoder in self.inner_encoders():
+            if encoder.wants_sentences:
+                encoder.prepare_cache(sentences_by_split)
 
     @property
     def device(self) -> torch.device:

@@ -18,7 +18,9 @@ class ConcatEncoder(TokenEncoder):
     encoders: encoder constructors (Hydra ``_partial_: true`` configs), a list or a mapping
     of names to them (``encoder.encoders.elmo.dropout=...`` on the command line); each is
     called with ``vocabulary``. The encoders' pass-through features (ELMo at the output)
-    come last, after all main features, so a head can split them off.
+    come last, after all main features, so a head can split them off. An encoder inside
+    that caches (a frozen ELMo with ``cache_dir``) gets the data's sentences through
+    :meth:`TokenEncoder.prepare_cache`, as it would on its own.
     """
 
     def __init__(
