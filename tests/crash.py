@@ -69,6 +69,29 @@ class PoisonWeightAtStep(pl.Callback):
                 )
 
 
+class WaitAtStep(pl.Callback):
+    """When training is about to run its step ``step + 1``, write ``marker`` and wait until
+    ``go`` exists (at most ``timeout_s``), then go on: a test can start something else at a
+    known point of a run (another training run beside it) and let the run continue."""
+
+    def __init__(self, step: int, marker: str, go: str, timeout_s: float = 600.0) -> None:
+        self.step, self.marker, self.go, self.timeout_s = step, Path(marker), Path(go), timeout_s
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int
+    ) -> None:
+        if trainer.global_step != self.step or self.marker.exists():
+            return
+        self.marker.write_text(f"{trainer.global_step} {trainer.current_epoch} {batch_idx}\n")
+        deadline = time.monotonic() + self.timeout_s
+        while not self.go.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"WaitAtStep: {self.go} did not appear within {self.timeout_s} s"
+                )
+            time.sleep(0.05)
+
+
 class LimitFileSizeAtEpoch(pl.Callback):
     """From the start of epoch ``epoch`` on, no file of this process may grow past ``max_bytes``
     (``RLIMIT_FSIZE``; SIGXFSZ ignored): a write beyond fails with EFBIG, as on a full disk,

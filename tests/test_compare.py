@@ -4,6 +4,7 @@ tiny real multirun."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def write_run(
     test: dict[str, float],
     main_metric: str = "accuracy",
     val: dict[str, float] | None = None,
+    threads: int | None = None,
+    threads_adaptive: bool = False,
 ) -> None:
     """A run folder as train.py leaves it: .hydra/config.yaml and results.json."""
     (folder / ".hydra").mkdir(parents=True)
@@ -42,6 +45,8 @@ def write_run(
         "config_overrides": [*overrides, f"seed={seed}"],
         "best_checkpoint": None,
     }
+    if threads is not None:
+        results.update(threads=threads, threads_adaptive=threads_adaptive)
     (folder / "results.json").write_text(json.dumps(results))
 
 
@@ -123,6 +128,35 @@ def test_settings_one_key_apart_get_a_paired_difference_over_seeds(sweep, capsys
     assert rows[("a", "c")][:2] == ["1", "+0.3000"]
     assert rows[("a", "c")][-1] == "too few seeds to test"
     assert len(rows) == 3
+
+
+def test_paired_runs_with_other_thread_counts_are_warned_about(tmp_path, capsys):
+    root = tmp_path / "sweep"
+    runs = [("a", 1, 1), ("a", 2, 1), ("b", 1, 2), ("b", 2, 1), ("c", 1, 1), ("c", 2, 1)]
+    for index, (name, seed, threads) in enumerate(runs):
+        write_run(
+            root / str(index), seed, [f"experiment={name}"], {"accuracy": 0.5}, threads=threads
+        )
+    assert main([str(root)]) == 0
+    captured = capsys.readouterr()
+    warned = [line for line in captured.err.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 2 and all("1 / 2 torch threads" in line for line in warned)
+    assert "experiment=a and experiment=b" in warned[0]
+    assert "experiment=b and experiment=c" in warned[1]
+    assert "## Warnings" in (root / "comparison.md").read_text()  # a and c: same threads
+
+    # The same threads everywhere (or results.json files from before threads were recorded):
+    # no warning; load-adaptive threads always get one.
+    for index in (2, 3):
+        (root / str(index) / "results.json").unlink()
+        shutil.rmtree(root / str(index))
+    write_run(root / "2", 1, ["experiment=b"], {"accuracy": 0.5})
+    write_run(root / "3", 2, ["experiment=b"], {"accuracy": 0.5}, threads=1)
+    assert main([str(root)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    write_run(root / "6", 3, ["experiment=c"], {"accuracy": 0.5}, threads=1, threads_adaptive=True)
+    assert main([str(root)]) == 0
+    assert "1 / 1 (adaptive) torch threads" in capsys.readouterr().err
 
 
 def test_incomplete_runs_are_listed_not_fatal(sweep, capsys):

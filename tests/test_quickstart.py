@@ -201,8 +201,9 @@ def test_other_experiments_run_once_as_before(overrides, tmp_path) -> None:
     cfg = _with_hydra(tmp_path, overrides)
     assert cfg.task.name == "sst2" and cfg.encoder._target_.endswith("ElmoEncoder")
     assert cfg.hydra.mode is None and not cfg.hydra.sweeper.params
-    # only the callback every run has (a failed resume puts the run files back), no summary
-    assert set(cfg.hydra.callbacks) == {"keep_run_files"}
+    # only the callbacks every run has (a failed resume puts the run files back; a sweep over
+    # experiments passes the launching experiment's values on), no summary
+    assert set(cfg.hydra.callbacks) == {"keep_run_files", "experiment_values"}
 
 
 GROUPS = ("task", "encoder", "head", "optim", "trainer", "logger", "callbacks")

@@ -1,18 +1,27 @@
-"""Each run's share of the cores: ``torch.set_num_threads`` from the ``threads`` key or the
-launcher's job count.
+"""Each run's torch intra-op threads, fixed by its config: ``torch.set_num_threads`` from the
+``threads`` key or the launcher's job count, set once when the run starts.
 
-torch starts one intra-op thread per core. Two runs at once on the same cores then run twice
-as many busy threads as there are cores, and on small models each run becomes several times
-slower (measured: 30 s instead of 4.8 s for two runs on 2 cores). So:
+A run's numbers depend on its thread count: float32 sums split over another number of threads
+round differently (a quickstart run gave test accuracy 0.898 on one thread and 0.894 on two).
+So the count is decided from the config alone and never changes during the run:
 
 - ``threads=N`` sets N threads for this run;
-- ``threads=null`` (the default) gives each run ``cores // k`` threads (at least 1), where k
-  is the larger of the jobs Hydra's joblib launcher runs at once (``hydra.launcher.n_jobs``;
-  -1: one per core) and the runs of this user training on this machine right now. A run
-  registers in :func:`runs_folder` until its process ends (:func:`register_run`), and
-  :class:`ThreadShare` counts the runs again at every epoch and every 100 batches, so a run
-  started second takes half the cores and the first gives them up at its next count (and
-  takes them back when the other ends). A single run keeps torch's default.
+- ``threads=null`` (the default) gives each job ``cores // n_jobs`` threads (at least 1) when
+  Hydra's joblib launcher runs ``n_jobs`` at once (``hydra.launcher.n_jobs``; -1: one per
+  core), and torch's default otherwise (one per physical core, or ``$OMP_NUM_THREADS``);
+- ``threads=adaptive`` (opt-in, for speed on a shared machine, at the cost of results that
+  depend on the machine's load) takes ``cores // k`` where k also counts the runs of this
+  user training on this machine right now, and :class:`ThreadShare` counts them again at
+  every epoch and every 100 batches, so a run started second takes half the cores and the
+  first gives them up at its next count. Its results.json says ``"threads_adaptive": true``.
+
+Every run registers in :func:`runs_folder` until its process ends (:func:`register_run`), so
+that adaptive runs see the fixed ones too.
+
+Why not more threads: torch starts one intra-op thread per core, so two runs at once on the
+same cores run twice as many busy threads as there are cores, and small models become
+several times slower (measured: 30 s instead of 4.8 s for two runs on 2 cores); small
+models rarely gain from more than one thread (``threads: 1`` in the quickstart).
 """
 
 from __future__ import annotations
@@ -60,10 +69,18 @@ def launcher_jobs(cores: int | None = None) -> int:
     return cores if n_jobs < 0 else max(1, min(n_jobs, cores))
 
 
+ADAPTIVE = "adaptive"
+
+
+def is_adaptive(setting: Any) -> bool:
+    """Whether ``threads`` asks for load-adaptive threads (``threads=adaptive``)."""
+    return isinstance(setting, str) and setting.strip().lower() == ADAPTIVE
+
+
 def threads_for(setting: Any, cores: int, jobs: int) -> int | None:
     """The thread count for a ``threads`` value: N as given, or ``cores // jobs`` when several
     jobs share the machine, or None (torch's default)."""
-    if setting is not None:
+    if setting is not None and not is_adaptive(setting):
         return int(setting)
     if jobs > 1:
         return max(1, cores // jobs)
@@ -113,13 +130,13 @@ def register_run(folder: Path | None = None) -> None:
 
 def _share(setting: Any, folder: Path | None) -> int | None:
     cores = available_cores()
-    jobs = max(launcher_jobs(cores), live_runs(folder) if setting is None else 1)
+    jobs = max(launcher_jobs(cores), live_runs(folder) if is_adaptive(setting) else 1)
     return threads_for(setting, cores, jobs) or _torch_default
 
 
 def apply_threads(setting: Any, folder: Path | None = None) -> int:
-    """Register this run and set torch's intra-op threads to its share (see the module
-    docstring); returns the number in use."""
+    """Register this run and set torch's intra-op threads for it (see the module docstring):
+    from the config alone unless ``setting`` is ``adaptive``; returns the number in use."""
     import torch
 
     global _torch_default
@@ -135,7 +152,7 @@ def apply_threads(setting: Any, folder: Path | None = None) -> int:
 
 class ThreadShare(pl.Callback):
     """Counts the runs sharing the machine again at each epoch and every ``every_n_batches``
-    batches, and sets this run's threads to its share (``threads=null`` only)."""
+    batches, and sets this run's threads to its share (``threads=adaptive`` only)."""
 
     def __init__(self, every_n_batches: int = 100, folder: Path | None = None) -> None:
         self.every_n_batches, self.folder = every_n_batches, folder
@@ -143,7 +160,7 @@ class ThreadShare(pl.Callback):
     def _rebalance(self) -> None:
         import torch
 
-        wanted = _share(None, self.folder)
+        wanted = _share(ADAPTIVE, self.folder)
         if wanted is not None and wanted != torch.get_num_threads():
             torch.set_num_threads(wanted)
             log.info("the runs on this machine changed: now %d intra-op thread(s)", wanted)

@@ -274,6 +274,36 @@ def paired_differences(
     return found
 
 
+def _threads(run: Run) -> str | None:
+    """The torch threads a run used, as results.json records them (None in older files)."""
+    count = run.results.get("threads")
+    if count is None:
+        return None
+    return f"{count} (adaptive)" if run.results.get("threads_adaptive") else str(count)
+
+
+def thread_warnings(groups: Sequence[Group]) -> list[str]:
+    """For every two groups whose runs are paired: a warning when those runs used different
+    thread counts (float32 sums split over another number of threads round differently, so
+    part of the paired difference would be that) or load-adaptive threads."""
+    warnings = []
+    for i, first in enumerate(groups):
+        for second in groups[i + 1 :]:
+            if significance.one_key_apart(first.setting, second.setting) is None:
+                continue
+            used = sorted(
+                {t for run in first.runs + second.runs if (t := _threads(run)) is not None},
+                key=_natural_key,
+            )
+            if len(used) > 1 or any("adaptive" in t for t in used):
+                warnings.append(
+                    f"{first.label} and {second.label} are paired but their runs used "
+                    f"{' / '.join(used)} torch threads: results differ in the last digits with "
+                    "the thread count, so rerun them with one fixed threads=N for an exact pairing"
+                )
+    return warnings
+
+
 def report(
     collection: Collection, groups: Sequence[Group], split: str, metrics: Sequence[str]
 ) -> str:
@@ -299,6 +329,9 @@ def report(
             f"and a two-sided paired t-test; significant means p < {significance.ALPHA}.\n\n"
             f"{significance.markdown_table(differences, metric)}\n"
         )
+    warnings = thread_warnings(groups)
+    if warnings:
+        text += "\n## Warnings\n\n" + "".join(f"- {warning}\n" for warning in warnings)
     if collection.incomplete:
         text += f"\nIncomplete runs ({len(collection.incomplete)}), not in the table:\n\n"
         text += "".join(f"- `{path}`: {reason}\n" for path, reason in collection.incomplete)
@@ -362,6 +395,7 @@ class Comparison:
     metrics: list[str]
     markdown: str
     out: Path
+    warnings: list[str] = field(default_factory=list)  # paired runs with other thread counts
 
 
 def compare_runs(
@@ -399,4 +433,4 @@ def compare_runs(
     text = report(collection, groups, split, metrics)
     atomic_write_text(out / "comparison.md", text)
     plot(groups, split, chart_metric, out / "comparison.png")
-    return Comparison(collection, groups, split, metrics, text, out)
+    return Comparison(collection, groups, split, metrics, text, out, thread_warnings(groups))

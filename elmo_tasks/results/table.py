@@ -114,6 +114,13 @@ def print_comparison(
             _plain(console, f"  {path}: {reason}")
 
 
+def _warn(result: Comparison) -> None:
+    """Each of the comparison's warnings (paired runs with other thread counts) on stderr."""
+    sys.stdout.flush()
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def show_comparison(
     result: Comparison, console: Console | None = None, markdown_paths: bool = True
 ) -> None:
@@ -126,7 +133,9 @@ def show_comparison(
         print_comparison(console, result.collection, result.groups, result.split, result.metrics)
         for line in paths:
             _plain(console, line)
+        _warn(result)
         return
     print(result.markdown, end="")
     if markdown_paths:
         print("\n" + "\n".join(paths))
+    _warn(result)

@@ -26,7 +26,7 @@ from elmo_tasks.core.resume import (
 )
 from elmo_tasks.core.run_files import training_started
 from elmo_tasks.core.sweeps import check_not_ddp_multirun
-from elmo_tasks.core.threads import ThreadShare, apply_threads
+from elmo_tasks.core.threads import ThreadShare, apply_threads, is_adaptive
 from elmo_tasks.core.trust import code_modules
 from elmo_tasks.results.run_summary import show_run_results
 from elmo_tasks.runs import outcome, preflight, signals
@@ -122,7 +122,7 @@ def run(cfg: DictConfig) -> float | None:
         cfg
     )  # missing data/weights, bad values, hub offline, no CUDA: one clear message first
     set_verification(cfg.get("verify_checksums", True))
-    threads = apply_threads(cfg.get("threads"))  # this run's share of the cores
+    threads = apply_threads(cfg.get("threads"))  # fixed for the run (unless threads=adaptive)
     start = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -134,8 +134,8 @@ def run(cfg: DictConfig) -> float | None:
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     callbacks.append(RandomStateCheckpoint())  # exact resumes: the RNG states go into checkpoints
-    if cfg.get("threads") is None:
-        callbacks.append(ThreadShare())  # follow the runs that start or end on this machine
+    if is_adaptive(cfg.get("threads")):
+        callbacks.append(ThreadShare())  # opt-in: follow the runs that start or end here
     # Checkpoints are written atomically. The bucketing batch sampler splits the data between
     # DDP processes itself, so Lightning must not inject its DistributedSampler.
     trainer: pl.Trainer = hydra.utils.instantiate(
@@ -220,6 +220,7 @@ def run(cfg: DictConfig) -> float | None:
         },
         "wall_time_s": round(time.perf_counter() - start, 3),
         "threads": threads,
+        "threads_adaptive": is_adaptive(cfg.get("threads")),
         "train_tokens_per_s": round(model.train_tokens / model.train_seconds, 1)
         if model.train_seconds
         else None,

@@ -48,6 +48,7 @@ from elmo_tasks.core.config_values import ConfigValueError, writable_folder
 from elmo_tasks.core.errors import MissingValueError, train_command
 from elmo_tasks.core.schema import check_schema, choice, whole
 from elmo_tasks.core.targets import import_problems
+from elmo_tasks.core.threads import is_adaptive
 from elmo_tasks.runs.contracts import contract_problems
 from elmo_tasks.runs.trainer_checks import check_trainer_values, cuda_problem
 from elmo_tasks.tasks.optim_checks import check_optim_values
@@ -98,7 +99,12 @@ def all_problems(cfg: DictConfig, command: str = "python train.py") -> list[Prob
 
 def run_problems(cfg: DictConfig, command: str = "python train.py") -> list[Problem | None]:
     """The run's own values and folders, the trainer's (with CUDA) and the optimiser's."""
-    problems: list[Problem | None] = list(check_schema(cfg, RunSchema, ""))
+    adaptive = is_adaptive(cfg.get("threads"))  # threads=adaptive: a word, not a number
+    problems: list[Problem | None] = [
+        problem
+        for problem in check_schema(cfg, RunSchema, "")
+        if not (adaptive and problem.startswith("threads="))
+    ]
     if cfg.get("trainer") is not None:
         problems += check_trainer_values(cfg.trainer)
         problems.append(cuda_problem(cfg.trainer, command=command))
