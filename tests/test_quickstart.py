@@ -156,6 +156,10 @@ def test_the_default_config_is_the_quickstart(tmp_path, cache) -> None:
         == "quickstart/baseline,quickstart/baseline_elmo,quickstart/elmo"
     )
     assert cfg.hydra.sweeper.params.seed == "1,2,3"
+    assert (
+        cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == -1
+    )
+    assert cfg.threads == 1  # each job's, fixed (tests/test_sweep_values.py)
     assert cfg.hydra.callbacks.summary._target_ == "elmo_tasks.runs.quickstart.QuickstartSummary"
     for key in ("train_file", "validation_file", "test_file"):
         assert Path(cfg.task[key]).is_file() and Path(cfg.task[key]).parent == cache / "quickstart"
