@@ -112,8 +112,8 @@ def test_same_seed_gives_same_numbers(tmp_path, data_dir):
         pytest.skip(f"{data_dir / 'sst2'} not found (set ELMO_TASKS_DATA)")
     outcomes = []
     for name in ("a", "b"):
-        # The thread count fixed: the same code on the same numbers, so bit for bit (with
-        # threads=null it follows the other runs on the machine, and float32 sums split apart).
+        # The thread count fixed: the same code on the same numbers, so bit for bit (the
+        # default is fixed too, but depends on the machine's cores and the launcher).
         cfg = _quick(
             tmp_path / name,
             "sst2_baseline",

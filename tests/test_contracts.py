@@ -411,6 +411,7 @@ RESULTS_FIELDS = {
     "train_tokens_per_s",
     "config_overrides",
     "threads",
+    "threads_adaptive",
 }
 CLASSIFICATION_METRICS = {"accuracy", "macro_f1", "macro_recall"}  # plus f1_<label>
 TAGGING_METRICS = {"f1", "precision", "recall", "token_accuracy"}
