@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from elmo_tasks.core.config_errors import stop_on_bad_overrides
+from elmo_tasks.core.extra_overrides import with_extra_overrides
 from elmo_tasks.core.hydra_argv import parse
 from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, keep_library_caches_in
 from elmo_tasks.core.reporting import exit_for_ended_jobs, readable_errors
@@ -37,6 +38,7 @@ def cli() -> None:
     """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
     sys.argv = [sys.argv[0], *parse(sys.argv[1:]).argv()]  # Hydra's flags first, wherever given
     stop_on_bad_overrides(sys.argv[1:], CONFIG_NAME)
+    sys.argv = [sys.argv[0], *with_extra_overrides(sys.argv[1:], CONFIG_NAME)]
     main()
     exit_for_ended_jobs()  # a multirun whose jobs diverged ends with status 3
 

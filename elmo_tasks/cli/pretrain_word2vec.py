@@ -10,14 +10,20 @@ import hydra
 from omegaconf import DictConfig
 
 from elmo_tasks.core.config_errors import stop_on_bad_overrides
+from elmo_tasks.core.extra_overrides import with_extra_overrides
 from elmo_tasks.core.hydra_argv import parse
 from elmo_tasks.core.paths import CONFIG_SEARCH_PATH
 from elmo_tasks.core.reporting import readable_errors
-from elmo_tasks.pretraining.word2vec import run
+from elmo_tasks.runs.config import register_resolvers
+
+register_resolvers()  # conf/pretrain.yaml's ${config_dir:} and ${project_root:}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_SEARCH_PATH, config_name="pretrain")
 def main(cfg: DictConfig) -> None:
+    # imported here: --help and tab completion answer without loading the corpus readers
+    from elmo_tasks.pretraining.word2vec import run
+
     with readable_errors():
         print(f"encoder.pretrained_file={run(cfg)}")
 
@@ -26,6 +32,7 @@ def cli() -> None:
     """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
     sys.argv = [sys.argv[0], *parse(sys.argv[1:]).argv()]  # Hydra's flags first, wherever given
     stop_on_bad_overrides(sys.argv[1:], "pretrain")
+    sys.argv = [sys.argv[0], *with_extra_overrides(sys.argv[1:], "pretrain")]
     main()
 
 
