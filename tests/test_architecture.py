@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from elmo_tasks.cli import COMMANDS
 from elmo_tasks.core.moved import MOVED
 
 PACKAGE = Path(__file__).resolve().parents[1] / "elmo_tasks"
@@ -28,6 +29,7 @@ LAYERS = [
     "cli",
 ]
 TOP = len(LAYERS)  # elmo_tasks/__init__.py and the `python -m elmo_tasks.<command>` aliases
+ALIASES = sorted(command.replace("-", "_") for command in COMMANDS)  # one per elmo-tasks command
 FRAMEWORKS = (
     "hydra",
     "omegaconf",
@@ -92,13 +94,9 @@ def test_every_module_lives_in_a_layer_or_is_an_alias(graph):
     loose = [name for name in graph if layer(name) == TOP and name != "elmo_tasks"]
     commands = [
         "elmo_tasks.__main__",  # python -m elmo_tasks: the elmo-tasks command
-        "elmo_tasks.compare",
-        "elmo_tasks.embed",
-        "elmo_tasks.evaluate",
-        "elmo_tasks.predict",
-        "elmo_tasks.pretrain",
+        *(f"elmo_tasks.{module}" for module in ALIASES),  # python -m elmo_tasks.<command>
     ]
-    assert sorted(loose) == sorted([*commands, *MOVED])
+    assert sorted(loose) == sorted({*commands, *MOVED})
     for alias in loose:
         assert len(module_files()[alias].read_text().splitlines()) < 12, (
             f"{alias} should only re-export its command or its new module"
@@ -186,13 +184,10 @@ def test_modules_stay_small():
     assert not large, f"modules over {MAX_LINES} lines (split them along their jobs): {large}"
 
 
-@pytest.mark.parametrize(
-    "command",
-    ["predict", "evaluate", "compare", "embed", "pretrain"]
-    + ["export", "pretrain_export", "pretrain_word2vec", "task_corpus"],  # moved, still commands
-)
+@pytest.mark.parametrize("command", ALIASES)
 def test_python_m_commands_keep_their_paths(command):
-    # the command itself did not move: running an old path as a command warns of nothing
+    """Every `elmo-tasks <command>` is `python -m elmo_tasks.<command, _ for ->`; a command
+    whose module moved warns of nothing when run."""
     result = subprocess.run(
         [sys.executable, "-W", "always::DeprecationWarning"]
         + ["-m", f"elmo_tasks.{command}", "--help"],

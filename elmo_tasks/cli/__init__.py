@@ -1,8 +1,9 @@
 """The ``elmo-tasks`` command: ``elmo-tasks COMMAND [arguments]``, one subcommand per tool.
 
-Each subcommand is the module that ``python -m elmo_tasks.<module>`` runs, with the same
-arguments; ``elmo-tasks COMMAND --help`` prints its help. ``python -m elmo_tasks`` is this
-command; ``elmo-tasks --version`` prints the installed version.
+Each subcommand is the module that ``python -m elmo_tasks.<module>`` runs (with ``_`` for ``-``),
+with the same arguments; ``elmo-tasks COMMAND --help`` prints its help. ``python -m elmo_tasks``
+is this command; ``elmo-tasks --version`` prints the installed version;
+``eval "$(elmo-tasks -sc install=bash)"`` installs tab completion (:mod:`elmo_tasks.cli.completion`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import difflib
 import importlib
 import sys
 from collections.abc import Sequence
+
+from elmo_tasks.cli import completion
 
 # command -> (module, what it does); the module's ``main`` runs it.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -76,6 +79,10 @@ def version() -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run ``argv[0]``'s command with the rest; exit 2 with a suggestion for an unknown one."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    what = completion.request(argv)
+    if what is not None:
+        completion.complete(what, COMMANDS, HYDRA_APPS)
+        return
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage(), file=sys.stdout if argv else sys.stderr)
         sys.exit(0 if argv else 2)

@@ -14,7 +14,7 @@ from elmo_tasks.runs.model_folder import export_run
 USAGE = """\
 usage: elmo-tasks export run_dir=PATH out=FOLDER [checkpoint=PATH] [overwrite=false]
                         [trust=MODULE,...]
-       (or python -m elmo_tasks.cli.export ...)
+       (or python -m elmo_tasks.export ...)
 
 Write a self-contained model folder from a run folder of train.py (its config and best
 checkpoint, or checkpoint=PATH): weights as safetensors, the config, vocabulary and labels,

@@ -9,7 +9,6 @@ import sys
 from elmo_tasks.cli.arguments import ArgumentParser, Option
 from elmo_tasks.core.errors import ElmoTasksError
 from elmo_tasks.core.integrity import set_verification
-from elmo_tasks.pretraining.export import export_checkpoint
 
 PARSER = ArgumentParser(
     "pretrain-export",
@@ -27,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: dict) -> int:
+    from elmo_tasks.pretraining.export import export_checkpoint  # torch: not for --help
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     set_verification(args["verify"])
     try:
