@@ -464,9 +464,11 @@ def test_init_from_existing_weights_and_other_softmaxes(tmp_path, corpus, tiny_e
 def test_hydra_entry_point_trains_and_exports(tmp_path, corpus):
     """The command, with its progress bar: epochs counted without a total (training is bounded
     by steps, not ``Epoch 1/-2``), and the final perplexities printed as pretrain_info.json
-    has them."""
-    run_dir = tmp_path / "cli"
+    has them. Your own files need nothing from the data folder (an empty one here)."""
+    run_dir, empty = tmp_path / "cli", tmp_path / "empty_data"
+    empty.mkdir()
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env["ELMO_TASKS_DATA"] = str(empty)
     command = [
         sys.executable,
         "-m",
@@ -502,6 +504,31 @@ def test_hydra_entry_point_trains_and_exports(tmp_path, corpus):
     )
     assert f"test perplexity: {info['test_ppl']:.2f}" in summary
     assert f"exported biLM: {export}/options.json" in summary
+
+
+@pytest.mark.slow
+def test_your_own_files_get_no_held_out_text_from_the_data_folder(tmp_path, corpus):
+    """Only a training file given, an empty data folder: WikiText-2's validation and test texts
+    are the defaults only beside WikiText-2's training text, so the run validates and tests on
+    nothing and needs nothing from the data folder."""
+    empty = tmp_path / "empty_data"
+    empty.mkdir()
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env["ELMO_TASKS_DATA"] = str(empty)
+    result = subprocess.run(
+        [sys.executable, "-m", "elmo_tasks.pretrain", "model=tiny", "trainer.max_steps=2"]
+        + [f"data.train_files={corpus['train']}", "data.batch_size=4", "data.unroll_steps=5"]
+        + ["trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = json.loads((tmp_path / "run" / "export" / "pretrain_info.json").read_text())
+    assert info["steps"] == 2 and info["validation_files"] == info["test_files"] == []
+    assert info["val_ppl"] is None and info["test_ppl"] is None
 
 
 def test_word2vec_baseline_writes_vectors_the_word_embedding_encoder_reads(tmp_path, corpus):

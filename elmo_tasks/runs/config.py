@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
 from elmo_tasks.core.paths import DEFAULT_PROJECT_ROOT, config_dir
 
@@ -44,7 +46,8 @@ def register_resolvers(project_root: str | Path = DEFAULT_PROJECT_ROOT) -> None:
     """``${project_root:}``: the checkout holding train.py and conf/, else the current folder
     (the default data folder is beside it); ``${cwd:}``: the folder the command was started in
     (outputs/ is created there; :func:`launch_folder`); ``${config_dir:}``: the folder of the package's configs;
-    ``${quickstart_data:SPLIT}`` and ``${quickstart_models:...}``: see elmo_tasks/runs/quickstart.py."""
+    ``${quickstart_data:SPLIT}`` and ``${quickstart_models:...}``: see elmo_tasks/runs/quickstart.py;
+    ``${default_corpus:FILE}``: see :func:`default_corpus_file`."""
     from elmo_tasks.runs import quickstart
 
     root = str(Path(project_root).resolve())
@@ -54,6 +57,25 @@ def register_resolvers(project_root: str | Path = DEFAULT_PROJECT_ROOT) -> None:
     OmegaConf.register_new_resolver("config_groups", config_groups, replace=True)
     OmegaConf.register_new_resolver("quickstart_data", quickstart.data_file, replace=True)
     OmegaConf.register_new_resolver("quickstart_models", quickstart.sweep_models, replace=True)
+    OmegaConf.register_new_resolver("default_corpus", default_corpus_file, replace=True)
+
+
+# The pretraining corpus of conf/pretrain.yaml when no data.train_files is given.
+DEFAULT_CORPUS = "wikitext2"
+
+
+def default_corpus_file(name: str, *, _root_: Any) -> str | None:
+    """``${default_corpus:valid.txt}``: ``FILE`` of the default pretraining corpus
+    (``${paths.data_dir}/wikitext2/FILE``) when ``data.train_files`` includes that corpus's
+    training file, else None: pretraining on your own files validates and tests on the files
+    you give, and needs nothing from the data folder."""
+    corpus = Path(str(_root_.paths.data_dir)).expanduser() / DEFAULT_CORPUS
+    train = _root_.data.train_files
+    entries = list(train) if isinstance(train, (list, ListConfig)) else [train]
+    default_train = os.path.abspath(corpus / "train.txt.gz")
+    if any(os.path.abspath(Path(str(entry)).expanduser()) == default_train for entry in entries):
+        return str(corpus / name)
+    return None
 
 
 def compose_config(
