@@ -9,13 +9,12 @@ the docs name as the reader's own (:func:`write_samples`). A ``bash`` block runs
 its page when it exits with a status other than 0. Every Hydra command runs at small sizes
 through ``ELMO_TASKS_EXTRA_OVERRIDES`` (:data:`TINY`).
 
-Markers, each an HTML comment alone on the line right before a fence:
-
-* ``<!-- doc-test: skip REASON -->``: the block does not run here (it needs the network, a GPU,
-  several nodes or SLURM, or CI runs it); the suite reports it skipped with REASON.
-* ``<!-- doc-test: file PATH -->``: the block (``yaml``, ``text`` ...) is written to PATH in
-  the page's folder before the page's commands run (the prose may show a file after the
-  command that reads it).
+``<!-- doc-test: skip REASON -->``, alone on the line right before a fence: the block does not
+run here (it needs the network, a GPU, several nodes or SLURM, or CI runs it); the suite
+reports it skipped with REASON. A block whose first line is ``# file: PATH`` (``yaml``,
+``python`` ...) is a file of the reader's: it is written to PATH in the page's folder before
+the page's commands run (the prose may show a file after the command that reads it), and
+not run.
 
 A page's blocks all run even after one fails (each failure is reported; later ones may follow
 from the first).
@@ -36,10 +35,17 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["README.md", *sorted(f"docs/{p.name}" for p in (PROJECT_ROOT / "docs").glob("*.md"))]
 RUN = ("bash", "python")
-# docs/api.md's python blocks share one namespace and a stand-in run: tests/test_docs_api.py.
-API_PAGE = "docs/api.md"
+# Pages whose blocks of these languages another test runs: docs/api.md's python blocks share
+# one namespace and a stand-in run; docs/extending.md's commands also run a second way.
+OWNED = {
+    "docs/api.md": ("tests/test_docs_api.py", ("python",)),
+    "docs/extending.md": ("tests/test_extending_doc.py", ("bash", "python")),
+}
 FENCE = re.compile(r"^```(\S*)[ \t]*$")
-MARKER = re.compile(r"^<!--\s*doc-test:\s*(skip|file)\b\s*(.*?)\s*-->\s*$")
+MARKER = re.compile(r"^<!--\s*doc-test:\s*skip\b\s*(.*?)\s*-->\s*$")
+# The page-level marker of an OWNED page: <!-- doc-test: covered-by TEST: how it runs them -->
+COVERED_BY = re.compile(r"^<!--\s*doc-test:\s*covered-by\s+(\S+?):?\s.*-->\s*$")
+FILE_LINE = re.compile(r"^# file: (\S+)$")
 # Small sizes for every Hydra command (train, pretrain, pretrain-word2vec); each applies where
 # the command's config has the key.
 TINY = [
@@ -82,14 +88,16 @@ class Block:
 
     @property
     def owner(self) -> str:
-        """Which test runs it: ``skip``, ``file``, ``api`` (tests/test_docs_api.py), ``run``
-        (tests/test_doc_blocks.py) or ``none`` (not a command: yaml, text, json ...)."""
+        """Which test runs it: ``skip``, ``file`` (written, not run), another test's file
+        (:data:`OWNED`), ``run`` (tests/test_doc_blocks.py) or ``none`` (not a command: yaml,
+        text, json ...)."""
         if self.skip is not None:
             return "skip"
+        test, languages = OWNED.get(self.page, ("", ()))
+        if self.lang in languages:
+            return test
         if self.file is not None:
             return "file"
-        if self.page == API_PAGE and self.lang == "python":
-            return "api"
         return "run" if self.lang in RUN else "none"
 
 
@@ -121,26 +129,42 @@ def parse(page: str, text: str | None = None) -> list[Block]:
         block = Block(page, index + 1, opening.group(1), "\n".join(lines[index + 1 : end]) + "\n")
         marker = MARKER.match(lines[index - 1]) if index else None
         if marker:
-            kind, value = marker.groups()
-            if not value:
-                raise ValueError(f"{page}:{index}: 'doc-test: {kind}' needs a reason or a path")
-            setattr(block, kind, value)
+            if not marker.group(1):
+                raise ValueError(f"{page}:{index}: 'doc-test: skip' needs a reason")
+            block.skip = marker.group(1)
+        named = FILE_LINE.match(lines[index + 1]) if end > index + 1 else None
+        if named and block.lang != "bash":
+            block.file = named.group(1)
+            block.code = "\n".join(lines[index + 2 : end]) + "\n"
         blocks.append(block)
         index = end + 1
     return blocks
 
 
 def stray_markers(page: str) -> list[int]:
-    """Lines of ``doc-test`` markers that are not right before a fence."""
+    """Lines of ``doc-test`` markers that are neither a skip right before a fence nor the
+    ``covered-by`` line naming the test of an :data:`OWNED` page."""
     lines = (PROJECT_ROOT / page).read_text(encoding="utf-8").split("\n")
-    return [
-        number + 1
-        for number, line in enumerate(lines)
-        if "doc-test:" in line
-        and (
-            not MARKER.match(line) or number + 1 >= len(lines) or not FENCE.match(lines[number + 1])
+    owner = OWNED.get(page, ("",))[0]
+
+    def placed(number: int, line: str) -> bool:
+        covered = COVERED_BY.match(line)
+        if covered:
+            return covered.group(1) == owner
+        return (
+            bool(MARKER.match(line))
+            and number + 1 < len(lines)
+            and bool(FENCE.match(lines[number + 1]))
         )
-    ]
+
+    return [n + 1 for n, line in enumerate(lines) if "doc-test:" in line and not placed(n, line)]
+
+
+def covered_by(page: str) -> str | None:
+    """The test that a page's ``covered-by`` marker names, if it has one."""
+    text = (PROJECT_ROOT / page).read_text(encoding="utf-8")
+    found = [COVERED_BY.match(line) for line in text.split("\n")]
+    return next((m.group(1) for m in found if m), None)
 
 
 def data_sets_named(code: str) -> list[str]:

@@ -3,8 +3,9 @@ at small sizes (see tests/doc_pages.py for how, and for the doc-test markers).
 
 One test per page runs its blocks in order; the pages run side by side (one per core, up to
 four), each in its own folder. A block marked ``<!-- doc-test: skip REASON -->`` is a skipped
-test of its own, with the reason. docs/api.md's python blocks run in tests/test_docs_api.py;
-:func:`test_every_block_is_run_by_exactly_one_test` keeps the two in step.
+test of its own, with the reason. docs/api.md's python blocks run in tests/test_docs_api.py and
+docs/extending.md's in tests/test_extending_doc.py;
+:func:`test_every_block_is_run_by_exactly_one_test` keeps them in step.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests import doc_pages
-from tests.doc_pages import API_PAGE, PAGES, PROJECT_ROOT, Block, parse
+from tests.doc_pages import OWNED, PAGES, PROJECT_ROOT, Block, parse
 from tests.test_docs_api import blocks as api_blocks
+from tests.test_extending_doc import commands_of, files_of
 
 BLOCKS = {page: parse(page) for page in PAGES}
 RUN_PAGES = [page for page in PAGES if any(b.owner == "run" for b in BLOCKS[page])]
@@ -26,44 +28,50 @@ MARKED = [b for page in PAGES for b in BLOCKS[page] if b.owner == "skip"]
 
 
 def test_every_block_is_run_by_exactly_one_test():
-    """bash and python blocks: marked skip, run here, or (docs/api.md's python) run by
-    tests/test_docs_api.py; every fence says its language; markers sit right before a fence;
-    commands are not hidden in output blocks."""
+    """bash and python blocks: marked skip, run here, written as a file (``# file: PATH``), or
+    run by the test that owns them (docs/api.md's python blocks, docs/extending.md's blocks:
+    :data:`tests.doc_pages.OWNED`), which sees exactly those blocks; every fence says its
+    language; markers sit right before a fence; no command hides in an output block."""
     problems = []
     for page, blocks in BLOCKS.items():
         problems += [
             f"{page}:{line}: a doc-test marker not right before a fence"
             for line in doc_pages.stray_markers(page)
         ]
+        owned = OWNED.get(page, ("", ()))[1]
         for block in blocks:
             if not block.lang:
-                problems.append(
-                    f"{block.where}: a fence without a language (bash, python, text ...)"
-                )
+                problems.append(f"{block.where}: a fence without a language (bash, text ...)")
             elif block.lang in ("sh", "shell", "console", "shell-session", "py"):
-                problems.append(
-                    f"{block.where}: write ```bash or ```python (or ```text for output)"
-                )
+                problems.append(f"{block.where}: write bash or python (text for output)")
             if block.lang not in doc_pages.RUN and any(
                 line.startswith("$ ") for line in block.code.splitlines()
             ):
-                problems.append(
-                    f"{block.where}: a '$ ' command in a {block.lang} block; commands go in bash blocks"
-                )
-            if block.page == API_PAGE and block.lang == "python" and block.owner != "api":
-                problems.append(
-                    f"{block.where}: api.md's python blocks all run in test_docs_api.py"
-                )
-            if block.file is not None and block.lang in doc_pages.RUN:
-                problems.append(f"{block.where}: 'doc-test: file' is for data and config blocks")
+                problems.append(f"{block.where}: a '$ ' command outside a bash block")
+            if block.skip is not None and block.lang in owned:
+                problems.append(f"{block.where}: its page's own test runs it; no skip marker")
+    problems += [
+        f"{page}: no '<!-- doc-test: covered-by {test}: ... -->' line saying who runs its blocks"
+        for page, (test, _) in OWNED.items()
+        if doc_pages.covered_by(page) != test
+    ]
     assert not problems, "\n".join(problems)
-    api_python = [b for b in BLOCKS[API_PAGE] if b.owner == "api"]
-    found = api_blocks((PROJECT_ROOT / API_PAGE).read_text(encoding="utf-8"))
-    assert len(found) == len(api_python), "test_docs_api.py and this test see api.md differently"
-    assert all(
-        code.startswith(block.code.rstrip("\n").split("\n")[0])
-        for (code, _), block in zip(found, api_python, strict=True)
+    api = [b for b in BLOCKS["docs/api.md"] if b.owner == "tests/test_docs_api.py"]
+    found = api_blocks((PROJECT_ROOT / "docs" / "api.md").read_text(encoding="utf-8"))
+    assert [code.split("\n")[0] for code, _ in found] == [b.code.split("\n")[0] for b in api]
+    extending = BLOCKS["docs/extending.md"]
+    commands = [
+        line.strip()
+        for b in extending
+        if b.lang == "bash"
+        for line in b.code.replace("\\\n", " ").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert commands == commands_of(), (
+        "test_extending_doc.py and this test see its commands differently"
     )
+    python = [b for b in extending if b.lang == "python"]
+    assert all(b.file in files_of() for b in python), "extending.md: python blocks are files"
 
 
 def test_the_skipped_setup_commands_are_the_ones_ci_runs():
@@ -78,11 +86,12 @@ def test_the_skipped_setup_commands_are_the_ones_ci_runs():
 def test_parsing_markers_and_a_failing_block_fails(tmp_path):
     text = (
         "# t\n<!-- doc-test: skip needs the network: downloads x -->\n```bash\ncurl x\n```\n"
-        "<!-- doc-test: file conf/a.yaml -->\n```yaml\na: 1\n```\n```bash\ntest -f conf/a.yaml\nfalse\n```\n"
+        "```yaml\n# file: conf/a.yaml\na: 1\n```\n```bash\ntest -f conf/a.yaml\nfalse\n```\n"
     )
     skipped, written, failing = parse("t.md", text)
     assert skipped.owner == "skip" and skipped.skip == "needs the network: downloads x"
-    assert written.owner == "file" and written.file == "conf/a.yaml" and failing.owner == "run"
+    assert written.owner == "file" and written.file == "conf/a.yaml" and written.code == "a: 1\n"
+    assert failing.owner == "run"
     data = tmp_path / "data"
     data.mkdir()
     result = doc_pages.run_page("t.md", tmp_path / "root", data, [skipped, written, failing])
