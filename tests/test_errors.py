@@ -468,7 +468,8 @@ def test_train_py_says_cuda_is_absent(tmp_path: Path) -> None:
 
 def _leaf_keys(node, prefix: str = "") -> set[str]:
     keys: set[str] = set()
-    if isinstance(node, dict):
+    # a mapping keyed by values (label_names: {0: negative}) is one value, not config keys
+    if isinstance(node, dict) and all(str(key).isidentifier() for key in node):
         for key, value in node.items():
             if key in ("defaults", "hydra") and not prefix:
                 continue

@@ -242,7 +242,7 @@ def test_a_tiny_train_file_still_gives_a_validation_sentence(tmp_path: Path) -> 
     dm = module(tmp_path, conll([[("a", "O")], [("b", "O")], [("c", "B-X")]]))
     assert (len(dm.splits["train"]), len(dm.splits["validation"])) == (2, 1)
     with pytest.raises(ValueError, match="too few to hold out"):
-        module(tmp_path, conll([[("a", "O")]]))
+        module(tmp_path, conll([[("a", "B-X")]]))  # (a file tagged only O is refused before)
 
 
 def test_batches_vocabulary_and_caps(tmp_path: Path) -> None:
