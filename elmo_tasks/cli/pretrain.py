@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from elmo_tasks.core.config_errors import stop_on_bad_overrides
 from elmo_tasks.core.extra_overrides import with_extra_overrides
+from elmo_tasks.core.extras import launcher_argv
 from elmo_tasks.core.hydra_argv import parse
 from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, keep_library_caches_in
 from elmo_tasks.core.reporting import exit_for_ended_jobs, readable_errors
@@ -37,6 +38,7 @@ def main(cfg: DictConfig) -> float | None:
 def cli() -> None:
     """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
     sys.argv = [sys.argv[0], *parse(sys.argv[1:]).argv()]  # Hydra's flags first, wherever given
+    sys.argv = [sys.argv[0], *launcher_argv(sys.argv[1:], CONFIG_NAME)]  # its extra installed?
     stop_on_bad_overrides(sys.argv[1:], CONFIG_NAME)
     sys.argv = [sys.argv[0], *with_extra_overrides(sys.argv[1:], CONFIG_NAME)]
     main()

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from elmo_tasks.core.config_errors import stop_on_bad_overrides
 from elmo_tasks.core.extra_overrides import with_extra_overrides
+from elmo_tasks.core.extras import WORD2VEC, launcher_argv, require
 from elmo_tasks.core.hydra_argv import parse
 from elmo_tasks.core.paths import CONFIG_SEARCH_PATH
 from elmo_tasks.core.reporting import readable_errors
@@ -29,8 +30,13 @@ def main(cfg: DictConfig) -> None:
 
 
 def cli() -> None:
-    """The command line: misspelt groups and keys exit 2 with the nearest name, then Hydra runs."""
-    sys.argv = [sys.argv[0], *parse(sys.argv[1:]).argv()]  # Hydra's flags first, wherever given
+    """The command line: without gensim (the ``word2vec`` extra) or a chosen launcher's plugin
+    it exits 2 naming the extra; misspelt groups and keys exit 2 with the nearest name; then
+    Hydra runs."""
+    line = parse(sys.argv[1:])
+    if not line.informational:  # --help and tab completion answer without gensim
+        require(WORD2VEC, "pretrain-word2vec")
+    sys.argv = [sys.argv[0], *launcher_argv(line.argv(), "pretrain")]  # Hydra's flags first
     stop_on_bad_overrides(sys.argv[1:], "pretrain")
     sys.argv = [sys.argv[0], *with_extra_overrides(sys.argv[1:], "pretrain")]
     main()

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from elmo_tasks.core.config_errors import stop_on_bad_overrides
 from elmo_tasks.core.config_values import run_folder_problem
 from elmo_tasks.core.extra_overrides import with_extra_overrides
+from elmo_tasks.core.extras import launcher_argv
 from elmo_tasks.core.hydra_argv import parse
 from elmo_tasks.core.paths import CONFIG_SEARCH_PATH, DEFAULT_PROJECT_ROOT, keep_library_caches_in
 from elmo_tasks.core.reporting import exit_for_ended_jobs, readable_errors
@@ -60,9 +61,10 @@ def cli(argv: Sequence[str] | None = None) -> None:
     """Check the overrides (exit 2 with a suggestion), then run the Hydra app on ``argv``
     (default ``sys.argv[1:]``)."""
     args = parse(sys.argv[1:] if argv is None else argv).argv()  # Hydra's flags first
+    # a launcher whose extra is missing: exit 2, or the quickstart's jobs one at a time
+    args = launcher_argv(single_run_argv(args, CHOSEN_GROUPS))
     stop_on_bad_overrides(args, extra=run_folder_problem(args, Path.cwd() / "outputs"))
-    argv = single_run_argv(args, CHOSEN_GROUPS)
-    sys.argv = [sys.argv[0], *with_extra_overrides(argv, "config")]  # $ELMO_TASKS_EXTRA_OVERRIDES
+    sys.argv = [sys.argv[0], *with_extra_overrides(args, "config")]  # $ELMO_TASKS_EXTRA_OVERRIDES
     hydra_main()
     exit_for_ended_jobs()  # a multirun whose jobs diverged ends with status 3
 

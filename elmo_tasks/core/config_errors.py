@@ -38,6 +38,7 @@ __all__ = [
     "explain",
     "group_folder",
     "group_options",
+    "representative",
     "stop_on_bad_overrides",
     "syntax_problem",
 ]
@@ -80,8 +81,11 @@ def check_overrides(
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException:
         return None
+    # the launcher chosen (hydra/launcher=basic where the joblib plugin is missing) is composed
+    # too: a config that picks a launcher whose plugin is missing composes only with it
+    launcher = [arg for arg in line.overrides if config_search.is_launcher_choice(arg)]
     try:
-        composed = config_search.compose(folders, config_name, _representative(parsed))
+        composed = config_search.compose(folders, config_name, [*representative(parsed), *launcher])
     except (ConfigCompositionException, MissingConfigException):
         pass
     except Exception:  # noqa: BLE001 - not a naming problem; the real Hydra call reports it
@@ -91,11 +95,11 @@ def check_overrides(
         if problems:
             return "\n".join(problems)
         return check_added_keys(overrides, composed, folders, config_name)
-    problems = explain(parsed, folders, config_name)
+    problems = explain(parsed, folders, config_name, launcher=launcher)
     return "\n".join(problems) if problems else None
 
 
-def _representative(overrides: Sequence[Override]) -> list[str]:
+def representative(overrides: Sequence[Override]) -> list[str]:
     """``overrides`` with each sweep replaced by its first value (a glob left out): the config
     of one job of the sweep, for checking names."""
     kept = []
@@ -136,9 +140,11 @@ def explain(
     conf_dir: Folders,
     config_name: str = "config",
     groups_only: bool = False,
+    launcher: Sequence[str] = (),
 ) -> list[str]:
     """One message per override naming an unknown group option or key, with a suggestion
-    (``groups_only``: the group options alone)."""
+    (``groups_only``: the group options alone; ``launcher``: the command's
+    ``hydra/launcher=`` choice, composed with the group options to find the keys)."""
     folders = _folders(conf_dir)
     problems: list[str] = []
     good_groups: list[str] = []
@@ -149,14 +155,14 @@ def explain(
             if problem:
                 problems.append(problem)
             else:
-                good_groups.extend(_representative([override]))
+                good_groups.extend(representative([override]))
         elif not (override.is_add() or override.is_force_add() or override.is_delete()):
             keys.append(override)
     if not keys or groups_only:
         return problems
     try:
         base = OmegaConf.to_container(
-            config_search.compose(folders, config_name, good_groups), resolve=False
+            config_search.compose(folders, config_name, [*good_groups, *launcher]), resolve=False
         )
     except Exception:  # noqa: BLE001 - the group choices alone do not compose: nothing to compare keys with
         return problems

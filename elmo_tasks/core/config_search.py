@@ -20,6 +20,7 @@ from elmo_tasks.core.hydra_argv import HydraCommandLine
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 SEARCHPATH_KEY = "hydra.searchpath"
+LAUNCHER_GROUP = "hydra/launcher"
 
 
 class SearchPathProblem(ValueError):
@@ -132,10 +133,12 @@ def top_groups(folders: Sequence[Path]) -> list[str]:
 def with_searchpath(
     folders: Sequence[Path], overrides: Sequence[str], config_name: str = "config"
 ) -> list[str]:
-    """``overrides`` without their ``hydra.*`` settings, plus one ``hydra.searchpath`` override
-    naming the primary config's own search path (``conf/pretrain.yaml`` has one) and the
-    ``folders`` after the first (the user's), for composing as Hydra will."""
-    kept = [arg for arg in overrides if not is_hydra_setting(arg)]
+    """``overrides`` without their ``hydra.*`` settings (a launcher choice aside: without its
+    plugin a launcher fails the composition, as it will fail Hydra's), plus one
+    ``hydra.searchpath`` override naming the primary config's own search path
+    (``conf/pretrain.yaml`` has one) and the ``folders`` after the first (the user's), for
+    composing as Hydra will."""
+    kept = [arg for arg in overrides if not is_hydra_setting(arg) or is_launcher_choice(arg)]
     if len(folders) < 2:
         return kept
     entries = [*own_searchpath(folders[0], config_name)]
@@ -181,6 +184,11 @@ def compose(folders: Sequence[Path], config_name: str, overrides: Sequence[str])
 def is_hydra_setting(arg: str) -> bool:
     key = arg.lstrip("+~").split("=", 1)[0]
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
+def is_launcher_choice(arg: str) -> bool:
+    """``hydra/launcher=NAME`` (or with ``+``, ``++``) on the command line."""
+    return arg.lstrip("+~").split("=", 1)[0] == LAUNCHER_GROUP
 
 
 def shown_folder(folder: Path, package_folder: Path | None = None) -> str:

@@ -84,8 +84,11 @@ def compose_config(
     project_root: str | Path = DEFAULT_PROJECT_ROOT,
 ):
     """``conf/config.yaml`` composed outside ``train.py`` (tests, benchmarks, notebooks), with
-    the run folder ``output_dir`` and run logs and caches under ``output_dir/logs``."""
+    the run folder ``output_dir`` and run logs and caches under ``output_dir/logs`` (and Hydra's
+    basic launcher where the quickstart's joblib is not installed, as ``train.py`` runs it)."""
     from hydra import compose, initialize_config_dir
+
+    from elmo_tasks.core.extras import composable
 
     register_resolvers(project_root)
     local = Path(project_root).resolve() / "conf"
@@ -94,9 +97,7 @@ def compose_config(
     ):
         return compose(
             "config",
-            overrides=[
-                f"paths.output_dir={output_dir}",
-                f"paths.log_dir={output_dir}/logs",
-                *overrides,
-            ],
+            overrides=composable(
+                [f"paths.output_dir={output_dir}", f"paths.log_dir={output_dir}/logs", *overrides]
+            ),
         )
