@@ -51,8 +51,8 @@ for checkout in "$@"; do
         start=$(date +%s.%N)
         (cd "$source_dir" && "$venv/bin/python" -m pip install -q -e "$target" >&2)
         seconds=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.0f}')" "$start" "$(date +%s.%N)")
-        label=$([ "$target" = "." ] && echo 'pip install -e .' || echo 'then pip install -e ".[dev]"')
-        rows+=("| $checkout ($revision) | \`$label\` | $(measure "$venv") | $seconds |")
+        label=$([ "$target" = "." ] && echo '`pip install -e .`' || echo 'then `pip install -e ".[dev]"`')
+        rows+=("| $checkout ($revision) | $label | $(measure "$venv") | $seconds |")
     done
     rm -rf "$venv" "$source_dir"
 done

@@ -532,7 +532,9 @@ def test_your_own_files_get_no_held_out_text_from_the_data_folder(tmp_path, corp
 
 
 def test_word2vec_baseline_writes_vectors_the_word_embedding_encoder_reads(tmp_path, corpus):
-    pytest.importorskip("gensim")
+    pytest.importorskip(
+        "gensim", reason="needs the word2vec extra: pip install 'elmo-tasks[word2vec]'"
+    )
     from elmo_tasks.encoders import WordEmbeddingEncoder
     from elmo_tasks.encoders.word_embedding import read_vectors
     from elmo_tasks.pretraining.word2vec import run as run_word2vec

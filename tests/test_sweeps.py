@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from elmo_tasks.core.extras import composable
 from elmo_tasks.core.sweeps import (
     DdpMultirunError,
     _device_count,
@@ -96,11 +97,10 @@ def compose_with_hydra(overrides: list[str], tmp_path: Path) -> DictConfig:
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         return compose(
             "config",
-            overrides=[
-                f"paths.output_dir={tmp_path}",
-                f"paths.log_dir={tmp_path}/logs",
-                *overrides,
-            ],
+            # the basic launcher where the quickstart's joblib is not installed, as train.py runs
+            overrides=composable(
+                [f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}/logs", *overrides]
+            ),
             return_hydra_config=True,
         )
 
@@ -197,6 +197,9 @@ def test_optuna_study_in_sqlite_resumes(optuna_study, data_dir):
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
 
 
+NEEDS_JOBLIB = "needs the joblib extra: pip install 'elmo-tasks[joblib]'"
+NEEDS_SLURM = "needs the slurm extra: pip install 'elmo-tasks[slurm]'"
+
 # --- launchers ----------------------------------------------------------------------------
 
 
@@ -209,11 +212,15 @@ def test_optuna_study_in_sqlite_resumes(optuna_study, data_dir):
     ],
 )
 def test_launcher_composes(launcher, target, tmp_path):
+    pytest.importorskip(
+        target.rsplit(".", 2)[0], reason="needs the launcher's extra (joblib, slurm)"
+    )
     cfg = compose_with_hydra([f"hydra/launcher={launcher}"], tmp_path)
     assert cfg.hydra.launcher._target_ == target
 
 
 def test_slurm_launcher_takes_the_documented_settings(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason=NEEDS_SLURM)
     cfg = compose_with_hydra(
         [
             "hydra/launcher=submitit_slurm",
@@ -233,6 +240,7 @@ def test_slurm_launcher_takes_the_documented_settings(tmp_path):
 
 @pytest.mark.slow
 def test_joblib_launcher_runs_two_jobs(tmp_path, data_dir):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason=NEEDS_JOBLIB)
     needs_sst2(data_dir)
     completed = train_py(
         "-m",
@@ -276,6 +284,12 @@ def test_joblib_launcher_runs_two_jobs(tmp_path, data_dir):
     ],
 )
 def test_ddp_multirun_check(overrides, fails, tmp_path):
+    for launcher, module, reason in (
+        ("joblib", "hydra_plugins.hydra_joblib_launcher", NEEDS_JOBLIB),
+        ("submitit_slurm", "hydra_plugins.hydra_submitit_launcher", NEEDS_SLURM),
+    ):
+        if f"hydra/launcher={launcher}" in overrides:
+            pytest.importorskip(module, reason=reason)
     # experiment=none: the default experiment, the quickstart, is a multirun of its own.
     cfg = compose_with_hydra(["experiment=none", *overrides], tmp_path)
     if fails:

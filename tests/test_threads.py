@@ -20,6 +20,10 @@ from tests.test_resume import tiny_overrides, write_tiny_sentiment
 
 @pytest.mark.slow
 def test_joblib_jobs_each_take_their_share_of_the_cores(tmp_path):
+    pytest.importorskip(
+        "hydra_plugins.hydra_joblib_launcher",
+        reason="needs the joblib extra: pip install 'elmo-tasks[joblib]'",
+    )
     files = write_tiny_sentiment(tmp_path / "data", n_train=32, n_eval=16)
     env = {
         **os.environ,
