@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from elmo_tasks.core.extras import composable
+from elmo_tasks.core.config_search import composable
 from elmo_tasks.core.sweeps import (
     DdpMultirunError,
     _device_count,

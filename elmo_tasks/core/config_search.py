@@ -21,6 +21,8 @@ from elmo_tasks.core.hydra_argv import HydraCommandLine
 CONFIG_SUFFIXES = (".yaml", ".yml")
 SEARCHPATH_KEY = "hydra.searchpath"
 LAUNCHER_GROUP = "hydra/launcher"
+# The plugin of hydra/launcher=joblib, which the quickstart picks (the joblib extra).
+JOBLIB_PLUGIN = "hydra_plugins.hydra_joblib_launcher"
 
 
 class SearchPathProblem(ValueError):
@@ -168,16 +170,31 @@ def own_searchpath(folder: Path, config_name: str) -> list[str]:
         return []
 
 
+def composable(overrides: Sequence[str]) -> list[str]:
+    """``overrides``, with ``hydra/launcher=basic`` added when the joblib plugin is missing and
+    they choose no launcher: a config that picks joblib (the quickstart) then composes, as
+    ``train.py`` runs it (:func:`elmo_tasks.core.extras.launcher_argv`)."""
+    overrides = list(overrides)
+    if any(is_launcher_choice(arg) for arg in overrides):
+        return overrides
+    try:
+        installed = importlib.util.find_spec(JOBLIB_PLUGIN) is not None
+    except (ImportError, ValueError):
+        installed = False
+    return overrides if installed else [*overrides, f"{LAUNCHER_GROUP}=basic"]
+
+
 def compose(folders: Sequence[Path], config_name: str, overrides: Sequence[str]):
     """The config ``config_name`` composed with ``overrides`` over ``folders``; the caller's
-    ``hydra.*`` settings are left out (the search path aside)."""
+    ``hydra.*`` settings are left out (the search path and the launcher choice aside; Hydra's
+    basic launcher where the quickstart's joblib is not installed: :func:`composable`)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     primary = str(Path(folders[0]).resolve())
     with initialize_config_dir(config_dir=primary, version_base="1.3"):
         return hydra_compose(
-            config_name, overrides=with_searchpath(folders, overrides, config_name)
+            config_name, overrides=composable(with_searchpath(folders, overrides, config_name))
         )
 
 

@@ -28,7 +28,11 @@ from hydra.errors import HydraException, MissingConfigException
 
 from elmo_tasks.core import config_search
 from elmo_tasks.core.config_errors import representative
-from elmo_tasks.core.config_search import LAUNCHER_GROUP, is_launcher_choice
+from elmo_tasks.core.config_search import (
+    JOBLIB_PLUGIN,
+    LAUNCHER_GROUP,
+    is_launcher_choice,
+)
 from elmo_tasks.core.hydra_argv import HydraCommandLine, parse
 from elmo_tasks.core.paths import config_dir
 
@@ -59,7 +63,7 @@ class Extra:
 
 
 WORD2VEC = Extra("word2vec", "gensim", "gensim")
-JOBLIB = Extra("joblib", "hydra-joblib-launcher", "hydra_plugins.hydra_joblib_launcher")
+JOBLIB = Extra("joblib", "hydra-joblib-launcher", JOBLIB_PLUGIN)
 SLURM = Extra("slurm", "hydra-submitit-launcher", "hydra_plugins.hydra_submitit_launcher")
 
 # The hydra/launcher options that a plugin brings, by the extra that installs it (the
@@ -108,16 +112,6 @@ def launcher_argv(argv: Sequence[str], config_name: str = "config") -> list[str]
             file=sys.stderr,
         )
     return [*argv, f"{LAUNCHER_GROUP}=basic"]
-
-
-def composable(overrides: Sequence[str]) -> list[str]:
-    """``overrides``, with ``hydra/launcher=basic`` added when the joblib plugin is missing and
-    they choose no launcher: a config that picks joblib (the quickstart) then composes outside
-    the command line too (:func:`elmo_tasks.runs.config.compose_config`), as it runs."""
-    overrides = list(overrides)
-    if JOBLIB.installed() or any(is_launcher_choice(arg) for arg in overrides):
-        return overrides
-    return [*overrides, f"{LAUNCHER_GROUP}=basic"]
 
 
 def missing_launcher(line: HydraCommandLine, config_name: str = "config") -> str | None:

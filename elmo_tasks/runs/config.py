@@ -88,7 +88,7 @@ def compose_config(
     basic launcher where the quickstart's joblib is not installed, as ``train.py`` runs it)."""
     from hydra import compose, initialize_config_dir
 
-    from elmo_tasks.core.extras import composable
+    from elmo_tasks.core.config_search import composable
 
     register_resolvers(project_root)
     local = Path(project_root).resolve() / "conf"
