@@ -24,6 +24,7 @@ LAYERS = [
     "heads",
     "tasks",
     "results",
+    "search",
     "runs",
     "pretraining",
     "cli",

@@ -245,7 +245,13 @@ GROUPS: dict[str, set[str]] = {
     }
     | {"quickstart", "none"},
     # Optuna sweeps, one per task
-    "hparams_search": {"sst2_optuna", "tweet_optuna", "sst5_optuna", "conll2003_optuna"},
+    "hparams_search": {
+        "sst2_optuna",
+        "sst2_mini_optuna",
+        "tweet_optuna",
+        "sst5_optuna",
+        "conll2003_optuna",
+    },
     # local parallel sweeps and the same sweep on SLURM
     "hydra/launcher": {"joblib", "submitit_slurm", "slurm"},
     # the quickstart's three models: baseline, baseline + ELMo, ELMo alone
@@ -379,7 +385,7 @@ def test_hydra_output_folders_and_sweeper_keys(tmp_path):
     cfg = _with_hydra_node([f"paths.log_dir={tmp_path}", "hparams_search=sst2_optuna"])
     assert cfg.hydra.run.dir and cfg.hydra.sweep.dir  # where outputs go
     # an Optuna study: trials, storage (to resume), name, direction, sampler, search space
-    for key in ("n_trials", "storage", "study_name", "direction", "sampler", "params"):
+    for key in ("n_trials", "storage", "study_name", "direction", "sampler", "pruner", "params"):
         assert key in cfg.hydra.sweeper, key
 
 

@@ -142,6 +142,18 @@ def test_optuna_search_composes(name, tmp_path):
         assert params["head"] == "choice(max, attention, mean)"
 
 
+def test_mini_search_prunes_with_the_median_pruner(tmp_path):
+    cfg = compose_with_hydra(["hparams_search=sst2_mini_optuna"], tmp_path)
+    assert cfg.hydra.sweeper.pruner._target_ == "optuna.pruners.MedianPruner"
+    assert cfg.hydra.sweeper.sampler._target_ == "optuna.samplers.TPESampler"
+    assert cfg.encoder.weight_file == "mini" and cfg.hydra.sweeper.n_trials == 20
+    assert cfg.hydra.sweeper.params["head"] == "choice(max, attention, mean)"  # sst2_optuna's
+    plain = compose_with_hydra(
+        ["hparams_search=sst2_mini_optuna", "hydra/sweeper/pruner=none"], tmp_path
+    )
+    assert plain.hydra.sweeper.pruner is None
+
+
 def test_optuna_search_keeps_an_experiment_from_the_command_line(tmp_path):
     cfg = compose_with_hydra(["hparams_search=sst2_optuna", "experiment=sst2_baseline"], tmp_path)
     assert cfg.hydra.runtime.choices.experiment == "sst2_baseline"
@@ -191,10 +203,13 @@ def test_optuna_study_in_sqlite_resumes(optuna_study, data_dir):
     import optuna
 
     root, storage = optuna_study
-    second = optuna_sweep(root, storage, "second", 1, data_dir)
+    # n_trials is the study's total: a second sweep on the same study goes on from 2 to 3
+    second = optuna_sweep(root, storage, "second", 3, data_dir)
     assert len(results_under(second)) == 1
     study = optuna.load_study(study_name="tiny", storage=storage)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert optuna_sweep(root, storage, "third", 3, data_dir).is_dir()  # nothing left to run
+    assert len(optuna.load_study(study_name="tiny", storage=storage).trials) == 3
 
 
 NEEDS_JOBLIB = "needs the joblib extra: pip install 'elmo-tasks[joblib]'"

@@ -66,6 +66,9 @@ def one_line(results: Mapping[str, Any]) -> str:
         for split, label in (("val", "val"), ("test", "test"))
         if main in (results.get(split) or {})
     ]
+    pruned = results.get("pruned")
+    if pruned:  # a trial its search stopped early
+        parts.append(f"pruned after epoch {pruned.get('epoch')}")
     return ", ".join(parts) or "no metrics"
 
 

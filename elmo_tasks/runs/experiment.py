@@ -32,6 +32,7 @@ from elmo_tasks.results.run_summary import show_run_results
 from elmo_tasks.runs import outcome, preflight, signals
 from elmo_tasks.runs.contracts import TASK_MODULES
 from elmo_tasks.runs.loggers import build_loggers, finish_loggers
+from elmo_tasks.search.pruning import pruning_callback
 from elmo_tasks.tasks.parts import plain_config
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,9 @@ def run(cfg: DictConfig) -> float | None:
     callbacks.append(RandomStateCheckpoint())  # exact resumes: the RNG states go into checkpoints
     if is_adaptive(cfg.get("threads")):
         callbacks.append(ThreadShare())  # opt-in: follow the runs that start or end here
+    pruning = pruning_callback(f"val/{cfg.task.main_metric}")  # a trial of an Optuna search
+    if pruning is not None:
+        callbacks.append(pruning)
     # Checkpoints are written atomically. The bucketing batch sampler splits the data between
     # DDP processes itself, so Lightning must not inject its DistributedSampler.
     trainer: pl.Trainer = hydra.utils.instantiate(
@@ -186,7 +190,8 @@ def run(cfg: DictConfig) -> float | None:
         "val",
     )
     test = {}
-    if cfg.get("test") and datamodule.files.get("test") is not None:
+    pruned = pruning is not None and pruning.pruned_at is not None  # stopped as hopeless: no test
+    if cfg.get("test") and not pruned and datamodule.files.get("test") is not None:
         test = _split_metrics(
             trainer.test(
                 model, datamodule=datamodule, ckpt_path=ckpt, verbose=False, weights_only=True
@@ -205,7 +210,8 @@ def run(cfg: DictConfig) -> float | None:
         model.write_predictions(output_dir, datamodule)
 
     results: dict[str, Any] = {
-        "status": outcome.COMPLETED,
+        "status": outcome.PRUNED if pruned else outcome.COMPLETED,
+        **({"pruned": pruning.record()} if pruned else {}),
         "task": cfg.task.name,
         "data": datamodule.data_source() if hasattr(datamodule, "data_source") else None,
         "encoder": cfg.encoder._target_.rsplit(".", 1)[-1],

@@ -25,7 +25,7 @@ from elmo_tasks.core.atomic import atomic_write_text
 from elmo_tasks.core.resume import undo_keep_metrics
 from elmo_tasks.tasks.divergence import TrainingDiverged
 
-COMPLETED, DIVERGED = "completed", "diverged"
+COMPLETED, DIVERGED, PRUNED = "completed", "diverged", "pruned"
 
 
 def after_failed_fit(

@@ -17,31 +17,16 @@ first is then only the default that the jobs replace.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from elmo_tasks.core.override_values import override_value
+
 log = logging.getLogger(__name__)
 
 GROUP = "experiment"
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")
-_KEYWORDS = {"null", "true", "false", "nan", "inf"}
-
-
-def override_value(value: Any) -> str:
-    """``value`` in Hydra's override syntax (``null``, ``true``, ``3``, ``'a b'``)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    text = str(value)
-    if _PLAIN.fullmatch(text) and text.lower() not in _KEYWORDS:
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _override_key(override: str) -> str:
