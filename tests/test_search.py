@@ -302,3 +302,30 @@ def test_pruned_trials_are_pruned_in_the_study_and_their_run_folder(tmp_path, da
     assert results["status"] == "pruned" and results["pruned"]["epoch"] == 0
     assert results["test"] == {}  # a pruned trial is not tested
     assert "pruned after epoch 0" in completed.stdout
+
+
+@pytest.mark.parametrize(
+    "storage, says",
+    [
+        ("study.db", "expected null, journal:PATH"),
+        (
+            "postgresql://nobody@127.0.0.1:1/x",
+            "hydra.sweeper.storage=postgresql://nobody@127.0.0.1:1/x",
+        ),
+    ],
+)
+def test_a_storage_that_cannot_be_opened_is_one_message(tmp_path, storage, says):
+    completed = subprocess.run(
+        [
+            *_search(tmp_path, tmp_path),
+            f"hydra.sweeper.storage={storage}",
+            f"hydra.sweep.dir={tmp_path}/s",
+        ],
+        cwd=PROJECT_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2, completed.stderr[-2000:]
+    assert says in completed.stderr and "Traceback" not in completed.stderr

@@ -12,6 +12,7 @@ Either way the study outlives the sweep: the same storage and ``study_name`` res
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
@@ -21,6 +22,7 @@ from elmo_tasks.core.config_values import ConfigValueError
 
 JOURNAL_PREFIX = "journal:"
 DEFAULT_JOURNAL = "optuna.journal"
+ATTEMPTS = 5
 
 
 def storage_url(storage: str | None, sweep_dir: str | Path) -> str:
@@ -53,13 +55,28 @@ def open_storage(url: str) -> BaseStorage:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # Several workers write one sqlite file: wait for its lock instead of failing at once.
         engine_kwargs = {"connect_args": {"timeout": 60}}
-    try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs)
-    except ImportError as error:
-        raise ConfigValueError(
-            f"hydra.sweeper.storage={url}: its database driver is not installed ({error}); "
-            "for PostgreSQL: pip install 'elmo-tasks[postgresql]'"
-        ) from error
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(ATTEMPTS):
+        try:
+            return RDBStorage(url, engine_kwargs=engine_kwargs)
+        except ImportError as error:
+            raise ConfigValueError(
+                f"hydra.sweeper.storage={describe(url)}: its database driver is not installed "
+                f"({error}); for PostgreSQL: pip install 'elmo-tasks[postgresql]'"
+            ) from error
+        except (IntegrityError, ProgrammingError):
+            # Workers started together on an empty database all create Optuna's tables; all
+            # but one fail, and find the tables made when they try again.
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+        except OperationalError as error:
+            reason = str(error.orig or error).strip().splitlines()[0]
+            raise ConfigValueError(
+                f"hydra.sweeper.storage={describe(url)}: cannot open the database: {reason}"
+            ) from error
+    raise AssertionError("unreachable")
 
 
 def describe(url: str) -> str:

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,8 +31,11 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from optuna.storages import RetryFailedTrialCallback
+from optuna.trial import TrialState
 
 from elmo_tasks.core.config_values import ConfigValueError
+from elmo_tasks.core.reporting import full_traceback_wanted, user_error
 from elmo_tasks.search.budget import SURPLUS, Budget, within_budget
 from elmo_tasks.search.heartbeat import Heartbeat, fail_stale_trials
 from elmo_tasks.search.pruning import PRUNED_AT, TRIAL_VARIABLE, TrialHandle
@@ -39,6 +45,8 @@ from elmo_tasks.search.summary import write_summary
 
 log = logging.getLogger(__name__)
 RUN_DIR = "run_dir"  # trial user attribute: the trial's run folder
+WORKER = "elmo_tasks:worker"  # trial system attribute: host:pid of the worker that ran it
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _plain(node: Any) -> Any:
@@ -116,9 +124,21 @@ class OptunaSearch(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> optuna.Study:
-        searched, fixed = search_space(self.params, arguments)
-        url = storage_url(self.storage, self.sweep_dir)
-        study = self._study(url)
+        try:
+            searched, fixed = search_space(self.params, arguments)
+            url = storage_url(self.storage, self.sweep_dir)
+            study = self._study(url)
+        except Exception as error:  # a bad key or an unreachable storage: the message, exit 2
+            shown = user_error(error)
+            if shown is None or full_traceback_wanted():
+                raise
+            print(f"error: {shown[0]}", file=sys.stderr, flush=True)
+            raise SystemExit(shown[1]) from None
+        return self._run(study, url, searched, fixed)
+
+    def _run(
+        self, study: optuna.Study, url: str, searched: dict[str, Any], fixed: dict[str, str]
+    ) -> optuna.Study:
         budget = Budget.of(study.get_trials(deepcopy=False), self.n_trials)
         log.info(
             "study %s in %s: %d of %d trials taken, %d running; %d searched parameters",
@@ -142,7 +162,11 @@ class OptunaSearch(Sweeper):
             if not batch:
                 continue
             with Heartbeat(study, [t._trial_id for t in batch], self.heartbeat_interval):
-                returns = self._launch(study, url, batch, fixed)
+                try:
+                    returns = self._launch(study, url, batch, fixed)
+                except BaseException:  # stopped (SIGTERM, Ctrl-C) or a job ended the process
+                    self._give_back(study, batch)
+                    raise
             for trial, job in zip(batch, returns):
                 error = self._tell(study, trial, job)
                 failed += [error] if error is not None else []
@@ -168,12 +192,23 @@ class OptunaSearch(Sweeper):
             trials = study.get_trials(deepcopy=False)
             frozen = next(t for t in trials if t.number == trial.number)
             if within_budget(frozen, trials, self.n_trials):
+                study._storage.set_trial_system_attr(trial._trial_id, WORKER, WORKER_ID)
                 batch.append(trial)
                 continue
             study._storage.set_trial_system_attr(trial._trial_id, SURPLUS, True)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL)
             break
         return batch
+
+    def _give_back(self, study: optuna.Study, batch: list[optuna.trial.Trial]) -> None:
+        """The batch's unfinished trials: failed, and queued again for the next worker."""
+        retry = RetryFailedTrialCallback(max_retry=self.max_retry)
+        for trial in batch:
+            try:
+                if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    retry(study, study._storage.get_trial(trial._trial_id))
+            except Exception as error:  # finished already, or the storage is gone too
+                log.debug("trial %d not given back: %s", trial.number, error)
 
     def _launch(
         self, study: optuna.Study, url: str, batch: list[optuna.trial.Trial], fixed: dict[str, str]
@@ -195,7 +230,7 @@ class OptunaSearch(Sweeper):
         self, study: optuna.Study, trial: optuna.trial.Trial, job: JobReturn
     ) -> BaseException | None:
         """Record one job's outcome in the study; the job's error when it failed."""
-        states = optuna.trial.TrialState
+        states = TrialState
         if job.hydra_cfg is not None:
             trial.set_user_attr(RUN_DIR, str(Path(job.hydra_cfg.hydra.runtime.output_dir)))
         if job.status == JobStatus.FAILED:
