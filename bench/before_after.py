@@ -3,7 +3,7 @@ cores) and the per-epoch training time of baseline and baseline + ELMo presets o
 each measurement run for the earlier checkout and then for this one, alternately.
 
     python bench/before_after.py --before /tmp/before [--after .] [--rounds 1]
-        [--parts quickstart epochs] [--epochs 2] [--limit-train-batches 100]
+        [--parts quickstart epochs] [--epochs 2] [--limit-train-batches 100] [--side-by-side]
 
 The quickstart is ``python train.py`` run from each checkout's root with its outputs, its
 corpus and its activation cache in a fresh temporary folder (what a first run on a fresh
@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,6 +156,12 @@ def main() -> None:
     )
     parser.add_argument("--max-eval-samples", type=int, default=None)
     parser.add_argument("--elmo", default="mini", help="biLM of the baseline + ELMo presets")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="train each preset of both checkouts at the same time (one thread each), so that "
+        "other load on the machine slows both alike",
+    )
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     print(f"# before: {trees['before']}  after: {trees['after']}  cores: {os.cpu_count()}\n")
@@ -181,9 +189,25 @@ def main() -> None:
     if "epochs" in args.parts:
         rows = []
         for preset in args.presets:
-            for name, tree in trees.items():
-                with tempfile.TemporaryDirectory() as folder:
-                    measured = epochs(tree, preset, args, Path(folder))
+            if args.side_by_side:  # both checkouts at once: each sees the same machine
+                with ThreadPoolExecutor(len(trees)) as pool, ExitStack() as folders:
+                    futures = {
+                        name: pool.submit(
+                            epochs,
+                            tree,
+                            preset,
+                            args,
+                            Path(folders.enter_context(tempfile.TemporaryDirectory())),
+                        )
+                        for name, tree in trees.items()
+                    }
+                    measured_by_name = {name: future.result() for name, future in futures.items()}
+            else:
+                measured_by_name = {}
+                for name, tree in trees.items():
+                    with tempfile.TemporaryDirectory() as folder:
+                        measured_by_name[name] = epochs(tree, preset, args, Path(folder))
+            for name, measured in measured_by_name.items():
                 rows.append((preset, name, measured))
                 print(f"epochs {preset} {name} {measured}", file=sys.stderr, flush=True)
         first_after = {p: m["epochs"] for p, n, m in rows if n == "after"}
