@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -192,16 +193,21 @@ def _study(name: str, url: str) -> optuna.Study:
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_study_on_a_journal_file(tmp_path, data_dir):
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_two_workers_share_one_study(tmp_path, data_dir, storage):
     needs_sst2(data_dir)
-    url = f"journal:{tmp_path}/study.journal"
+    url = (
+        f"journal:{tmp_path}/study.journal"
+        if storage == "journal"
+        else f"sqlite:///{tmp_path}/s.db"
+    )
     args = [
         "hydra.sweeper.n_trials=4",
         "hydra.sweeper.study_name=shared",
         f"hydra.sweeper.storage={url}",
         f"hydra.sweep.dir={tmp_path}/trials",
     ]
-    workers = [
+    workers_started = [
         subprocess.Popen(
             _search(tmp_path, data_dir, *args),
             cwd=PROJECT_ROOT,
@@ -212,10 +218,15 @@ def test_two_workers_share_one_study_on_a_journal_file(tmp_path, data_dir):
         )
         for _ in range(2)
     ]
-    logs = [_finish(w, f"worker {i}") for i, w in enumerate(workers)]
+    logs = [_finish(w, f"worker {i}") for i, w in enumerate(workers_started)]
     trials = _study("shared", url).get_trials()
     assert [t.state for t in trials if not t.system_attrs.get(SURPLUS)] == [TrialState.COMPLETE] * 4
-    assert all("trial " in log for log in logs), "each worker ran trials"
+    # Both loaded the one study (which of them ran how many trials depends on their start).
+    assert all("study shared in " in log for log in logs)
+    workers = {
+        t.system_attrs["elmo_tasks:worker"] for t in trials if t.state == TrialState.COMPLETE
+    }
+    assert workers <= {f"{socket.gethostname()}:{w.pid}" for w in workers_started}
     run_dirs = [t.user_attrs["run_dir"] for t in trials if t.state == TrialState.COMPLETE]
     assert sorted(Path(d).name for d in run_dirs) == ["0", "1", "2", "3"]  # each trial ran once
     for run_dir in run_dirs:
