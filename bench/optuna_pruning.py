@@ -86,11 +86,17 @@ def main() -> None:
             f"started the search with pruner={pruner} (log: {out / f'{pruner}.log'})",
             file=sys.stderr,
         )
+    ended: dict[str, float] = {}
+    while len(ended) < len(searches):  # each search's own end, not when it is waited for
+        for pruner, (process, _) in searches.items():
+            if pruner not in ended and process.poll() is not None:
+                ended[pruner] = time.perf_counter()
+                if process.returncode != 0:
+                    sys.exit(f"the search with pruner={pruner} failed: see {out / f'{pruner}.log'}")
+        time.sleep(1)
     rows = []
-    for pruner, (process, started) in searches.items():
-        if process.wait() != 0:
-            sys.exit(f"the search with pruner={pruner} failed: see {out / f'{pruner}.log'}")
-        wall = time.perf_counter() - started
+    for pruner, (_, started) in searches.items():
+        wall = ended[pruner] - started
         storage = optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(str(out / pruner / "optuna.journal"))
         )

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
+from pytorch_lightning.trainer.states import TrainerFn, TrainerState
 
 from elmo_tasks.core.config_values import ConfigValueError
 from elmo_tasks.search.budget import SURPLUS, Budget, within_budget
@@ -141,8 +142,9 @@ class _Trainer:
     sanity_checking = False
     should_stop = False
 
-    def __init__(self, epoch: int, value: float):
+    def __init__(self, epoch: int, value: float, fn: TrainerFn = TrainerFn.FITTING):
         self.current_epoch, self.callback_metrics = epoch, {"val/accuracy": value}
+        self.state = TrainerState(fn=fn)
 
 
 def test_pruning_callback_reports_epochs_and_stops_a_hopeless_trial():
@@ -161,6 +163,18 @@ def test_pruning_callback_reports_epochs_and_stops_a_hopeless_trial():
     assert (
         frozen.intermediate_values == {0: 0.7, 1: 0.3} and frozen.user_attrs["pruned_at_epoch"] == 1
     )
+
+
+def test_the_validation_after_training_is_not_reported():
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5)
+    )
+    callback = PruneHopelessTrials(study.ask(), "val/accuracy")
+    callback.on_validation_end(_Trainer(0, 0.7), None)
+    final = _Trainer(3, 0.1, TrainerFn.VALIDATING)  # trainer.validate on the best checkpoint
+    callback.on_validation_end(final, None)
+    assert not final.should_stop and callback.pruned_at is None
+    assert study.trials[0].intermediate_values == {0: 0.7}
 
 
 # --- end to end: real processes, real storages ---------------------------------------------

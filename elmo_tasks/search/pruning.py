@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.trainer.states import TrainerFn
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,11 @@ class PruneHopelessTrials(pl.Callback):
         self.value: float | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self.pruned_at is not None:
+        # Epochs of training only: not the sanity check, nor the validation of the best
+        # checkpoint after training (a trial that trained to its end is never pruned).
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+            return
+        if self.pruned_at is not None:
             return
         value = trainer.callback_metrics.get(self.monitor)
         if value is None:
