@@ -262,3 +262,45 @@ def test_wheel_metadata_license_typing_and_docs(installed, tmp_path):
     assert found["exists"] and str(bin_dir.parent) in found["data_md"]  # in the installed copy
     version = _run([str(bin_dir / "python"), "-m", "elmo_tasks", "--version"], tmp_path, env)
     assert version.stdout.startswith("elmo-tasks 0.")
+
+
+def test_wheel_runs_an_optuna_search_through_its_hydra_plugin(installed, tmp_path):
+    bin_dir, env = installed
+    files = _run(
+        [
+            str(bin_dir / "python"),
+            "-c",
+            "import importlib.metadata as m; print('\\n'.join(str(f) for f in m.files('elmo-tasks')))",
+        ],
+        tmp_path,
+        env,
+    ).stdout.split()
+    assert "hydra_plugins/elmo_tasks_optuna_sweeper/optuna_sweeper.py" in files
+    assert "elmo_tasks/conf/hydra/sweeper/optuna.yaml" in files
+    rows = ["text,label"] + [
+        f"{w} film,{label}" for w, label in [("good", "pos"), ("bad", "neg")] * 8
+    ]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    _run(
+        [
+            str(bin_dir / "elmo-tasks"),
+            "train",
+            "hparams_search=sst2_optuna",
+            "experiment=none",
+            "task=text_classification",
+            "task.train_file=train.csv",
+            "task.validation_file=train.csv",
+            "encoder.dim=8",
+            "trainer.max_epochs=1",
+            "test=false",
+            "logger=[]",
+            "callbacks.rich_progress_bar=null",
+            "trainer.enable_progress_bar=false",
+            "hydra.sweeper.n_trials=1",
+            "hydra.sweep.dir=search",
+        ],
+        tmp_path,
+        env,
+    )
+    summary = (tmp_path / "search" / "optimization_results.yaml").read_text()
+    assert "best_trial: 0" in summary and (tmp_path / "search" / "0" / "results.json").is_file()
