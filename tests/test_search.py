@@ -354,3 +354,34 @@ def test_a_storage_that_cannot_be_opened_is_one_message(tmp_path, storage, says)
     )
     assert completed.returncode == 2, completed.stderr[-2000:]
     assert says in completed.stderr and "Traceback" not in completed.stderr
+
+
+@pytest.mark.slow
+def test_one_worker_runs_its_trials_in_parallel_through_joblib(tmp_path, data_dir):
+    needs_sst2(data_dir)
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs elmo-tasks[joblib]")
+    url = f"journal:{tmp_path}/study.journal"
+    completed = subprocess.run(
+        _search(
+            tmp_path,
+            data_dir,
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.n_jobs=2",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "hydra.sweeper.study_name=joblib",
+            f"hydra.sweeper.storage={url}",
+            "hydra/sweeper/pruner=median",  # reports reach the study from the joblib workers
+            f"hydra.sweep.dir={tmp_path}/trials",
+        ),
+        cwd=PROJECT_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    trials = _study("joblib", url).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert all(t.intermediate_values == {0: t.value} for t in trials)  # one epoch, reported
+    assert sorted(Path(t.user_attrs["run_dir"]).name for t in trials) == ["0", "1"]
