@@ -553,7 +553,7 @@ def byte_flipped_weights_into_embed(world: World, request) -> Case:
     )
     assert not (folder / "out.h5").exists()
     return Case(
-        result, 1, r"ELMo weights file \S+weights\.hdf5 does not match the SHA-256.*--no-verify"
+        result, 1, r"ELMo weights file \S+weights\.hdf5 does not match the SHA-256.*verify=false"
     )
 
 

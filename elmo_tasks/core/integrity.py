@@ -11,8 +11,8 @@ its sidecar: the sidecar first lists the new digest and the old one, then the fi
 renamed into place, then the sidecar keeps the new digest alone.
 
 A file without a sidecar (made elsewhere, or by an older version) is used as it is, with a
-note in the log; :func:`set_verification` (``verify_checksums=false``, ``verify=false``,
-``--no-verify``) skips the check for files whose sidecar no longer applies.
+note in the log; :func:`set_verification` (``verify_checksums=false``, ``verify=false``)
+skips the check for files whose sidecar no longer applies.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def export_checkpoint(checkpoint: str | Path, export_dir: str | Path) -> Path:
     """Export the biLM saved in a pretraining checkpoint, verified first (its ``.sha256``,
     readable, finite weights)."""
     if Path(checkpoint).expanduser().is_file():
-        load_checkpoint(Path(checkpoint).expanduser(), skip="--no-verify")
+        load_checkpoint(Path(checkpoint).expanduser(), skip="verify=false")
     module = BiLmPretrainer.from_checkpoint(checkpoint)
     info = {"steps": module.global_step_at_save, "checkpoint": str(Path(checkpoint).resolve())}
     return export_pretrained(module, export_dir, info)
