@@ -206,6 +206,20 @@ def _study(name: str, url: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=open_storage(url))
 
 
+def _run_search(tmp_path: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """One worker of a tiny search, to its end; fails the test with its output if it fails."""
+    completed = subprocess.run(
+        _search(tmp_path, data_dir, *args),
+        cwd=PROJECT_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return completed
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("storage", ["journal", "sqlite"])
 def test_two_workers_share_one_study(tmp_path, data_dir, storage):
@@ -302,25 +316,17 @@ def test_a_killed_worker_s_trial_is_retried_and_the_study_resumes_to_n_trials(tm
 def test_pruned_trials_are_pruned_in_the_study_and_their_run_folder(tmp_path, data_dir):
     needs_sst2(data_dir)
     url = f"journal:{tmp_path}/study.journal"
-    completed = subprocess.run(
-        _search(
-            tmp_path,
-            data_dir,
-            "hydra.sweeper.n_trials=1",
-            "hydra.sweeper.study_name=pruned",
-            f"hydra.sweeper.storage={url}",
-            "hydra/sweeper/pruner=threshold",
-            "hydra.sweeper.pruner.lower=1.5",  # no accuracy reaches it: pruned after epoch 0
-            "trainer.max_epochs=3",
-            f"hydra.sweep.dir={tmp_path}/trials",
-        ),
-        cwd=PROJECT_ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    completed = _run_search(
+        tmp_path,
+        data_dir,
+        "hydra.sweeper.n_trials=1",
+        "hydra.sweeper.study_name=pruned",
+        f"hydra.sweeper.storage={url}",
+        "hydra/sweeper/pruner=threshold",
+        "hydra.sweeper.pruner.lower=1.5",  # no accuracy reaches it: pruned after epoch 0
+        "trainer.max_epochs=3",
+        f"hydra.sweep.dir={tmp_path}/trials",
     )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     (trial,) = _study("pruned", url).get_trials()
     assert trial.state == TrialState.PRUNED and list(trial.intermediate_values) == [0]
     results = json.loads((tmp_path / "trials" / "0" / "results.json").read_text())
@@ -361,26 +367,18 @@ def test_one_worker_runs_its_trials_in_parallel_through_joblib(tmp_path, data_di
     needs_sst2(data_dir)
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason="needs elmo-tasks[joblib]")
     url = f"journal:{tmp_path}/study.journal"
-    completed = subprocess.run(
-        _search(
-            tmp_path,
-            data_dir,
-            "hydra.sweeper.n_trials=2",
-            "hydra.sweeper.n_jobs=2",
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2",
-            "hydra.sweeper.study_name=joblib",
-            f"hydra.sweeper.storage={url}",
-            "hydra/sweeper/pruner=median",  # reports reach the study from the joblib workers
-            f"hydra.sweep.dir={tmp_path}/trials",
-        ),
-        cwd=PROJECT_ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    _run_search(
+        tmp_path,
+        data_dir,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.study_name=joblib",
+        f"hydra.sweeper.storage={url}",
+        "hydra/sweeper/pruner=median",  # reports reach the study from the joblib workers
+        f"hydra.sweep.dir={tmp_path}/trials",
     )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     trials = _study("joblib", url).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert all(t.intermediate_values == {0: t.value} for t in trials)  # one epoch, reported

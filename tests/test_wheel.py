@@ -105,6 +105,14 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return venv / "bin", env
 
 
+def write_two_word_csv(path: Path) -> None:
+    """A training file anything learns in one step: "good film" is pos, "bad film" neg."""
+    rows = ["text,label"] + [
+        f"{word} film,{label}" for word, label in [("good", "pos"), ("bad", "neg")] * 8
+    ]
+    path.write_text("\n".join(rows) + "\n")
+
+
 def test_the_installed_command_runs_the_wheel_not_the_checkout(installed, tmp_path):
     bin_dir, env = installed
     venv = bin_dir.parent.resolve()
@@ -131,10 +139,7 @@ def test_wheel_trains_and_predicts_from_another_folder(installed, tmp_path):
     bin_dir, env = installed
     work = tmp_path / "elsewhere"
     work.mkdir()
-    rows = ["text,label"] + [
-        f"{word} film,{label}" for word, label in [("good", "pos"), ("bad", "neg")] * 8
-    ]
-    (work / "train.csv").write_text("\n".join(rows) + "\n")
+    write_two_word_csv(work / "train.csv")
     _run(
         [
             str(bin_dir / "elmo-tasks"),
@@ -277,10 +282,7 @@ def test_wheel_runs_an_optuna_search_through_its_hydra_plugin(installed, tmp_pat
     ).stdout.split()
     assert "hydra_plugins/elmo_tasks_optuna_sweeper/optuna_sweeper.py" in files
     assert "elmo_tasks/conf/hydra/sweeper/optuna.yaml" in files
-    rows = ["text,label"] + [
-        f"{w} film,{label}" for w, label in [("good", "pos"), ("bad", "neg")] * 8
-    ]
-    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    write_two_word_csv(tmp_path / "train.csv")
     _run(
         [
             str(bin_dir / "elmo-tasks"),
