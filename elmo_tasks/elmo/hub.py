@@ -153,7 +153,9 @@ def resolve(name_or_path: str | os.PathLike, kind: str) -> Path:
     return _verified(path, kind)
 
 
-SKIP_HINT = "verify_checksums=false (train.py, pretrain) or verify=false (embed, predict, pretrain_export)"
+SKIP_HINT = (
+    "verify_checksums=false (train.py, pretrain) or verify=false (embed, predict, pretrain_export)"
+)
 
 
 def _verified(path: Path, kind: str) -> Path:
