@@ -2,14 +2,17 @@
 of the test metric over seeds, then the paired differences that decide the paper's question
 (does ELMo added to the baseline help, and more than same-corpus word2vec?).
 
-    python bench/downstream_summary.py OUT_DIR [--chart docs/img/downstream.png]
+    python bench/downstream_summary.py OUT_DIR [--chart docs/img/downstream.png] [--save-runs FILE]
+    python bench/downstream_summary.py --from-runs docs/data/downstream_mini_runs.json [--chart ...]
     python bench/downstream_summary.py --from-markdown docs/results.md --chart docs/img/downstream_mini.png
 
 OUT_DIR is the folder the shell script wrote (``OUT_DIR/<task>/<setting>/<seed>/results.json``).
 The chart's axes start at zero (a gap is drawn at its true size) and show every seed's run as
 a dot on its bar. ``--from-markdown`` redraws the chart from the mean ± std table of a results
 page when the run folders are gone (bars and error bars only: such a table keeps no per-seed
-values, and the chart says so).
+values, and the chart says so). ``--save-runs`` keeps each seed's test metric and the mean
+wall time of every task × setting in a small JSON file, from which ``--from-runs`` prints the
+same tables and draws the same chart when the run folders are gone.
 """
 
 from __future__ import annotations
@@ -65,6 +68,26 @@ def read(out: Path) -> dict[tuple[str, str], dict]:
     return found
 
 
+def save_runs(found: dict[tuple[str, str], dict], path: Path) -> None:
+    """``found`` as JSON: one record per task × setting, seeds as keys."""
+    records = [
+        {"task": task, "setting": setting, **entry} for (task, setting), entry in found.items()
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(records, indent=1) + "\n", encoding="utf-8")
+
+
+def read_runs(path: Path) -> dict[tuple[str, str], dict]:
+    """What :func:`save_runs` wrote (JSON keys are strings: seeds become ints again)."""
+    return {
+        (r["task"], r["setting"]): {
+            "by_seed": {int(seed): value for seed, value in r["by_seed"].items()},
+            "wall": r["wall"],
+        }
+        for r in json.loads(path.read_text(encoding="utf-8"))
+    }
+
+
 def cell(values: dict[int, float]) -> str:
     numbers = list(values.values())
     std = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
@@ -111,15 +134,19 @@ def main() -> None:
         type=Path,
         help="draw the chart from the mean ± std table of this page instead of run folders",
     )
+    parser.add_argument("--save-runs", type=Path, help="keep the per-seed values in this JSON file")
+    parser.add_argument("--from-runs", type=Path, help="read the values --save-runs kept")
     args = parser.parse_args()
     if args.from_markdown:
         if not args.chart:
             parser.error("--from-markdown draws a chart: give --chart PATH")
         chart(read_markdown(args.from_markdown), args.chart)
         return
-    if args.out is None:
-        parser.error("give OUT_DIR (or --from-markdown PAGE --chart PATH)")
-    found = read(args.out)
+    if args.out is None and args.from_runs is None:
+        parser.error("give OUT_DIR, --from-runs FILE or --from-markdown PAGE --chart PATH")
+    found = read_runs(args.from_runs) if args.from_runs else read(args.out)
+    if args.save_runs:
+        save_runs(found, args.save_runs)
     print("| task (test metric, mean ± std over seeds) | " + " | ".join(SETTINGS.values()) + " |")
     print("|---|" + "---:|" * len(SETTINGS))
     for task, name in TASKS.items():
