@@ -196,6 +196,18 @@ def _env() -> dict[str, str]:
     return {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
+def _start_search(tmp_path: Path, data_dir: Path, *args: str) -> subprocess.Popen:
+    """One worker of a tiny search, started; its output is read by :func:`_finish`."""
+    return subprocess.Popen(
+        _search(tmp_path, data_dir, *args),
+        cwd=PROJECT_ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def _finish(process: subprocess.Popen, what: str) -> str:
     out, _ = process.communicate(timeout=300)
     assert process.returncode == 0, f"{what} exited {process.returncode}:\n{out[-4000:]}"
@@ -235,17 +247,7 @@ def test_two_workers_share_one_study(tmp_path, data_dir, storage):
         f"hydra.sweeper.storage={url}",
         f"hydra.sweep.dir={tmp_path}/trials",
     ]
-    workers_started = [
-        subprocess.Popen(
-            _search(tmp_path, data_dir, *args),
-            cwd=PROJECT_ROOT,
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    workers_started = [_start_search(tmp_path, data_dir, *args) for _ in range(2)]
     logs = [_finish(w, f"worker {i}") for i, w in enumerate(workers_started)]
     trials = _study("shared", url).get_trials()
     assert [t.state for t in trials if not t.system_attrs.get(SURPLUS)] == [TrialState.COMPLETE] * 4
@@ -295,14 +297,7 @@ def test_a_killed_worker_s_trial_is_retried_and_the_study_resumes_to_n_trials(tm
         first.wait()
     states = [t.state for t in _study("killed", url).get_trials()]
     assert states == [TrialState.COMPLETE, TrialState.RUNNING]
-    second = subprocess.Popen(
-        _search(tmp_path, data_dir, *args),
-        cwd=PROJECT_ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    second = _start_search(tmp_path, data_dir, *args)
     out = _finish(second, "the resumed sweep")
     assert "trial 1: no heartbeat" in out
     trials = _study("killed", url).get_trials()
