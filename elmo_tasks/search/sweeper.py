@@ -93,7 +93,7 @@ class OptunaSearch(Sweeper):
             n_trials,
             n_jobs,
         )
-        self.sampler, self.pruner, self.params = _plain(sampler), _plain(pruner), _plain(params)
+        self.sampler, self.pruner, self.params = sampler, pruner, _plain(params)
         self.max_failure_rate = max_failure_rate
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.max_retry = max_retry
@@ -153,9 +153,9 @@ class OptunaSearch(Sweeper):
         while True:
             fail_stale_trials(study, self.grace_period, self.max_retry)
             budget = Budget.of(study.get_trials(deepcopy=False), self.n_trials)
+            if budget.done:
+                break
             if budget.to_start == 0:
-                if budget.running == 0:
-                    break
                 time.sleep(self.heartbeat_interval)  # another worker's trial may yet be retried
                 continue
             batch = self._ask(study, searched, min(self.n_jobs, budget.to_start))
